@@ -1,0 +1,25 @@
+# Sourced by bin/modbot and bin/test: makes ./.venv on first use and keeps it in step with pyproject.toml.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${MODBOT_VENV:-$ROOT/.venv}"
+PYTHON="${PYTHON:-python3}"
+# A portable llama.cpp build (no -march=native, no multimodal library); for an NVIDIA GPU set
+# CMAKE_ARGS="-DGGML_CUDA=on" before the first run (see README.md, "GPU").
+export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF}"
+
+modbot_env() {
+  local extras="$1" stamp want
+  if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "modbot needs Python 3.11 or newer")'
+    echo "modbot: creating $VENV (first run; building llama.cpp takes a few minutes)" >&2
+    "$PYTHON" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q --upgrade pip >&2
+  fi
+  stamp="$VENV/.modbot-installed"
+  want="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)-$extras"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "modbot: installing dependencies ($extras)" >&2
+    "$VENV/bin/python" -m pip install -q -e "$ROOT[$extras]" >&2
+    echo "$want" > "$stamp"
+  fi
+}

@@ -1,0 +1,281 @@
+"""Text normalisation for the fast moderation stages.
+
+:func:`normalize` turns raw chat text into two forms:
+
+``clean``
+    Safe text for storage and for the reasoner: lone surrogates become U+FFFD, control characters
+    (C0/C1 except ``\\n`` and ``\\t``; line breaks of every kind become ``\\n``) are dropped, invisible
+    format characters are dropped (every Unicode ``Cf`` character: zero-width space/joiners, word
+    joiner, BOM, soft hyphen, Mongolian vowel separator, bidi embeddings/overrides/isolates and marks,
+    the invisible "tag" characters used to smuggle hidden text to language models), so are the
+    Hangul/Khmer fillers people use for blank messages, and Unicode NFKC is applied (fullwidth and
+    mathematical letters, ligatures, circled letters and odd spaces become their plain forms).
+
+``folded``
+    What the keyword matcher scans. ``clean``, then: accents and other combining marks stripped,
+    look-alike letters from other scripts mapped to ASCII, case folded, whitespace collapsed to single
+    spaces, spaced-out letters joined ("s e l l", "f.u.c.k", "b-o-o-s-t"), leetspeak mapped inside
+    words, and runs of four or more identical letters cut to three (the matcher reads a run of three
+    as "elongated": ``fuuuuck`` matches the keyword ``fuck``, while ``as`` never matches ``ass``).
+
+Design choices worth knowing:
+
+* Leetspeak (``0→o 1→i 3→e 4→a 5→s 7→t @→a $→s !→i |→i``) is mapped only inside a token that also
+  holds a letter, so numbers stay numbers: "1488", "420", "$50", "10:30" and "3.5" are untouched,
+  while "a$$", "4ss", "sh!t" and "n00b" are mapped. Words of gamer shorthand that mix digits and
+  letters ("1v1", "ak47", "5min") are mapped too ("ivi", "akat", "smin"); that is harmless for
+  whole-word keyword matching because policy keywords are folded by the same function, and regexes
+  also see ``clean``. A "!" ending a word ("gg!") and "|" at either end ("||spoiler||") are kept as
+  punctuation. "1" and "|" read as either "i" or "l" ("1diot", "ki11"): ``folded`` uses "i" and
+  :attr:`NormalizedText.alternates` carries the "l" reading when it differs.
+* Spaced-out letters are joined only when three or more single-character tokens in a row are each
+  separated by one to three separator characters (spaces, ``. - _ * / , ~ ( ) [ ]``) and at least one
+  of them is a letter. Sentences with one-letter words ("I am a ...") rarely have three in a row.
+* The look-alike table is a compact hand-picked subset of the Unicode confusables data (UTS #39,
+  ``confusables.txt``): the Cyrillic, Greek, Armenian and Latin-extension/IPA/small-capital letters
+  whose prototype is a single ASCII letter, plus the negative circled/squared letters and regional
+  indicator symbols that NFKC leaves alone. It is applied after case folding, so folding never
+  depends on case; the few Greek letters whose capital looks like another Latin letter than the
+  small form (Η/η: H/n, Μ/μ, Ν/ν, Υ/υ) get the small form's reading in ``folded`` and the capital's
+  in :attr:`NormalizedText.alternates`.
+* Plain ASCII text (most chat) takes a fast path that skips the Unicode work.
+* ``folded`` is built from at most :data:`MAX_FOLDED_CHARS` characters of ``clean`` (and
+  :attr:`NormalizedText.truncated` says so); ``clean`` itself is never cut.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+__all__ = [
+    "MAX_FOLDED_CHARS",
+    "NormalizedText",
+    "is_blank",
+    "normalize",
+]
+
+#: ``folded`` covers at most this many characters of ``clean``: the keyword stage stays fast on
+#: hostile 100 KB messages, and every chat platform caps messages well below it (Discord 4,000,
+#: Slack 40,000 characters). Regexes also scan the whole ``clean`` text, which is not cut.
+MAX_FOLDED_CHARS = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedText:
+    """The normalised forms of one message; see the module documentation for what each holds."""
+
+    #: Safe text for storage and the reasoner (controls and invisible characters removed, NFKC).
+    clean: str
+    #: The matching form: folded case, look-alikes and leetspeak mapped, spacing normalised.
+    folded: str
+    #: Other readings of ``folded`` with the same word layout ("1"/"|" read as "l" instead of "i").
+    alternates: tuple[str, ...] = ()
+    #: True when ``folded`` covers only the first :data:`MAX_FOLDED_CHARS` characters of ``clean``.
+    truncated: bool = False
+
+    @property
+    def is_empty(self) -> bool:
+        """True when nothing visible is left after cleaning (only whitespace or invisible characters)."""
+        return not self.clean.strip()
+
+
+# --- clean -------------------------------------------------------------------------------------
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_PAIR = re.compile("[\ud800-\udbff][\udc00-\udfff]")
+_ASCII_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+_ASCII_DROP = re.compile("[\x00-\x08\x0e-\x1f\x7f]")
+# Everything that is a line break to a human becomes "\n"; CRLF counts once.
+_LINE_BREAKS = re.compile("\r\n|[\r\x0b\x0c\x85\u2028\u2029]")
+# Every Cf (format) character of Unicode 14 (the version Python 3.11 ships), C0/C1 controls except
+# tab and newline, and invisible "letters" used to fake blank text (Hangul fillers, Khmer inherent
+# vowels, Mongolian free variation selectors, combining grapheme joiner).
+_INVISIBLE = re.compile(
+    "["
+    "\x00-\x08\x0b-\x1f\x7f-\x9f"
+    "\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2"
+    "\u115f\u1160\u17b4\u17b5\u180b-\u180f"
+    "\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f"
+    "\u3164\ufeff\uffa0\ufff9-\ufffb"
+    "\U000110bd\U000110cd\U00013430-\U00013438\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0001\U000e0020-\U000e007f"
+    "]+"
+)
+# The braille blank renders as an empty cell; treat it as the space it pretends to be.
+_BLANK_LOOKALIKES = re.compile("[\u2800]")
+
+
+def _join_pair(match: re.Match[str]) -> str:
+    return match.group().encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+
+
+def _clean(text: str) -> str:
+    if text.isascii():
+        if _ASCII_CONTROL.search(text) is None:
+            return text
+        return _ASCII_DROP.sub("", _LINE_BREAKS.sub("\n", text))
+    if _SURROGATE.search(text) is not None:
+        # A valid surrogate pair that slipped into a str is joined; a lone half becomes U+FFFD.
+        text = _SURROGATE.sub("\ufffd", _SURROGATE_PAIR.sub(_join_pair, text))
+    text = _LINE_BREAKS.sub("\n", text)
+    text = _INVISIBLE.sub("", text)
+    text = _BLANK_LOOKALIKES.sub(" ", text)
+    return unicodedata.normalize("NFKC", text)
+
+
+# --- folded: Unicode part ------------------------------------------------------------------------
+
+# Combining marks removed after NFD: Latin/Greek/Cyrillic diacritics, "zalgo" stacks, combining
+# marks for symbols, half marks, variation selectors. Marks of other scripts (Devanagari vowel
+# signs, Arabic harakat...) carry meaning and are kept.
+_MARKS = re.compile(
+    "[\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe00-\ufe0f\ufe20-\ufe2f"
+    "\U000e0100-\U000e01ef]+"
+)
+
+
+def _confusables_table(overrides: dict[str, str] | None = None) -> dict[int, str]:
+    # Applied after case folding, so every entry is a lower-case form (upper-case letters fold to
+    # them first). That keeps folding case-invariant: "Привет" and "привет" fold alike.
+    pairs = {
+        # Cyrillic; the lower-case forms of В Н М Т К look like small capitals of B H M T K.
+        "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "п": "n", "р": "p",
+        "с": "c", "т": "t", "у": "y", "х": "x", "ш": "w", "ь": "b", "ѕ": "s", "і": "i", "ј": "j",
+        "ԁ": "d", "һ": "h", "ԛ": "q", "ԝ": "w", "ӏ": "l", "ү": "y", "ѵ": "v", "ҫ": "c", "ѡ": "w",
+        # Greek.
+        "α": "a", "β": "b", "γ": "y", "ε": "e", "ζ": "z", "η": "n", "ι": "i", "κ": "k", "μ": "u",
+        "ν": "v", "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ω": "w", "ϲ": "c", "ϳ": "j",
+        # Armenian.
+        "օ": "o", "ս": "u", "հ": "h", "ո": "n", "ց": "g", "զ": "q",
+        # Latin letters that do not decompose, IPA and small capitals.
+        "ı": "i", "ȷ": "j", "ł": "l", "ø": "o", "đ": "d", "ħ": "h", "ŧ": "t", "ƀ": "b", "ɨ": "i",
+        "ʉ": "u", "ƶ": "z", "ǥ": "g", "ƒ": "f", "ǀ": "l", "ɑ": "a", "ɡ": "g", "ɩ": "i", "ɪ": "i",
+        "ʏ": "y", "ʀ": "r", "ɴ": "n", "ʜ": "h", "ʟ": "l", "ɢ": "g", "ʙ": "b", "ᴀ": "a", "ᴄ": "c",
+        "ᴅ": "d", "ᴇ": "e", "ғ": "f", "ᴊ": "j", "ᴋ": "k", "ᴍ": "m", "ᴏ": "o", "ᴘ": "p", "ꜱ": "s",
+        "ᴛ": "t", "ᴜ": "u", "ᴠ": "v", "ᴡ": "w", "ᴢ": "z",
+    }
+    pairs.update(overrides or {})
+    table = {ord(k): v for k, v in pairs.items()}
+    for start in (0x1F150, 0x1F170, 0x1F1E6):  # negative circled, negative squared, regional indicators
+        for i in range(26):
+            table[start + i] = chr(ord("a") + i)
+    return table
+
+
+# Greek letters whose capital resembles another Latin letter than the small form does (Η is H,
+# η is n): ``folded`` reads them like the small form, the alternate reading like the capital.
+_CAPITAL_READING = {"η": "h", "μ": "m", "ν": "n", "υ": "y"}
+_HAS_CAPITAL_READING = re.compile(f"[{''.join(_CAPITAL_READING)}]")
+_CONFUSABLES = _confusables_table()
+_CONFUSABLES_CAPITAL = _confusables_table(_CAPITAL_READING)
+
+
+def _fold_unicode(clean: str) -> tuple[str, str | None]:
+    """The folded text before the shared steps, and the capital reading when it differs."""
+    text = _MARKS.sub("", unicodedata.normalize("NFD", clean)).casefold()
+    text = unicodedata.normalize("NFC", text)
+    other = text.translate(_CONFUSABLES_CAPITAL) if _HAS_CAPITAL_READING.search(text) else None
+    return text.translate(_CONFUSABLES), other
+
+
+# --- folded: shared part (ASCII and Unicode) ------------------------------------------------------
+
+# A "token character" is a letter or digit, or one of the leet symbols that stand in for letters.
+_TOKEN_CHAR = r"(?:[^\W_]|[@$!|])"
+_NOT_AFTER_TOKEN = r"(?<![^\W_])(?<![@$!|])"
+_NOT_BEFORE_TOKEN = r"(?![^\W_])(?![@$!|])"
+_SEPARATOR = r"[\s.\-_*/,~()\[\]]"
+_SPACED = re.compile(
+    rf"{_NOT_AFTER_TOKEN}{_TOKEN_CHAR}(?:{_SEPARATOR}{{1,3}}{_TOKEN_CHAR}{_NOT_BEFORE_TOKEN}){{2,}}"
+)
+_SPACED_DROP = re.compile(rf"{_SEPARATOR}+")
+_HAS_LETTER = re.compile(r"[^\W\d_]")
+# A token holding at least one leet character. The lazy prefix stops at the first leet character;
+# tokens start only after a non-token character, so the scan stays linear on hostile input.
+_LEET_TOKEN = re.compile(r"(?<![\w@$!|])\w*?[013457@$!|][\w@$!|]*")
+_LEET_I = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t",
+                         "@": "a", "$": "s", "!": "i", "|": "i"})
+_LEET_L = str.maketrans({"0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t",
+                         "@": "a", "$": "s", "!": "i", "|": "l"})
+_LEET_ANY = re.compile(r"[013457@$!|]")
+_ELONGATED = re.compile(r"([^\W\d_])\1{3,}")
+# Cheap guard: ``re.sub`` with a template is slow even when nothing matches.
+_RUN_OF_FOUR = re.compile(r"(.)\1\1\1")
+
+
+def _join_spaced(match: re.Match[str]) -> str:
+    run = match.group()
+    return _SPACED_DROP.sub("", run) if _HAS_LETTER.search(run) else run
+
+
+def _map_leet(token: str, table: dict[int, str]) -> str:
+    if _HAS_LETTER.search(token) is None:
+        return token  # a number ("1488", "$50"), not a word
+    # "!" ending a word and "|" at its ends are punctuation ("gg!", "||spoiler||").
+    core = token.lstrip("|")
+    lead = token[: len(token) - len(core)]
+    stripped = core.rstrip("!|")
+    trail = core[len(stripped) :]
+    return lead + stripped.translate(table) + trail
+
+
+def _leet_i(match: re.Match[str]) -> str:
+    return _map_leet(match.group(), _LEET_I)
+
+
+def _leet_l(match: re.Match[str]) -> str:
+    return _map_leet(match.group(), _LEET_L)
+
+
+def _shorten_runs(match: re.Match[str]) -> str:
+    return match.group()[:3]
+
+
+def _cut_runs(text: str) -> str:
+    if _RUN_OF_FOUR.search(text) is None:
+        return text
+    return _ELONGATED.sub(_shorten_runs, text)
+
+
+def _fold_shared(text: str, other: str | None = None) -> tuple[str, tuple[str, ...]]:
+    """Spacing, leetspeak and letter runs; ``other`` is a second reading of ``text`` (same layout)."""
+    text = _SPACED.sub(_join_spaced, " ".join(text.split()))
+    if other is not None:
+        other = _SPACED.sub(_join_spaced, " ".join(other.split()))
+    if _LEET_ANY.search(text) is None:
+        folded = _cut_runs(text)
+        return folded, ((_cut_runs(other),) if other is not None and other != text else ())
+    folded = _LEET_TOKEN.sub(_leet_i, text)
+    if other is not None or "1" in text or "|" in text:
+        alternate = _LEET_TOKEN.sub(_leet_l, text if other is None else other)
+        if alternate != folded:
+            return _cut_runs(folded), (_cut_runs(alternate),)
+    return _cut_runs(folded), ()
+
+
+# --- public ------------------------------------------------------------------------------------
+
+
+def normalize(text: str, *, max_folded_chars: int = MAX_FOLDED_CHARS) -> NormalizedText:
+    """Return the clean and folded forms of ``text``. Never raises on any ``str`` input."""
+    if not isinstance(text, str):
+        raise TypeError(f"normalize() takes a str, not {type(text).__name__}")
+    clean = _clean(text)
+    source = clean
+    truncated = len(clean) > max_folded_chars
+    if truncated:
+        source = clean[:max_folded_chars]
+    if source.isascii():
+        folded, alternates = _fold_shared(source.lower())
+    else:
+        folded, alternates = _fold_shared(*_fold_unicode(source))
+    return NormalizedText(clean=clean, folded=folded, alternates=alternates, truncated=truncated)
+
+
+def is_blank(text: str) -> bool:
+    """True when ``text`` has nothing visible once cleaned (empty, whitespace, zero-width, controls)."""
+    if not isinstance(text, str):
+        raise TypeError(f"is_blank() takes a str, not {type(text).__name__}")
+    return not _clean(text).strip()

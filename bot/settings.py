@@ -1,0 +1,251 @@
+"""Settings: one TOML file plus environment variables for secrets, and per-server inherit-or-override.
+
+``AppSettings`` is read once by the composition root (``bot.app``). Per-server settings are a full
+``ServerSettings`` of defaults (from the file's ``[server_defaults]`` table) with a server's stored
+``ServerOverrides`` on top, where ``None`` means "inherit".
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from .domain import Decision
+
+__all__ = [
+    "AppSettings",
+    "DiscordSettings",
+    "Mode",
+    "PipelineSettings",
+    "ServerOverrides",
+    "ServerSettings",
+    "SettingsError",
+    "SlackSettings",
+    "load_settings",
+]
+
+Mode = Literal["shadow", "enforce"]
+DEFAULT_CONFIG_PATH = Path("modbot.toml")
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/modbot.sqlite3"
+
+
+class SettingsError(ValueError):
+    """The configuration cannot be used; the message says which setting and why."""
+
+
+class ServerSettings(BaseModel):
+    """The effective settings of one server (defaults with that server's overrides applied)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mode: Mode = "shadow"
+    policy_id: str = "game-community"
+    #: Prefilter scores below this are allowed without the reasoner (when no keyword matched).
+    allow_below: float = Field(default=0.2, ge=0.0, le=1.0)
+    #: Prefilter scores at or above this are acted on at once.
+    act_above: float = Field(default=0.98, ge=0.0, le=1.0)
+    #: What a confident prefilter acts with (it names no rule, so it cannot pick a severity).
+    prefilter_act_decision: Decision = Decision.FLAG
+    #: Reasoner violations below this confidence are flagged for review instead of acted on.
+    min_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
+    reasoning_effort: Literal["low", "medium", "high"] = "low"
+    #: Also ask the reasoner for a rationale after an act-now keyword hit.
+    reason_after_act: bool = False
+    #: Send every message to the reasoner, whatever the fast stages say (small servers, audits).
+    always_reason: bool = False
+    exempt_role_ids: tuple[str, ...] = ()
+    exempt_channel_ids: tuple[str, ...] = ()
+    moderator_role_ids: tuple[str, ...] = ()
+    mod_channel_id: str | None = None
+    #: How many preceding channel messages adapters attach as context (0 = none).
+    context_messages: int = Field(default=0, ge=0, le=20)
+    warn_users: bool = True
+    default_timeout_s: int = Field(default=600, ge=0, le=28 * 86400)
+
+
+class ServerOverrides(BaseModel):
+    """A server's stored overrides; every field ``None`` inherits the default."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mode: Mode | None = None
+    policy_id: str | None = None
+    allow_below: float | None = Field(default=None, ge=0.0, le=1.0)
+    act_above: float | None = Field(default=None, ge=0.0, le=1.0)
+    prefilter_act_decision: Decision | None = None
+    min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    reasoning_effort: Literal["low", "medium", "high"] | None = None
+    reason_after_act: bool | None = None
+    always_reason: bool | None = None
+    exempt_role_ids: tuple[str, ...] | None = None
+    exempt_channel_ids: tuple[str, ...] | None = None
+    moderator_role_ids: tuple[str, ...] | None = None
+    mod_channel_id: str | None = None
+    context_messages: int | None = Field(default=None, ge=0, le=20)
+    warn_users: bool | None = None
+    default_timeout_s: int | None = Field(default=None, ge=0, le=28 * 86400)
+
+    def apply_to(self, defaults: ServerSettings) -> ServerSettings:
+        """Inherit-or-override: fields set here win, the rest come from ``defaults``."""
+        changes = {name: value for name, value in self if value is not None}
+        return defaults.model_copy(update=changes)
+
+    def with_changes(self, **changes: Any) -> ServerOverrides:
+        """A copy with some fields set (``None`` resets a field to inherit)."""
+        return ServerOverrides.model_validate({**self.model_dump(), **changes})
+
+
+class PipelineSettings(BaseModel):
+    """Sizing of the intake queue and workers."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    queue_size: int = Field(default=1000, ge=1)
+    workers: int = Field(default=4, ge=1, le=256)
+    #: How often pending messages (queue overflow, reasoner busy, crash) are swept back into the queue.
+    sweep_interval_s: float = Field(default=5.0, gt=0)
+    #: Accept events from servers the store has not seen yet (adapters register servers on join).
+    auto_register_servers: bool = True
+    max_text_chars: int = Field(default=20_000, ge=100)
+
+
+class DiscordSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    token: SecretStr | None = None
+    sharded: bool = False
+    #: Guild ids to sync slash commands to at once (global sync takes up to an hour to show).
+    command_guild_ids: tuple[int, ...] = ()
+
+
+class SlackSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bot_token: SecretStr | None = None
+    app_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    #: A workspace admin's user token (xoxp-), needed to delete members' messages.
+    admin_user_token: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    mode: Literal["socket", "http"] = "socket"
+    http_port: int = 3000
+    moderator_usergroup_ids: tuple[str, ...] = ()
+
+
+class _TomlFileSource(PydanticBaseSettingsSource):
+    """Reads the TOML settings file named by ``MODBOT_CONFIG`` (default ``modbot.toml``) if it exists."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None):
+        super().__init__(settings_cls)
+        self._data: dict[str, Any] = {}
+        if path is not None and path.is_file():
+            try:
+                self._data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+#: The conventional variable names operators already use, mapped onto nested settings.
+WELL_KNOWN_ENV = {
+    "DISCORD_TOKEN": ("discord", "token"),
+    "DISCORD_BOT_TOKEN": ("discord", "token"),
+    "SLACK_BOT_TOKEN": ("slack", "bot_token"),
+    "SLACK_APP_TOKEN": ("slack", "app_token"),
+    "SLACK_SIGNING_SECRET": ("slack", "signing_secret"),
+    "SLACK_ADMIN_USER_TOKEN": ("slack", "admin_user_token"),
+    "SLACK_CLIENT_ID": ("slack", "client_id"),
+    "SLACK_CLIENT_SECRET": ("slack", "client_secret"),
+}
+
+
+class _WellKnownEnvSource(PydanticBaseSettingsSource):
+    """``DISCORD_TOKEN``, ``SLACK_BOT_TOKEN``... as aliases of ``MODBOT_DISCORD__TOKEN`` etc."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        data: dict[str, dict[str, str]] = {}
+        for name, (section, key) in WELL_KNOWN_ENV.items():
+            value = os.environ.get(name)
+            if value:
+                data.setdefault(section, {}).setdefault(key, value)
+        return data
+
+
+class AppSettings(BaseSettings):
+    """Everything the composition root needs. Secrets come from the environment (``MODBOT_...``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MODBOT_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    database_url: str = DEFAULT_DATABASE_URL
+    policy_dir: Path = Path("policies")
+    log_level: str = "INFO"
+    server_defaults: ServerSettings = ServerSettings()
+    pipeline: PipelineSettings = PipelineSettings()
+    discord: DiscordSettings = DiscordSettings()
+    slack: SlackSettings = SlackSettings()
+    #: Reasoner backend settings; validated by ``bot.reasoner.config.ReasonerSettings``.
+    reasoner: dict[str, Any] = Field(default_factory=dict)
+    #: Prefilter model folder (``modbot train-prefilter`` output); empty = the shipped default.
+    prefilter_dir: Path | None = None
+    prefilter_enabled: bool = True
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if "://" not in value:
+            raise ValueError("database_url must be a SQLAlchemy URL, e.g. sqlite+aiosqlite:///data/modbot.sqlite3")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = Path(os.environ.get("MODBOT_CONFIG", str(DEFAULT_CONFIG_PATH)))
+        # Order = precedence: explicit arguments, then environment (secrets), then the file.
+        # Nested tables are merged across sources, so a token from the environment and the rest
+        # of the [slack] table from the file combine.
+        return (init_settings, env_settings, _WellKnownEnvSource(settings_cls), _TomlFileSource(settings_cls, path))
+
+
+def load_settings(config_path: str | Path | None = None, **overrides: Any) -> AppSettings:
+    """Load settings from the TOML file (``--config``, ``$MODBOT_CONFIG`` or ./modbot.toml) and the environment."""
+    previous = os.environ.get("MODBOT_CONFIG")
+    try:
+        if config_path is not None:
+            path = Path(config_path)
+            if not path.is_file():
+                raise SettingsError(f"config file not found: {path}")
+            os.environ["MODBOT_CONFIG"] = str(path)
+        return AppSettings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise SettingsError(f"invalid settings: {problems}") from exc
+    finally:
+        if config_path is not None:
+            if previous is None:
+                os.environ.pop("MODBOT_CONFIG", None)
+            else:
+                os.environ["MODBOT_CONFIG"] = previous

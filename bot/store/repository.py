@@ -1,0 +1,741 @@
+"""The verdict store: every message, verdict, case, action, review and moderator command.
+
+All queries that read cases, messages or policies take the ``ServerRef`` they act for and filter by
+it, so one server can never read another's data through this class.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from ..domain import (
+    Action,
+    ActionOutcome,
+    Attachment,
+    Case,
+    ContextMessage,
+    Decision,
+    MessageEvent,
+    ServerRef,
+    Stage,
+    TokenCounts,
+    Verdict,
+    utcnow,
+)
+from ..policy import Policy, parse_policy
+from ..settings import ServerOverrides
+from .schema import (
+    ActionRow,
+    AuditRow,
+    CaseRow,
+    InstallationRow,
+    MessageRow,
+    NoticeRow,
+    PolicyVersionRow,
+    ReviewRow,
+    ServerPolicyRow,
+    ServerRow,
+    VerdictRow,
+)
+
+__all__ = [
+    "MessageStatus",
+    "InstallationRecord",
+    "PolicyRecord",
+    "RecordedMessage",
+    "ServerStats",
+    "Store",
+]
+
+ERASED = "[erased on request]"
+
+
+class MessageStatus:
+    PENDING = "pending"
+    JUDGED = "judged"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedMessage:
+    """The result of recording a message: its row id, and whether it was new."""
+
+    row_id: int
+    created: bool
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRecord:
+    """A stored policy version as visible to one server."""
+
+    row_id: int
+    policy_id: str
+    title: str
+    version: str
+    builtin: bool
+    created_at: datetime
+    active: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class InstallationRecord:
+    """A stored platform installation; ``data`` holds the platform's own fields (tokens included)."""
+
+    platform: str
+    enterprise_id: str | None
+    team_id: str | None
+    user_id: str | None
+    data: dict[str, Any]
+    installed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStats:
+    """Moderation figures of one server over a period."""
+
+    days: int
+    messages_seen: int
+    escalated: int
+    acted: int
+    overturned: int
+    upheld: int
+    open_cases: int
+    median_latency_ms: float | None
+    decisions: dict[str, int]
+
+
+def _event_extra(event: MessageEvent) -> dict[str, Any]:
+    return {
+        "timestamp": event.timestamp.isoformat(),
+        "author_role_ids": list(event.author_role_ids),
+        "attachments": [
+            {"filename": a.filename, "content_type": a.content_type, "size": a.size, "url": a.url}
+            for a in event.attachments
+        ],
+        "reply_to_id": event.reply_to_id,
+        "context": [{"author_id": c.author_id, "text": c.text} for c in event.context],
+    }
+
+
+def _event_from_row(row: MessageRow) -> MessageEvent:
+    extra = row.event or {}
+    timestamp = extra.get("timestamp")
+    return MessageEvent(
+        server=ServerRef.parse(row.server_key),
+        channel_id=row.channel_id,
+        message_id=row.message_id,
+        author_id=row.author_id,
+        text=row.text,
+        timestamp=datetime.fromisoformat(timestamp) if timestamp else row.received_at,
+        thread_id=row.thread_id,
+        author_role_ids=tuple(extra.get("author_role_ids", ())),
+        attachments=tuple(Attachment(**a) for a in extra.get("attachments", ())),
+        reply_to_id=extra.get("reply_to_id"),
+        context=tuple(ContextMessage(**c) for c in extra.get("context", ())),
+        edited=row.edited,
+    )
+
+
+def _verdict_from_row(row: VerdictRow) -> Verdict:
+    return Verdict(
+        decision=Decision(row.decision),
+        stage=Stage(row.stage),
+        policy_version=row.policy_version,
+        categories=tuple(row.categories or ()),
+        rule_ids=tuple(row.rule_ids or ()),
+        confidence=row.confidence,
+        rationale=row.rationale,
+        reasoning=row.reasoning,
+        model=row.model,
+        latency_ms=row.latency_ms,
+        tokens=TokenCounts(row.prompt_tokens, row.prompt_tokens_evaluated, row.completion_tokens),
+        truncated=row.truncated,
+        error=row.error,
+        raw_output=row.raw_output,
+        score=row.score,
+    )
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite returns naive datetimes even for timezone-aware columns; they were written as UTC.
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+class Store:
+    """Async repository over the SQLAlchemy engine. One instance per process, owned by the app."""
+
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    def session(self) -> AsyncSession:
+        return self._sessions()
+
+    # -- servers and settings -------------------------------------------------------------------
+
+    async def ensure_server(self, server: ServerRef, name: str = "") -> bool:
+        """Register a server if it is new; returns True when it was created."""
+        async with self.session() as session:
+            row = await session.get(ServerRow, server.key)
+            if row is not None:
+                if name and row.name != name:
+                    row.name = name
+                    await session.commit()
+                return False
+            session.add(ServerRow(key=server.key, platform=server.platform, external_id=server.id, name=name, overrides={}))
+            try:
+                await session.commit()
+            except IntegrityError:  # registered concurrently by another task
+                return False
+            return True
+
+    async def server_exists(self, server: ServerRef) -> bool:
+        async with self.session() as session:
+            return await session.get(ServerRow, server.key) is not None
+
+    async def get_overrides(self, server: ServerRef) -> ServerOverrides:
+        async with self.session() as session:
+            row = await session.get(ServerRow, server.key)
+            return ServerOverrides.model_validate(row.overrides or {}) if row else ServerOverrides()
+
+    async def set_overrides(self, server: ServerRef, overrides: ServerOverrides) -> None:
+        await self.ensure_server(server)
+        async with self.session() as session:
+            await session.execute(
+                update(ServerRow)
+                .where(ServerRow.key == server.key)
+                .values(overrides=overrides.model_dump(mode="json", exclude_none=True), updated_at=utcnow())
+            )
+            await session.commit()
+
+    # -- policies ------------------------------------------------------------------------------
+
+    async def add_policy(self, policy: Policy, server: ServerRef | None = None, uploaded_by: str | None = None) -> int:
+        """Store a policy version (idempotent per server and version); returns its row id."""
+        owner = server.key if server else None
+        async with self.session() as session:
+            existing = await session.scalar(
+                select(PolicyVersionRow.id).where(
+                    PolicyVersionRow.version == policy.version,
+                    PolicyVersionRow.server_key.is_(None) if owner is None else PolicyVersionRow.server_key == owner,
+                )
+            )
+            if existing is not None:
+                return existing
+            row = PolicyVersionRow(
+                server_key=owner,
+                version=policy.version,
+                policy_id=policy.id,
+                title=policy.meta.title,
+                text=policy.text,
+                uploaded_by=uploaded_by,
+            )
+            session.add(row)
+            await session.commit()
+            return row.id
+
+    async def activate_policy(self, server: ServerRef, policy_row_id: int, by: str | None = None) -> None:
+        await self.ensure_server(server)
+        async with self.session() as session:
+            session.add(ServerPolicyRow(server_key=server.key, policy_version_id=policy_row_id, activated_by=by))
+            await session.commit()
+
+    def _visible(self, server: ServerRef):
+        return or_(PolicyVersionRow.server_key.is_(None), PolicyVersionRow.server_key == server.key)
+
+    async def active_policy(self, server: ServerRef) -> Policy | None:
+        """The policy version the server chose last, or None (then the configured default applies)."""
+        async with self.session() as session:
+            row = await session.scalar(
+                select(PolicyVersionRow)
+                .join(ServerPolicyRow, ServerPolicyRow.policy_version_id == PolicyVersionRow.id)
+                .where(ServerPolicyRow.server_key == server.key, self._visible(server))
+                .order_by(ServerPolicyRow.id.desc())
+                .limit(1)
+            )
+            return parse_policy(row.text, source=f"db:{row.policy_id}@{row.version}") if row else None
+
+    async def find_policy(self, server: ServerRef, ref: str) -> tuple[int, Policy] | None:
+        """A policy visible to ``server`` by id (newest version) or by version hash (or its prefix)."""
+        async with self.session() as session:
+            query = (
+                select(PolicyVersionRow)
+                .where(self._visible(server))
+                .where(
+                    or_(
+                        PolicyVersionRow.policy_id == ref,
+                        PolicyVersionRow.version == ref,
+                        PolicyVersionRow.version == f"sha256:{ref}",
+                    )
+                )
+                # The server's own upload wins over a shipped policy of the same id.
+                .order_by(PolicyVersionRow.server_key.is_(None), PolicyVersionRow.id.desc())
+                .limit(1)
+            )
+            row = await session.scalar(query)
+            if row is None:
+                return None
+            return row.id, parse_policy(row.text, source=f"db:{row.policy_id}@{row.version}")
+
+    async def list_policies(self, server: ServerRef) -> list[PolicyRecord]:
+        async with self.session() as session:
+            active_id = await session.scalar(
+                select(ServerPolicyRow.policy_version_id)
+                .where(ServerPolicyRow.server_key == server.key)
+                .order_by(ServerPolicyRow.id.desc())
+                .limit(1)
+            )
+            rows = (
+                await session.scalars(
+                    select(PolicyVersionRow).where(self._visible(server)).order_by(PolicyVersionRow.id)
+                )
+            ).all()
+            return [
+                PolicyRecord(r.id, r.policy_id, r.title, r.version, r.server_key is None, r.created_at, r.id == active_id)
+                for r in rows
+            ]
+
+    # -- messages ------------------------------------------------------------------------------
+
+    async def record_message(self, event: MessageEvent) -> RecordedMessage:
+        """Write a message revision as ``pending`` (before it is judged). The same revision twice is one row."""
+        digest = event.content_hash
+        async with self.session() as session:
+            existing = await session.scalar(
+                select(MessageRow).where(
+                    MessageRow.server_key == event.server.key,
+                    MessageRow.message_id == event.message_id,
+                    MessageRow.content_hash == digest,
+                )
+            )
+            if existing is not None:
+                return RecordedMessage(existing.id, False, existing.status)
+            row = MessageRow(
+                server_key=event.server.key,
+                channel_id=event.channel_id,
+                thread_id=event.thread_id,
+                message_id=event.message_id,
+                author_id=event.author_id,
+                content_hash=digest,
+                text=event.text,
+                event=_event_extra(event),
+                edited=event.edited,
+                status=MessageStatus.PENDING,
+            )
+            session.add(row)
+            try:
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+                again = await session.scalar(
+                    select(MessageRow).where(
+                        MessageRow.server_key == event.server.key,
+                        MessageRow.message_id == event.message_id,
+                        MessageRow.content_hash == digest,
+                    )
+                )
+                assert again is not None
+                return RecordedMessage(again.id, False, again.status)
+            return RecordedMessage(row.id, True, row.status)
+
+    async def load_message(self, row_id: int) -> tuple[MessageEvent, str] | None:
+        async with self.session() as session:
+            row = await session.get(MessageRow, row_id)
+            return (_event_from_row(row), row.status) if row else None
+
+    async def pending_message_ids(self, limit: int, exclude: set[int] | frozenset[int] = frozenset()) -> list[int]:
+        async with self.session() as session:
+            query = select(MessageRow.id).where(MessageRow.status == MessageStatus.PENDING).order_by(MessageRow.id)
+            ids = (await session.scalars(query.limit(limit + len(exclude)))).all()
+            return [i for i in ids if i not in exclude][:limit]
+
+    async def count_messages(self, status: str | None = None) -> int:
+        async with self.session() as session:
+            query = select(func.count(MessageRow.id))
+            if status:
+                query = query.where(MessageRow.status == status)
+            return int(await session.scalar(query) or 0)
+
+    async def set_message_status(self, row_id: int, status: str, error: str | None = None) -> None:
+        async with self.session() as session:
+            await session.execute(
+                update(MessageRow)
+                .where(MessageRow.id == row_id)
+                .values(status=status, error=error, updated_at=utcnow(), attempts=MessageRow.attempts + 1)
+            )
+            await session.commit()
+
+    async def has_verdict(self, row_id: int, policy_version: str) -> bool:
+        async with self.session() as session:
+            found = await session.scalar(
+                select(VerdictRow.id).where(
+                    VerdictRow.message_row_id == row_id, VerdictRow.policy_version == policy_version
+                ).limit(1)
+            )
+            return found is not None
+
+    # -- verdicts and cases --------------------------------------------------------------------
+
+    async def save_verdict(
+        self, row_id: int, server: ServerRef, verdict: Verdict, *, shadow: bool, open_case: bool
+    ) -> tuple[int, int | None]:
+        """Store a verdict, mark the message judged and open a case, in one transaction."""
+        async with self.session() as session:
+            message = await session.get(MessageRow, row_id)
+            if message is None or message.server_key != server.key:
+                raise LookupError(f"message row {row_id} does not belong to {server}")
+            row = VerdictRow(
+                message_row_id=row_id,
+                server_key=server.key,
+                policy_version=verdict.policy_version,
+                decision=verdict.decision.value,
+                stage=verdict.stage.value,
+                categories=list(verdict.categories),
+                rule_ids=list(verdict.rule_ids),
+                confidence=verdict.confidence,
+                score=verdict.score,
+                rationale=verdict.rationale,
+                reasoning=verdict.reasoning,
+                model=verdict.model,
+                latency_ms=verdict.latency_ms,
+                prompt_tokens=verdict.tokens.prompt,
+                prompt_tokens_evaluated=verdict.tokens.prompt_evaluated,
+                completion_tokens=verdict.tokens.completion,
+                truncated=verdict.truncated,
+                error=verdict.error,
+                raw_output=verdict.raw_output,
+                shadow=shadow,
+            )
+            session.add(row)
+            message.status = MessageStatus.JUDGED
+            message.error = None
+            message.updated_at = utcnow()
+            await session.flush()
+            case_id = None
+            if open_case:
+                case = CaseRow(
+                    server_key=server.key, verdict_id=row.id, message_row_id=row_id, author_id=message.author_id
+                )
+                session.add(case)
+                await session.flush()
+                case_id = case.id
+            await session.commit()
+            return row.id, case_id
+
+    async def get_case(self, server: ServerRef, case_id: int) -> Case | None:
+        async with self.session() as session:
+            found = (
+                await session.execute(
+                    select(CaseRow, VerdictRow, MessageRow)
+                    .join(VerdictRow, VerdictRow.id == CaseRow.verdict_id)
+                    .join(MessageRow, MessageRow.id == CaseRow.message_row_id)
+                    .where(CaseRow.id == case_id, CaseRow.server_key == server.key)
+                )
+            ).first()
+            if found is None:
+                return None
+            case, verdict, message = found
+            return Case(
+                id=case.id,
+                event=_event_from_row(message),
+                verdict=_verdict_from_row(verdict),
+                status=case.status,
+                created_at=_aware(case.created_at),
+                posted_ref=case.posted_ref,
+            )
+
+    async def list_cases(
+        self, server: ServerRef, *, status: str | None = "open", author_id: str | None = None, page: int = 1, per_page: int = 10
+    ) -> tuple[list[Case], int]:
+        """A page of the server's cases (newest first) and the total count."""
+        conditions = [CaseRow.server_key == server.key]
+        if status:
+            conditions.append(CaseRow.status == status)
+        if author_id:
+            conditions.append(CaseRow.author_id == author_id)
+        async with self.session() as session:
+            total = int(await session.scalar(select(func.count(CaseRow.id)).where(*conditions)) or 0)
+            rows = (
+                await session.execute(
+                    select(CaseRow, VerdictRow, MessageRow)
+                    .join(VerdictRow, VerdictRow.id == CaseRow.verdict_id)
+                    .join(MessageRow, MessageRow.id == CaseRow.message_row_id)
+                    .where(*conditions)
+                    .order_by(CaseRow.id.desc())
+                    .offset(max(page - 1, 0) * per_page)
+                    .limit(per_page)
+                )
+            ).all()
+            cases = [
+                Case(c.id, _event_from_row(m), _verdict_from_row(v), c.status, _aware(c.created_at), c.posted_ref)
+                for c, v, m in rows
+            ]
+            return cases, total
+
+    async def set_case_status(self, server: ServerRef, case_id: int, status: str) -> bool:
+        async with self.session() as session:
+            result = await session.execute(
+                update(CaseRow)
+                .where(CaseRow.id == case_id, CaseRow.server_key == server.key)
+                .values(status=status, updated_at=utcnow())
+            )
+            await session.commit()
+            return result.rowcount > 0
+
+    async def set_case_posted_ref(self, server: ServerRef, case_id: int, ref: str) -> None:
+        async with self.session() as session:
+            await session.execute(
+                update(CaseRow).where(CaseRow.id == case_id, CaseRow.server_key == server.key).values(posted_ref=ref)
+            )
+            await session.commit()
+
+    async def add_review(self, server: ServerRef, case_id: int, moderator_id: str, outcome: str, note: str = "") -> int:
+        async with self.session() as session:
+            row = ReviewRow(server_key=server.key, case_id=case_id, moderator_id=moderator_id, outcome=outcome, note=note)
+            session.add(row)
+            await session.commit()
+            return row.id
+
+    async def reviewed_examples(self, server: ServerRef, limit: int = 500) -> list[tuple[str, bool]]:
+        """(text, violation) pairs that moderators confirmed (upheld) or overturned; feeds the prefilter."""
+        async with self.session() as session:
+            rows = (
+                await session.execute(
+                    select(MessageRow.text, CaseRow.status)
+                    .join(CaseRow, CaseRow.message_row_id == MessageRow.id)
+                    .where(CaseRow.server_key == server.key, CaseRow.status.in_(("upheld", "overturned")))
+                    .where(MessageRow.text != ERASED)
+                    .order_by(CaseRow.id.desc())
+                    .limit(limit)
+                )
+            ).all()
+            return [(text, status == "upheld") for text, status in rows]
+
+    # -- actions, notices, audit ---------------------------------------------------------------
+
+    async def record_action(
+        self, action: Action, outcome: ActionOutcome, *, requested_by: str | None = None
+    ) -> int:
+        async with self.session() as session:
+            row = ActionRow(
+                server_key=action.server.key,
+                case_id=action.case.id if action.case else None,
+                kind=action.kind.value,
+                channel_id=action.channel_id,
+                message_id=action.message_id,
+                user_id=action.user_id,
+                duration_s=action.duration_s,
+                requested_by=requested_by,
+                ok=outcome.ok,
+                detail=outcome.detail[:2000],
+                permission_problem=outcome.permission_problem,
+            )
+            session.add(row)
+            await session.commit()
+            return row.id
+
+    async def actions_for_case(self, server: ServerRef, case_id: int) -> list[ActionRow]:
+        async with self.session() as session:
+            return list(
+                (
+                    await session.scalars(
+                        select(ActionRow)
+                        .where(ActionRow.server_key == server.key, ActionRow.case_id == case_id)
+                        .order_by(ActionRow.id)
+                    )
+                ).all()
+            )
+
+    async def note_once(self, server: ServerRef, kind: str, detail: str = "") -> bool:
+        """Remember a one-time notice; True the first time for this server and kind, False afterwards."""
+        async with self.session() as session:
+            session.add(NoticeRow(server_key=server.key, kind=kind, detail=detail))
+            try:
+                await session.commit()
+            except IntegrityError:
+                return False
+            return True
+
+    async def audit(
+        self, server: ServerRef, actor_id: str, command: str, arguments: dict[str, Any], *, allowed: bool, result: str
+    ) -> None:
+        async with self.session() as session:
+            session.add(
+                AuditRow(
+                    server_key=server.key,
+                    actor_id=actor_id,
+                    command=command,
+                    arguments=arguments,
+                    allowed=allowed,
+                    result=result[:2000],
+                )
+            )
+            await session.commit()
+
+    async def audit_entries(self, server: ServerRef, limit: int = 50) -> list[AuditRow]:
+        async with self.session() as session:
+            return list(
+                (
+                    await session.scalars(
+                        select(AuditRow).where(AuditRow.server_key == server.key).order_by(AuditRow.id.desc()).limit(limit)
+                    )
+                ).all()
+            )
+
+    # -- stats and erasure ---------------------------------------------------------------------
+
+    async def stats(self, server: ServerRef, since: datetime, days: int) -> ServerStats:
+        key = server.key
+        async with self.session() as session:
+            seen = int(
+                await session.scalar(
+                    select(func.count(MessageRow.id)).where(MessageRow.server_key == key, MessageRow.received_at >= since)
+                )
+                or 0
+            )
+            decisions = dict(
+                (
+                    await session.execute(
+                        select(VerdictRow.decision, func.count(VerdictRow.id))
+                        .where(VerdictRow.server_key == key, VerdictRow.created_at >= since)
+                        .group_by(VerdictRow.decision)
+                    )
+                ).all()
+            )
+            escalated = int(
+                await session.scalar(
+                    select(func.count(VerdictRow.id)).where(
+                        VerdictRow.server_key == key,
+                        VerdictRow.created_at >= since,
+                        or_(VerdictRow.stage == Stage.REASONER.value, VerdictRow.decision == Decision.ESCALATE.value),
+                    )
+                )
+                or 0
+            )
+            acted = int(
+                await session.scalar(
+                    select(func.count(func.distinct(ActionRow.case_id))).where(
+                        ActionRow.server_key == key,
+                        ActionRow.created_at >= since,
+                        ActionRow.ok.is_(True),
+                        ActionRow.kind.in_(("delete", "timeout", "ban")),
+                    )
+                )
+                or 0
+            )
+            reviews = dict(
+                (
+                    await session.execute(
+                        select(ReviewRow.outcome, func.count(ReviewRow.id))
+                        .where(ReviewRow.server_key == key, ReviewRow.created_at >= since)
+                        .group_by(ReviewRow.outcome)
+                    )
+                ).all()
+            )
+            open_cases = int(
+                await session.scalar(
+                    select(func.count(CaseRow.id)).where(CaseRow.server_key == key, CaseRow.status == "open")
+                )
+                or 0
+            )
+            latencies = (
+                await session.scalars(
+                    select(VerdictRow.latency_ms).where(VerdictRow.server_key == key, VerdictRow.created_at >= since)
+                )
+            ).all()
+        return ServerStats(
+            days=days,
+            messages_seen=seen,
+            escalated=escalated,
+            acted=acted,
+            overturned=int(reviews.get("overturn", 0)),
+            upheld=int(reviews.get("uphold", 0)),
+            open_cases=open_cases,
+            median_latency_ms=statistics.median(latencies) if latencies else None,
+            decisions={str(k): int(v) for k, v in decisions.items()},
+        )
+
+    async def forget_member(self, server: ServerRef, author_id: str) -> int:
+        """Erase a member's stored content in this server (texts, context, reasoning); returns messages erased.
+
+        Verdict decisions, rule ids and case status stay, so statistics and the audit trail remain true.
+        """
+        async with self.session() as session:
+            ids = (
+                await session.scalars(
+                    select(MessageRow.id).where(MessageRow.server_key == server.key, MessageRow.author_id == author_id)
+                )
+            ).all()
+            if not ids:
+                return 0
+            await session.execute(
+                update(MessageRow).where(MessageRow.id.in_(ids)).values(text=ERASED, event={}, updated_at=utcnow())
+            )
+            await session.execute(
+                update(VerdictRow)
+                .where(VerdictRow.message_row_id.in_(ids))
+                .values(rationale=ERASED, reasoning="", raw_output=None)
+            )
+            await session.commit()
+            return len(ids)
+
+    async def delete_server_data(self, server: ServerRef) -> None:
+        """Remove everything stored for a server (used when the bot is removed from it, if configured)."""
+        async with self.session() as session:
+            for table in (ActionRow, ReviewRow, AuditRow, NoticeRow, CaseRow, VerdictRow, MessageRow, ServerPolicyRow):
+                await session.execute(delete(table).where(table.server_key == server.key))
+            await session.execute(delete(PolicyVersionRow).where(PolicyVersionRow.server_key == server.key))
+            await session.execute(delete(ServerRow).where(ServerRow.key == server.key))
+            await session.commit()
+
+    # -- platform installations (Slack OAuth) -----------------------------------------------
+
+    async def save_installation(
+        self, platform: str, enterprise_id: str | None, team_id: str | None, user_id: str | None, data: dict[str, Any]
+    ) -> None:
+        async with self.session() as session:
+            session.add(
+                InstallationRow(platform=platform, enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, data=data)
+            )
+            await session.commit()
+
+    async def find_installation(
+        self, platform: str, enterprise_id: str | None, team_id: str | None, user_id: str | None = None
+    ) -> InstallationRecord | None:
+        """The newest installation for a workspace (and user, when given)."""
+        conditions = [
+            InstallationRow.platform == platform,
+            InstallationRow.enterprise_id.is_(None) if enterprise_id is None else InstallationRow.enterprise_id == enterprise_id,
+            InstallationRow.team_id.is_(None) if team_id is None else InstallationRow.team_id == team_id,
+        ]
+        if user_id is not None:
+            conditions.append(InstallationRow.user_id == user_id)
+        async with self.session() as session:
+            row = await session.scalar(select(InstallationRow).where(*conditions).order_by(InstallationRow.id.desc()).limit(1))
+            if row is None:
+                return None
+            return InstallationRecord(row.platform, row.enterprise_id, row.team_id, row.user_id, dict(row.data), _aware(row.installed_at))
+
+    async def delete_installations(self, platform: str, enterprise_id: str | None, team_id: str | None) -> int:
+        async with self.session() as session:
+            result = await session.execute(
+                delete(InstallationRow).where(
+                    InstallationRow.platform == platform,
+                    InstallationRow.enterprise_id.is_(None) if enterprise_id is None else InstallationRow.enterprise_id == enterprise_id,
+                    InstallationRow.team_id.is_(None) if team_id is None else InstallationRow.team_id == team_id,
+                )
+            )
+            await session.commit()
+            return result.rowcount

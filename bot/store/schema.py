@@ -1,0 +1,248 @@
+"""The database schema (SQLAlchemy 2 declarative). Alembic migrations in ``migrations/`` create it.
+
+Changing a table here means writing a new migration: ``tests/store/test_migrations.py`` fails when
+the models and the migrated schema drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from ..domain import utcnow
+
+__all__ = [
+    "ActionRow",
+    "AuditRow",
+    "Base",
+    "CaseRow",
+    "InstallationRow",
+    "MessageRow",
+    "NoticeRow",
+    "PolicyVersionRow",
+    "ReviewRow",
+    "ServerPolicyRow",
+    "ServerRow",
+    "VerdictRow",
+]
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
+
+
+def _now_column() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+class ServerRow(Base):
+    """A server (guild/workspace) and its setting overrides (``None`` fields inherit)."""
+
+    __tablename__ = "servers"
+
+    key: Mapped[str] = mapped_column(String(96), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    overrides: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = _now_column()
+    updated_at: Mapped[datetime] = _now_column()
+
+
+class PolicyVersionRow(Base):
+    """One version of a policy document. ``server_key`` None = shipped with the bot, visible to all."""
+
+    __tablename__ = "policy_versions"
+    __table_args__ = (UniqueConstraint("server_key", "version", name="uq_policy_versions_server_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    server_key: Mapped[str | None] = mapped_column(ForeignKey("servers.key", ondelete="CASCADE"), nullable=True)
+    version: Mapped[str] = mapped_column(String(64), index=True)
+    policy_id: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    uploaded_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = _now_column()
+
+
+class ServerPolicyRow(Base):
+    """Which policy version a server uses; the newest row per server is the active one (history kept)."""
+
+    __tablename__ = "server_policies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    server_key: Mapped[str] = mapped_column(ForeignKey("servers.key", ondelete="CASCADE"), index=True)
+    policy_version_id: Mapped[int] = mapped_column(ForeignKey("policy_versions.id"))
+    activated_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    activated_at: Mapped[datetime] = _now_column()
+
+
+class MessageRow(Base):
+    """One revision of a message as accepted by the core; written as ``pending`` before judging."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("server_key", "message_id", "content_hash", name="uq_messages_revision"),
+        Index("ix_messages_status", "status"),
+        Index("ix_messages_author", "server_key", "author_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    server_key: Mapped[str] = mapped_column(String(96))
+    channel_id: Mapped[str] = mapped_column(String(64))
+    thread_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    message_id: Mapped[str] = mapped_column(String(64))
+    author_id: Mapped[str] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    #: The rest of the event (roles, attachments, reply-to, context, timestamps), for replay.
+    event: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    edited: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[datetime] = _now_column()
+    updated_at: Mapped[datetime] = _now_column()
+
+
+class VerdictRow(Base):
+    """Everything in a ``bot.domain.Verdict``, plus where it came from."""
+
+    __tablename__ = "verdicts"
+    __table_args__ = (
+        UniqueConstraint("message_row_id", "policy_version", "stage", name="uq_verdicts_message_policy_stage"),
+        Index("ix_verdicts_server_created", "server_key", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_row_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    server_key: Mapped[str] = mapped_column(String(96))
+    policy_version: Mapped[str] = mapped_column(String(64))
+    decision: Mapped[str] = mapped_column(String(32))
+    stage: Mapped[str] = mapped_column(String(16))
+    categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    rule_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rationale: Mapped[str] = mapped_column(Text, default="")
+    reasoning: Mapped[str] = mapped_column(Text, default="")
+    model: Mapped[str] = mapped_column(String(200), default="")
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    prompt_tokens_evaluated: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    raw_output: Mapped[str | None] = mapped_column(Text, nullable=True)
+    shadow: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = _now_column()
+
+
+class CaseRow(Base):
+    """A verdict that needs or got a moderator's attention."""
+
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_server_status", "server_key", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    server_key: Mapped[str] = mapped_column(String(96))
+    verdict_id: Mapped[int] = mapped_column(ForeignKey("verdicts.id", ondelete="CASCADE"))
+    message_row_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    author_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    #: Where the case was posted (platform message reference), for updating it after a review.
+    posted_ref: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = _now_column()
+    updated_at: Mapped[datetime] = _now_column()
+
+
+class ActionRow(Base):
+    """An action the bot tried, and its outcome (failures and refusals included)."""
+
+    __tablename__ = "actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    server_key: Mapped[str] = mapped_column(String(96), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"), nullable=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    channel_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    message_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    user_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    duration_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    requested_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    ok: Mapped[bool] = mapped_column(Boolean, default=False)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    permission_problem: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = _now_column()
+
+
+class ReviewRow(Base):
+    """A moderator's decision on a case: uphold, overturn, timeout, ban."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    server_key: Mapped[str] = mapped_column(String(96), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    moderator_id: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = _now_column()
+
+
+class AuditRow(Base):
+    """Every moderator command, allowed or refused."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    server_key: Mapped[str] = mapped_column(String(96), index=True)
+    actor_id: Mapped[str] = mapped_column(String(64))
+    command: Mapped[str] = mapped_column(String(64))
+    arguments: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    allowed: Mapped[bool] = mapped_column(Boolean, default=True)
+    result: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = _now_column()
+
+
+class NoticeRow(Base):
+    """One-time notices already sent (e.g. "the bot lacks Manage Messages"), so they are not repeated."""
+
+    __tablename__ = "notices"
+    __table_args__ = (UniqueConstraint("server_key", "kind", name="uq_notices_server_kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    server_key: Mapped[str] = mapped_column(String(96))
+    kind: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = _now_column()
+
+
+class InstallationRow(Base):
+    """A platform app installation (Slack OAuth: one row per workspace/enterprise, newest wins)."""
+
+    __tablename__ = "installations"
+    __table_args__ = (Index("ix_installations_lookup", "platform", "enterprise_id", "team_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    enterprise_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    team_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    user_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: The platform's installation fields (tokens included); never logged.
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    installed_at: Mapped[datetime] = _now_column()
