@@ -39,7 +39,10 @@ from .policy import Policy
 
 __all__ = [
     "EXTRA_CATEGORY",
+    "MAX_KEYWORD_CHARS",
     "MAX_REGEX_CHARS",
+    "REGEX_MAX_MEM",
+    "REGEX_SET_MAX_BYTES",
     "ExtraTerms",
     "KeywordError",
     "KeywordHit",
@@ -59,6 +62,8 @@ MAX_KEYWORD_CHARS = 200
 REGEX_MAX_MEM = 2 * 1024 * 1024
 #: Memory for the combined regex set of one matcher.
 REGEX_SET_MAX_MEM = 64 * 1024 * 1024
+#: Texts up to this many UTF-8 bytes are matched against all regexes at once with an RE2 set.
+REGEX_SET_MAX_BYTES = 512
 #: Category reported for server extras whose rule id is not a rule of the policy.
 EXTRA_CATEGORY = "server"
 
@@ -123,13 +128,24 @@ class ExtraTerms:
     """A server's own keywords/regexes on top of its policy.
 
     When ``rule_id`` names a rule of the policy, hits report that rule's category; otherwise they
-    report :data:`EXTRA_CATEGORY`.
+    report :data:`EXTRA_CATEGORY`. ``act_on_match`` applies to these terms only, whatever the
+    policy's rule says. Lists are accepted for the terms and stored as tuples.
     """
 
     rule_id: str
     keywords: tuple[str, ...] = ()
     regexes: tuple[str, ...] = ()
     act_on_match: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.rule_id, str) or not self.rule_id.strip():
+            raise KeywordError("extra terms need a rule id")
+        for name in ("keywords", "regexes"):
+            value = getattr(self, name)
+            if isinstance(value, str):  # one term passed bare, not as a sequence
+                raise KeywordError(f"{name} must be a sequence of terms, not one string", rule_id=self.rule_id)
+            # Lists are accepted and stored as tuples, so the terms stay hashable (cache keys).
+            object.__setattr__(self, name, tuple(value))
 
 
 # --- validation ----------------------------------------------------------------------------------
@@ -139,8 +155,9 @@ _REGEX_HINTS = (
     ("invalid perl operator: (?=", "look-ahead assertions like (?=...) are not supported (RE2 syntax)"),
     ("invalid perl operator: (?!", "negative look-ahead (?!...) is not supported (RE2 syntax)"),
     ("invalid escape sequence: \\Z", "use \\z for the end of the text (RE2 syntax)"),
-    ("pattern too large", "the regex is too large; use smaller repetition counts than {1000} (RE2 limit)"),
-    ("bad repetition operator", "a repetition like {n,m} is larger than 1000 or misplaced"),
+    ("pattern too large", f"the regex is too large for its {REGEX_MAX_MEM // 1024} KiB memory limit; use smaller repetition counts or narrower classes"),
+    ("invalid repetition size", "a repetition count like {n,m} is above 1000, in total across nested repetitions (RE2 limit)"),
+    ("bad repetition operator", "a repetition operator is misplaced (e.g. '**' or '+?+')"),
 )
 _BACKREFERENCE = re.compile(r"invalid escape sequence: \\[1-9]")
 
@@ -205,8 +222,9 @@ _UNSPACED_SCRIPT = re.compile(
     "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
     "\U00020000-\U0003134f]"
 )
-# Keyword characters that are not word characters, spaces or plain punctuation (emoji, symbols).
-_SYMBOL = re.compile(r"[^\w\s!-/:-@\[-`{-~]")
+# Characters that make a keyword a substring match: anything but word characters, spaces and the
+# punctuation that merely separates words (emoji, symbols, "+" in "c++", "<" in "<3").
+_SYMBOL = re.compile(r"[^\w\s.,;:!?'\"/\-]")
 
 
 def validate_keyword(term: str, *, rule_id: str | None = None) -> str:
@@ -228,6 +246,7 @@ def validate_keyword(term: str, *, rule_id: str | None = None) -> str:
 # --- the matcher ---------------------------------------------------------------------------------
 
 _TRIPLE = re.compile(r"([^\W\d_])\1\1")
+_TRIPLE_HINT = re.compile(r"(.)\1\1")  # cheaper guard for _TRIPLE
 _LETTER_RUNS = re.compile(r"([^\W\d_])\1+")
 
 
@@ -275,6 +294,7 @@ class KeywordMatcher:
     _substring_any: re.Pattern[str] | None = field(repr=False)
     _regexes: tuple[tuple[re2._Regexp, tuple[KeywordHit, ...]], ...] = field(repr=False)
     _regex_set: re2.Set | None = field(repr=False)
+    _regex_any: re2._Regexp | None = field(repr=False)
     _order: dict[KeywordHit, int] = field(repr=False)
 
     @classmethod
@@ -321,7 +341,7 @@ class KeywordMatcher:
         words = _WORD.findall(norm.folded)
         if not words:
             return
-        elongated = _TRIPLE.search(norm.folded) is not None
+        elongated = _TRIPLE_HINT.search(norm.folded) is not None and _TRIPLE.search(norm.folded) is not None
         if not norm.alternates and not elongated:
             for word in self._single_keys.intersection(words):
                 found.update(self._single[word])
@@ -363,27 +383,35 @@ class KeywordMatcher:
 
     def _scan_substrings(self, norm: NormalizedText, found: set[KeywordHit]) -> None:
         texts = (norm.folded, *norm.alternates)
-        assert self._substring_any is not None
-        if not any(self._substring_any.search(t) for t in texts):
+        any_substring = self._substring_any
+        if any_substring is None or not any(any_substring.search(t) for t in texts):
             return
         for sub in self._substrings:
             if any(sub.pattern.search(t) for t in texts):
                 found.update(sub.hits)
 
+    # Short texts (nearly all chat) go through one RE2 set, which reports every matching regex in
+    # one pass. On long texts a set's DFA thrashes (it must follow every regex to the end), so they
+    # get one search of the regexes joined by "|" (it stops at the first match) and, only if that
+    # matches, a search per regex.
     def _scan_regexes(self, norm: NormalizedText, found: set[KeywordHit]) -> None:
         texts = [norm.folded, *norm.alternates]
         if norm.clean.lower() != norm.folded:
             texts.append(norm.clean)
-        if self._regex_set is not None:
-            for text in texts:
-                indexes = self._regex_set.Match(text.encode("utf-8"))
+        regexes = self._regexes
+        for text in texts:
+            data = text.encode("utf-8")
+            if self._regex_set is not None and len(data) <= REGEX_SET_MAX_BYTES:
+                indexes = self._regex_set.Match(data)
                 if indexes:
                     for index in indexes:
-                        found.update(self._regexes[index][1])
-            return
-        for compiled, hits in self._regexes:
-            if any(compiled.search(t) is not None for t in texts):
-                found.update(hits)
+                        found.update(regexes[index][1])
+                continue
+            if self._regex_any is not None and self._regex_any.search(data) is None:
+                continue
+            for compiled, hits in regexes:
+                if compiled.search(data) is not None:
+                    found.update(hits)
 
 
 class _Builder:
@@ -453,6 +481,7 @@ class _Builder:
             _substring_any=substring_any,
             _regexes=regexes,
             _regex_set=_regex_set(self.regexes),
+            _regex_any=_regex_any(self.regexes),
             _order=dict(self.order),
         )
 
@@ -471,12 +500,25 @@ def _regex_set(regexes: dict[str, tuple[re2._Regexp, list[KeywordHit]]]) -> re2.
         return None
     regex_set = re2.Set.SearchSet(_regex_options(REGEX_SET_MAX_MEM))
     try:
-        for pattern in regexes:
-            regex_set.Add(pattern)
+        for index, pattern in enumerate(regexes):
+            if regex_set.Add(pattern) != index:
+                return None
         regex_set.Compile()
     except re2.error:
         return None  # too big as a set: scan the regexes one by one instead
     return regex_set
+
+
+def _regex_any(regexes: dict[str, tuple[re2._Regexp, list[KeywordHit]]]) -> re2._Regexp | None:
+    """All regexes joined by "|", to learn cheaply whether any matches; None if RE2 cannot build it."""
+    if len(regexes) < 2:
+        return None
+    options = _regex_options(REGEX_SET_MAX_MEM)
+    options.never_capture = True
+    try:
+        return re2.compile("|".join(f"(?:{pattern})" for pattern in regexes), options)
+    except re2.error:
+        return None
 
 
 class MatcherCache:

@@ -72,7 +72,8 @@ class NormalizedText:
     folded: str
     #: Other readings of ``folded`` with the same word layout ("1"/"|" read as "l" instead of "i").
     alternates: tuple[str, ...] = ()
-    #: True when ``folded`` covers only the first :data:`MAX_FOLDED_CHARS` characters of ``clean``.
+    #: True when ``folded`` covers only the first :data:`MAX_FOLDED_CHARS` characters of ``clean``
+    #: (then a regex anchored with ``$`` may see the cut end of ``folded``).
     truncated: bool = False
 
     @property
@@ -191,6 +192,9 @@ _SPACED = re.compile(
     rf"{_NOT_AFTER_TOKEN}{_TOKEN_CHAR}(?:{_SEPARATOR}{{1,3}}{_TOKEN_CHAR}{_NOT_BEFORE_TOKEN}){{2,}}"
 )
 _SPACED_DROP = re.compile(rf"{_SEPARATOR}+")
+# Cheap guard for _SPACED (a pattern starting with a character class is scanned quickly): a joinable
+# run has at least one single character with a separator on each side.
+_SPACED_HINT = re.compile(rf"{_SEPARATOR}{_TOKEN_CHAR}{_SEPARATOR}")
 _HAS_LETTER = re.compile(r"[^\W\d_]")
 # A token holding at least one leet character. The lazy prefix stops at the first leet character;
 # tokens start only after a non-token character, so the scan stays linear on hostile input.
@@ -199,7 +203,10 @@ _LEET_I = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": 
                          "@": "a", "$": "s", "!": "i", "|": "i"})
 _LEET_L = str.maketrans({"0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t",
                          "@": "a", "$": "s", "!": "i", "|": "l"})
-_LEET_ANY = re.compile(r"[013457@$!|]")
+# Cheap guard for _LEET_TOKEN: a token to map has a letter next to a leet character ("!" only
+# counts before another token character, so "gg!" skips the mapping).
+_LEET_CHAR = re.compile(r"[013457@$!|]")
+_LEET_HINT = re.compile(r"[^\W\d_][013457@$|]|[^\W\d_]![\w@$|]|[013457@$!|][^\W\d_]")
 _ELONGATED = re.compile(r"([^\W\d_])\1{3,}")
 # Cheap guard: ``re.sub`` with a template is slow even when nothing matches.
 _RUN_OF_FOUR = re.compile(r"(.)\1\1\1")
@@ -239,12 +246,19 @@ def _cut_runs(text: str) -> str:
     return _ELONGATED.sub(_shorten_runs, text)
 
 
+def _join_spaced_runs(text: str) -> str:
+    text = " ".join(text.split())
+    if _SPACED_HINT.search(text) is None:
+        return text
+    return _SPACED.sub(_join_spaced, text)
+
+
 def _fold_shared(text: str, other: str | None = None) -> tuple[str, tuple[str, ...]]:
     """Spacing, leetspeak and letter runs; ``other`` is a second reading of ``text`` (same layout)."""
-    text = _SPACED.sub(_join_spaced, " ".join(text.split()))
+    text = _join_spaced_runs(text)
     if other is not None:
-        other = _SPACED.sub(_join_spaced, " ".join(other.split()))
-    if _LEET_ANY.search(text) is None:
+        other = _join_spaced_runs(other)
+    if _LEET_CHAR.search(text) is None or _LEET_HINT.search(text) is None:
         folded = _cut_runs(text)
         return folded, ((_cut_runs(other),) if other is not None and other != text else ())
     folded = _LEET_TOKEN.sub(_leet_i, text)

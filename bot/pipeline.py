@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from .actions import ActionDispatcher, plan_actions
+from .batching import BatchWriter
 from .domain import Decision, MessageEvent, Stage, Verdict
 from .judge import Judge, Routing
 from .keywords import MatcherCache
@@ -19,7 +21,7 @@ from .policy import Policy
 from .ports import ReasonerUnavailable
 from .resolvers import PolicyResolver, SettingsResolver
 from .settings import PipelineSettings, ServerSettings
-from .store.repository import MessageStatus, Store
+from .store.repository import MessageStatus, RecordedMessage, Store, VerdictToSave
 
 __all__ = ["Intake", "IntakeStatus", "Pipeline", "PipelineCounters", "sanitize_text"]
 
@@ -95,6 +97,11 @@ class Pipeline:
         self._in_flight: set[int] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._known_servers: set[str] = set()
+        self._last_overflow_warning = float("-inf")
+        # Events recorded by this process and not yet judged: no need to read them back.
+        self._fresh: dict[int, MessageEvent] = {}
+        self._intake: BatchWriter[MessageEvent, RecordedMessage] = BatchWriter(store.record_messages)
+        self._verdicts: BatchWriter[VerdictToSave, tuple[int, int | None]] = BatchWriter(store.save_verdicts)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -115,6 +122,7 @@ class Pipeline:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        self._fresh.clear()
 
     async def drain(self, timeout: float | None = None) -> None:
         """Wait until the queue is empty and no message is being judged (tests, benchmarks, shutdown)."""
@@ -153,7 +161,7 @@ class Pipeline:
             log.warning("rejected an event from %s: %s", getattr(event, "server", "?"), exc)
             return Intake(IntakeStatus.REJECTED, detail=str(exc))
 
-        recorded = await self.store.record_message(event)
+        recorded = await self._intake.submit(event)
         if not recorded.created:
             if recorded.status != MessageStatus.PENDING or recorded.row_id in self._in_flight:
                 self.counters.duplicates += 1
@@ -171,15 +179,31 @@ class Pipeline:
             self._known_servers.add(event.server.key)
 
         if self._enqueue(recorded.row_id):
+            if recorded.created:
+                self._fresh[recorded.row_id] = event
             return Intake(IntakeStatus.QUEUED, recorded.row_id)
         self.counters.overflowed += 1
-        log.warning(
-            "intake queue full (%d): message %s of %s stays pending and will be judged later",
-            self._queue.maxsize,
-            event.message_id,
-            event.server,
-        )
+        self._warn_overflow(event)
         return Intake(IntakeStatus.OVERFLOW, recorded.row_id, "queue full; recorded as pending")
+
+    def _warn_overflow(self, event: MessageEvent) -> None:
+        # Once a second at most: a flood must not turn into a flood of log lines as well.
+        now = time.monotonic()
+        if now - self._last_overflow_warning >= 1.0:
+            self._last_overflow_warning = now
+            log.warning(
+                "intake queue full (%d): message %s of %s stays pending and will be judged later "
+                "(%d overflowed so far)",
+                self._queue.maxsize,
+                event.message_id,
+                event.server,
+                self.counters.overflowed,
+            )
+
+    @property
+    def backlog(self) -> int:
+        """Messages queued or being judged right now."""
+        return len(self._in_flight)
 
     async def _check_server(self, event: MessageEvent) -> bool:
         if await self.store.server_exists(event.server):
@@ -222,12 +246,13 @@ class Pipeline:
 
     async def process(self, row_id: int) -> Verdict | None:
         """Judge one recorded message and act on the verdict; failures are recorded, never raised."""
-        loaded = await self.store.load_message(row_id)
-        if loaded is None:
-            return None
-        event, status = loaded
-        if status != MessageStatus.PENDING:
-            return None
+        event = self._fresh.pop(row_id, None)
+        fresh = event is not None
+        if event is None:
+            loaded = await self.store.load_message(row_id)
+            if loaded is None or loaded[1] != MessageStatus.PENDING:
+                return None
+            event = loaded[0]
         try:
             settings = await self.settings.get(event.server)
             exempt = self._exemption(event, settings)
@@ -235,7 +260,7 @@ class Pipeline:
                 await self.store.set_message_status(row_id, MessageStatus.SKIPPED, exempt)
                 return None
             policy = await self.policies.get(event.server)
-            if await self.store.has_verdict(row_id, policy.version):
+            if not fresh and await self.store.has_verdict(row_id, policy.version):
                 await self.store.set_message_status(row_id, MessageStatus.JUDGED)
                 return None
             verdict = await self.judge.judge(event, policy, self.matchers.get(policy), Routing.from_settings(settings))
@@ -256,7 +281,7 @@ class Pipeline:
     ) -> None:
         shadow = settings.mode == "shadow"
         open_case = verdict.decision is not Decision.ALLOW
-        _, case_id = await self.store.save_verdict(row_id, event.server, verdict, shadow=shadow, open_case=open_case)
+        _, case_id = await self._verdicts.submit(VerdictToSave(row_id, event.server, verdict, shadow, open_case))
         self.counters.judged += 1
         if (
             settings.reason_after_act

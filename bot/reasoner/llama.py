@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import multiprocessing
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
+from pathlib import Path
 
 from ..domain import TokenCounts
 from ..ports import Judgement, JudgeRequest, ReasonerUnavailable
@@ -35,7 +38,6 @@ from .worker import (
     WorkerConfig,
     WorkerFailed,
     WorkerReady,
-    worker_main,
 )
 
 __all__ = ["LlamaReasoner", "ReasonerStats"]
@@ -104,7 +106,7 @@ class LlamaReasoner:
         self._jobs = 0
         self._restarts = 0
         self._job_ids = itertools.count(1)
-        self._proc: BaseProcess | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self._ready: WorkerReady | None = None
         self._load_failed: tuple[float, str] | None = None
@@ -122,7 +124,7 @@ class LlamaReasoner:
     @property
     def stats(self) -> ReasonerStats:
         return ReasonerStats(
-            worker_pid=self._proc.pid if self._proc is not None and self._proc.is_alive() else None,
+            worker_pid=self._proc.pid if self._proc is not None and self._proc.poll() is None else None,
             restarts=self._restarts,
             jobs=self._jobs,
             pending=self._pending,
@@ -204,7 +206,9 @@ class LlamaReasoner:
 
     def _run_with_retry(self, job: GenerateJob) -> tuple[GenerateOutcome | None, str]:
         """Runs in a thread. Returns (outcome, "") or (None, reason); raises ReasonerUnavailable."""
-        hard_timeout = self.settings.timeout_s * 1.5 + 5.0
+        # The worker stops generating at timeout_s by itself; this margin covers prompt evaluation, which
+        # cannot be interrupted, and a worker that hangs outright.
+        hard_timeout = self.settings.timeout_s + max(2.0, self.settings.timeout_s * 0.25)
         reason = ""
         for attempt in (1, 2):
             self._ensure_worker()
@@ -229,8 +233,7 @@ class LlamaReasoner:
         try:
             conn.send(job)
         except (BrokenPipeError, ConnectionResetError, OSError):
-            proc.join(1.0)
-            return _Died(proc.exitcode)
+            return _Died(_exit_code(proc))
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
@@ -238,32 +241,26 @@ class LlamaReasoner:
                 return _TimedOut()
             try:
                 if not conn.poll(min(remaining, 1.0)):
-                    if not proc.is_alive():
-                        return _Died(proc.exitcode)
+                    if proc.poll() is not None:
+                        return _Died(proc.returncode)
                     continue
                 message = conn.recv()
             except (EOFError, ConnectionResetError, OSError):
-                proc.join(1.0)
-                return _Died(proc.exitcode)
+                return _Died(_exit_code(proc))
             if isinstance(message, GenerateOutcome) and message.job_id == job.job_id:
                 return message
             # Anything else is a stale answer from an abandoned job: skip it.
 
     def _ensure_worker(self) -> WorkerReady:
         with self._proc_lock:
-            if self._proc is not None and self._proc.is_alive() and self._ready is not None:
+            if self._proc is not None and self._proc.poll() is None and self._ready is not None:
                 return self._ready
             if self._load_failed and time.monotonic() - self._load_failed[0] < LOAD_FAILURE_BACKOFF_S:
                 raise ReasonerUnavailable(self._load_failed[1])
             self._stop_locked(graceful=False)
-            ctx = multiprocessing.get_context("spawn")
-            parent, child = ctx.Pipe(duplex=True)
-            proc = ctx.Process(
-                target=worker_main, args=(child, self._worker_config), name="modbot-reasoner", daemon=True
-            )
-            proc.start()
-            child.close()
+            proc, parent = _spawn_worker()
             try:
+                parent.send(self._worker_config)
                 if not parent.poll(self.settings.load_timeout_s):
                     message: object = WorkerFailed(
                         f"the model did not load within {self.settings.load_timeout_s:.0f} s"
@@ -271,10 +268,9 @@ class LlamaReasoner:
                 else:
                     message = parent.recv()
             except (EOFError, OSError):
-                proc.join(5.0)
                 message = WorkerFailed(
                     f"the reasoner worker died while loading {self._worker_config.model_path} "
-                    f"(exit code {proc.exitcode}); is it a valid gpt-oss GGUF file?"
+                    f"(exit code {_exit_code(proc)}); is it a valid gpt-oss GGUF file?"
                 )
             if not isinstance(message, WorkerReady):
                 error = message.error if isinstance(message, WorkerFailed) else f"unexpected message {message!r}"
@@ -294,7 +290,7 @@ class LlamaReasoner:
         proc, conn = self._proc, self._conn
         self._proc, self._conn, self._ready = None, None, None
         if conn is not None:
-            if graceful and proc is not None and proc.is_alive():
+            if graceful and proc is not None and proc.poll() is None:
                 try:
                     conn.send(Shutdown())
                 except OSError:
@@ -302,11 +298,44 @@ class LlamaReasoner:
             conn.close()
         if proc is not None:
             if graceful:
-                proc.join(5.0)
+                try:
+                    proc.wait(5.0)
+                except subprocess.TimeoutExpired:
+                    pass
             _terminate(proc)
 
 
-def _terminate(proc: BaseProcess) -> None:
-    if proc.is_alive():
+def _spawn_worker() -> tuple[subprocess.Popen[bytes], Connection]:
+    """Start ``python -m bot.reasoner._worker_process FD`` with one end of a socket pair inherited as FD."""
+    parent_sock, child_sock = socket.socketpair()
+    root = str(Path(__file__).resolve().parents[2])  # the folder holding the ``bot`` package
+    env = dict(os.environ)
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see worker_main
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot.reasoner._worker_process", str(child_sock.fileno())],
+            pass_fds=(child_sock.fileno(),),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,  # llama.cpp prints to stdout; the bot's stdout is not its to use
+        )
+    finally:
+        child_sock.close()
+    return proc, Connection(parent_sock.detach())
+
+
+def _exit_code(proc: subprocess.Popen[bytes]) -> int | None:
+    try:
+        return proc.wait(2.0)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
         proc.kill()
-    proc.join(5.0)
+    try:
+        proc.wait(5.0)
+    except subprocess.TimeoutExpired:
+        pass

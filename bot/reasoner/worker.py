@@ -1,8 +1,10 @@
 """The llama.cpp worker process: loads the GGUF once and answers generation jobs over a pipe.
 
 llama.cpp aborts the whole process on some internal errors, so the model never runs inside the bot's own
-process. :class:`bot.reasoner.llama.LlamaReasoner` starts this module's :func:`worker_main` in a spawned
-process, sends it :class:`GenerateJob` messages and restarts it when it dies.
+process. :class:`bot.reasoner.llama.LlamaReasoner` runs ``python -m bot.reasoner._worker_process FD`` (a fresh
+interpreter: nothing of the bot's state, no re-import of its ``__main__``), talks to it over an inherited
+socket with :class:`multiprocessing.connection.Connection` (pickled dataclasses below), and restarts it
+when it dies.
 
 The worker knows nothing of policies or harmony: a job is a prefix and a suffix of token ids. The prefix
 (system + developer messages, identical for every message judged against one policy version) is evaluated
@@ -35,6 +37,7 @@ __all__ = [
     "WorkerConfig",
     "WorkerFailed",
     "WorkerReady",
+    "run_from_fd",
     "worker_main",
 ]
 
@@ -294,7 +297,7 @@ def _quiet_llama_logs() -> None:
 
 
 def worker_main(conn: Connection, config: WorkerConfig) -> None:
-    """Entry point of the worker process: load, report ready, then serve jobs until Shutdown or EOF."""
+    """Serve one connection: load the model, report ready, then answer jobs until Shutdown or EOF."""
     # libgomp's default busy-wait makes every multi-token decode spin for ~0.5 s on small CPU machines
     # (measured: 550 ms -> 4 ms for a 10-token batch); passive waiting costs nothing measurable on GPU.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -341,4 +344,21 @@ def worker_main(conn: Connection, config: WorkerConfig) -> None:
         except (BrokenPipeError, OSError):
             break
     conn.close()
-    sys.exit(0)
+
+
+def run_from_fd(argv: list[str]) -> int:
+    """``python -m bot.reasoner._worker_process FD``: FD is the inherited socket; the first message is the config."""
+    if len(argv) != 1 or not argv[0].isdigit():
+        print("usage: python -m bot.reasoner._worker_process FD (started by LlamaReasoner)", file=sys.stderr)
+        return 2
+    conn = Connection(int(argv[0]))
+    try:
+        config = conn.recv()
+    except (EOFError, OSError):
+        return 1
+    if not isinstance(config, WorkerConfig):
+        conn.send(WorkerFailed(f"expected a WorkerConfig, got {type(config).__name__}"))
+        return 2
+    worker_main(conn, config)
+    return 0
+

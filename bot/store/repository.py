@@ -6,12 +6,15 @@ it, so one server can never read another's data through this class.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import statistics
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -52,6 +55,7 @@ __all__ = [
     "RecordedMessage",
     "ServerStats",
     "Store",
+    "VerdictToSave",
 ]
 
 ERASED = "[erased on request]"
@@ -71,6 +75,44 @@ class RecordedMessage:
     row_id: int
     created: bool
     status: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictToSave:
+    """One verdict for ``Store.save_verdicts``."""
+
+    row_id: int
+    server: ServerRef
+    verdict: Verdict
+    shadow: bool
+    open_case: bool
+
+
+def _verdict_values(item: VerdictToSave, now: datetime) -> dict[str, Any]:
+    verdict = item.verdict
+    return {
+        "message_row_id": item.row_id,
+        "server_key": item.server.key,
+        "policy_version": verdict.policy_version,
+        "decision": verdict.decision.value,
+        "stage": verdict.stage.value,
+        "categories": list(verdict.categories),
+        "rule_ids": list(verdict.rule_ids),
+        "confidence": verdict.confidence,
+        "score": verdict.score,
+        "rationale": verdict.rationale,
+        "reasoning": verdict.reasoning,
+        "model": verdict.model,
+        "latency_ms": verdict.latency_ms,
+        "prompt_tokens": verdict.tokens.prompt,
+        "prompt_tokens_evaluated": verdict.tokens.prompt_evaluated,
+        "completion_tokens": verdict.tokens.completion,
+        "truncated": verdict.truncated,
+        "error": verdict.error,
+        "raw_output": verdict.raw_output,
+        "shadow": item.shadow,
+        "created_at": now,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +218,18 @@ class Store:
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        # SQLite allows one writer at a time; concurrent writers on separate connections spin in
+        # SQLite's busy handler (sleeping up to 100 ms a try). Queueing writers here is much faster.
+        self._write_lock: asyncio.Lock | contextlib.nullcontext = (
+            asyncio.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        )
+
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[AsyncSession]:
+        """A session for a write transaction (serialised on SQLite); the caller commits."""
+        async with self._write_lock:
+            async with self._sessions() as session:
+                yield session
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -187,7 +241,7 @@ class Store:
 
     async def ensure_server(self, server: ServerRef, name: str = "") -> bool:
         """Register a server if it is new; returns True when it was created."""
-        async with self.session() as session:
+        async with self.writing() as session:
             row = await session.get(ServerRow, server.key)
             if row is not None:
                 if name and row.name != name:
@@ -212,7 +266,7 @@ class Store:
 
     async def set_overrides(self, server: ServerRef, overrides: ServerOverrides) -> None:
         await self.ensure_server(server)
-        async with self.session() as session:
+        async with self.writing() as session:
             await session.execute(
                 update(ServerRow)
                 .where(ServerRow.key == server.key)
@@ -225,7 +279,7 @@ class Store:
     async def add_policy(self, policy: Policy, server: ServerRef | None = None, uploaded_by: str | None = None) -> int:
         """Store a policy version (idempotent per server and version); returns its row id."""
         owner = server.key if server else None
-        async with self.session() as session:
+        async with self.writing() as session:
             existing = await session.scalar(
                 select(PolicyVersionRow.id).where(
                     PolicyVersionRow.version == policy.version,
@@ -248,7 +302,7 @@ class Store:
 
     async def activate_policy(self, server: ServerRef, policy_row_id: int, by: str | None = None) -> None:
         await self.ensure_server(server)
-        async with self.session() as session:
+        async with self.writing() as session:
             session.add(ServerPolicyRow(server_key=server.key, policy_version_id=policy_row_id, activated_by=by))
             await session.commit()
 
@@ -311,44 +365,67 @@ class Store:
 
     async def record_message(self, event: MessageEvent) -> RecordedMessage:
         """Write a message revision as ``pending`` (before it is judged). The same revision twice is one row."""
-        digest = event.content_hash
-        async with self.session() as session:
-            existing = await session.scalar(
-                select(MessageRow).where(
-                    MessageRow.server_key == event.server.key,
-                    MessageRow.message_id == event.message_id,
-                    MessageRow.content_hash == digest,
-                )
-            )
-            if existing is not None:
-                return RecordedMessage(existing.id, False, existing.status)
-            row = MessageRow(
-                server_key=event.server.key,
-                channel_id=event.channel_id,
-                thread_id=event.thread_id,
-                message_id=event.message_id,
-                author_id=event.author_id,
-                content_hash=digest,
-                text=event.text,
-                event=_event_extra(event),
-                edited=event.edited,
-                status=MessageStatus.PENDING,
-            )
-            session.add(row)
-            try:
-                await session.commit()
-            except IntegrityError:
-                await session.rollback()
-                again = await session.scalar(
-                    select(MessageRow).where(
-                        MessageRow.server_key == event.server.key,
-                        MessageRow.message_id == event.message_id,
-                        MessageRow.content_hash == digest,
-                    )
-                )
-                assert again is not None
-                return RecordedMessage(again.id, False, again.status)
-            return RecordedMessage(row.id, True, row.status)
+        return (await self.record_messages([event]))[0]
+
+    async def record_messages(self, events: list[MessageEvent]) -> list[RecordedMessage]:
+        """Record several message revisions in one transaction (group commit); results in input order."""
+        if not events:
+            return []
+        keys = [(e.server.key, e.message_id, e.content_hash) for e in events]
+        async with self.writing() as session:
+            known = await self._revisions(session, keys)
+            fresh: dict[tuple[str, str, str], dict[str, Any]] = {}
+            for event, key in zip(events, keys):
+                if key not in known and key not in fresh:
+                    fresh[key] = {
+                        "server_key": key[0],
+                        "channel_id": event.channel_id,
+                        "thread_id": event.thread_id,
+                        "message_id": event.message_id,
+                        "author_id": event.author_id,
+                        "content_hash": key[2],
+                        "text": event.text,
+                        "event": _event_extra(event),
+                        "edited": event.edited,
+                        "status": MessageStatus.PENDING,
+                        "attempts": 0,
+                        "received_at": utcnow(),
+                        "updated_at": utcnow(),
+                    }
+            created: dict[tuple[str, str, str], int] = {}
+            if fresh:
+                # A plain executemany is one round trip; INSERT ... RETURNING would go row by row on SQLite.
+                await session.execute(insert(MessageRow.__table__), list(fresh.values()))
+                created = {key: row[0] for key, row in (await self._revisions(session, list(fresh))).items()}
+            await session.commit()
+        results = []
+        first_seen: set[tuple[str, str, str]] = set()
+        for key in keys:
+            if key in created and key not in first_seen:
+                first_seen.add(key)
+                results.append(RecordedMessage(created[key], True, MessageStatus.PENDING))
+            elif key in created:
+                results.append(RecordedMessage(created[key], False, MessageStatus.PENDING))
+            else:
+                row_id, status = known[key]
+                results.append(RecordedMessage(row_id, False, status))
+        return results
+
+    @staticmethod
+    async def _revisions(
+        session: AsyncSession, keys: list[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], tuple[int, str]]:
+        message_ids = {k[1] for k in keys}
+        rows = await session.execute(
+            select(MessageRow.id, MessageRow.server_key, MessageRow.message_id, MessageRow.content_hash, MessageRow.status)
+            .where(MessageRow.message_id.in_(message_ids))
+        )
+        wanted = set(keys)
+        return {
+            (server, message, digest): (row_id, status)
+            for row_id, server, message, digest, status in rows
+            if (server, message, digest) in wanted
+        }
 
     async def load_message(self, row_id: int) -> tuple[MessageEvent, str] | None:
         async with self.session() as session:
@@ -369,7 +446,7 @@ class Store:
             return int(await session.scalar(query) or 0)
 
     async def set_message_status(self, row_id: int, status: str, error: str | None = None) -> None:
-        async with self.session() as session:
+        async with self.writing() as session:
             await session.execute(
                 update(MessageRow)
                 .where(MessageRow.id == row_id)
@@ -392,47 +469,70 @@ class Store:
         self, row_id: int, server: ServerRef, verdict: Verdict, *, shadow: bool, open_case: bool
     ) -> tuple[int, int | None]:
         """Store a verdict, mark the message judged and open a case, in one transaction."""
-        async with self.session() as session:
-            message = await session.get(MessageRow, row_id)
-            if message is None or message.server_key != server.key:
-                raise LookupError(f"message row {row_id} does not belong to {server}")
-            row = VerdictRow(
-                message_row_id=row_id,
-                server_key=server.key,
-                policy_version=verdict.policy_version,
-                decision=verdict.decision.value,
-                stage=verdict.stage.value,
-                categories=list(verdict.categories),
-                rule_ids=list(verdict.rule_ids),
-                confidence=verdict.confidence,
-                score=verdict.score,
-                rationale=verdict.rationale,
-                reasoning=verdict.reasoning,
-                model=verdict.model,
-                latency_ms=verdict.latency_ms,
-                prompt_tokens=verdict.tokens.prompt,
-                prompt_tokens_evaluated=verdict.tokens.prompt_evaluated,
-                completion_tokens=verdict.tokens.completion,
-                truncated=verdict.truncated,
-                error=verdict.error,
-                raw_output=verdict.raw_output,
-                shadow=shadow,
-            )
-            session.add(row)
-            message.status = MessageStatus.JUDGED
-            message.error = None
-            message.updated_at = utcnow()
-            await session.flush()
-            case_id = None
-            if open_case:
-                case = CaseRow(
-                    server_key=server.key, verdict_id=row.id, message_row_id=row_id, author_id=message.author_id
+        return (await self.save_verdicts([VerdictToSave(row_id, server, verdict, shadow, open_case)]))[0]
+
+    async def save_verdicts(self, items: list[VerdictToSave]) -> list[tuple[int, int | None]]:
+        """Store verdicts (marking their messages judged, opening cases) in one transaction; input order."""
+        if not items:
+            return []
+        async with self.writing() as session:
+            owners = {
+                row_id: (server_key, author_id)
+                for row_id, server_key, author_id in await session.execute(
+                    select(MessageRow.id, MessageRow.server_key, MessageRow.author_id).where(
+                        MessageRow.id.in_({i.row_id for i in items})
+                    )
                 )
-                session.add(case)
-                await session.flush()
-                case_id = case.id
+            }
+            for item in items:
+                if owners.get(item.row_id, (None,))[0] != item.server.key:
+                    raise LookupError(f"message row {item.row_id} does not belong to {item.server}")
+            now = utcnow()
+            # Core statements (not ORM bulk operations): far less Python work per row.
+            await session.execute(insert(VerdictRow.__table__), [_verdict_values(i, now) for i in items])
+            stored = {
+                (row_id, version, stage): verdict_id
+                for verdict_id, row_id, version, stage in await session.execute(
+                    select(VerdictRow.id, VerdictRow.message_row_id, VerdictRow.policy_version, VerdictRow.stage).where(
+                        VerdictRow.message_row_id.in_({i.row_id for i in items})
+                    )
+                )
+            }
+            verdict_ids = [stored[(i.row_id, i.verdict.policy_version, i.verdict.stage.value)] for i in items]
+            messages = MessageRow.__table__
+            await session.execute(
+                update(messages).where(messages.c.id == bindparam("row_id")).values(
+                    status=MessageStatus.JUDGED, error=None, updated_at=now
+                ),
+                [{"row_id": i.row_id} for i in items],
+            )
+            case_items = [(i, vid) for i, vid in zip(items, verdict_ids) if i.open_case]
+            case_ids: dict[int, int] = {}
+            if case_items:
+                await session.execute(
+                    insert(CaseRow.__table__),
+                    [
+                        {
+                            "server_key": i.server.key,
+                            "verdict_id": vid,
+                            "message_row_id": i.row_id,
+                            "author_id": owners[i.row_id][1],
+                            "status": "open",
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                        for i, vid in case_items
+                    ],
+                )
+                case_ids = dict(
+                    (
+                        await session.execute(
+                            select(CaseRow.verdict_id, CaseRow.id).where(CaseRow.verdict_id.in_([vid for _, vid in case_items]))
+                        )
+                    ).all()
+                )
             await session.commit()
-            return row.id, case_id
+        return [(vid, case_ids.get(vid)) for vid in verdict_ids]
 
     async def get_case(self, server: ServerRef, case_id: int) -> Case | None:
         async with self.session() as session:
@@ -485,7 +585,7 @@ class Store:
             return cases, total
 
     async def set_case_status(self, server: ServerRef, case_id: int, status: str) -> bool:
-        async with self.session() as session:
+        async with self.writing() as session:
             result = await session.execute(
                 update(CaseRow)
                 .where(CaseRow.id == case_id, CaseRow.server_key == server.key)
@@ -495,14 +595,14 @@ class Store:
             return result.rowcount > 0
 
     async def set_case_posted_ref(self, server: ServerRef, case_id: int, ref: str) -> None:
-        async with self.session() as session:
+        async with self.writing() as session:
             await session.execute(
                 update(CaseRow).where(CaseRow.id == case_id, CaseRow.server_key == server.key).values(posted_ref=ref)
             )
             await session.commit()
 
     async def add_review(self, server: ServerRef, case_id: int, moderator_id: str, outcome: str, note: str = "") -> int:
-        async with self.session() as session:
+        async with self.writing() as session:
             row = ReviewRow(server_key=server.key, case_id=case_id, moderator_id=moderator_id, outcome=outcome, note=note)
             session.add(row)
             await session.commit()
@@ -528,7 +628,7 @@ class Store:
     async def record_action(
         self, action: Action, outcome: ActionOutcome, *, requested_by: str | None = None
     ) -> int:
-        async with self.session() as session:
+        async with self.writing() as session:
             row = ActionRow(
                 server_key=action.server.key,
                 case_id=action.case.id if action.case else None,
@@ -560,7 +660,7 @@ class Store:
 
     async def note_once(self, server: ServerRef, kind: str, detail: str = "") -> bool:
         """Remember a one-time notice; True the first time for this server and kind, False afterwards."""
-        async with self.session() as session:
+        async with self.writing() as session:
             session.add(NoticeRow(server_key=server.key, kind=kind, detail=detail))
             try:
                 await session.commit()
@@ -571,7 +671,7 @@ class Store:
     async def audit(
         self, server: ServerRef, actor_id: str, command: str, arguments: dict[str, Any], *, allowed: bool, result: str
     ) -> None:
-        async with self.session() as session:
+        async with self.writing() as session:
             session.add(
                 AuditRow(
                     server_key=server.key,
@@ -672,7 +772,7 @@ class Store:
 
         Verdict decisions, rule ids and case status stay, so statistics and the audit trail remain true.
         """
-        async with self.session() as session:
+        async with self.writing() as session:
             ids = (
                 await session.scalars(
                     select(MessageRow.id).where(MessageRow.server_key == server.key, MessageRow.author_id == author_id)
@@ -693,7 +793,7 @@ class Store:
 
     async def delete_server_data(self, server: ServerRef) -> None:
         """Remove everything stored for a server (used when the bot is removed from it, if configured)."""
-        async with self.session() as session:
+        async with self.writing() as session:
             for table in (ActionRow, ReviewRow, AuditRow, NoticeRow, CaseRow, VerdictRow, MessageRow, ServerPolicyRow):
                 await session.execute(delete(table).where(table.server_key == server.key))
             await session.execute(delete(PolicyVersionRow).where(PolicyVersionRow.server_key == server.key))
@@ -705,7 +805,7 @@ class Store:
     async def save_installation(
         self, platform: str, enterprise_id: str | None, team_id: str | None, user_id: str | None, data: dict[str, Any]
     ) -> None:
-        async with self.session() as session:
+        async with self.writing() as session:
             session.add(
                 InstallationRow(platform=platform, enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, data=data)
             )
@@ -729,7 +829,7 @@ class Store:
             return InstallationRecord(row.platform, row.enterprise_id, row.team_id, row.user_id, dict(row.data), _aware(row.installed_at))
 
     async def delete_installations(self, platform: str, enterprise_id: str | None, team_id: str | None) -> int:
-        async with self.session() as session:
+        async with self.writing() as session:
             result = await session.execute(
                 delete(InstallationRow).where(
                     InstallationRow.platform == platform,

@@ -106,7 +106,7 @@ def test_non_blank_texts(text):
         ("аss", "ass"),  # Cyrillic а
         ("АSS", "ass"),  # Cyrillic А
         ("ѕсаm", "scam"),  # Cyrillic ѕ с а
-        ("ΗΕLLΟ", "hello"),  # Greek capitals
+        ("ΑΒΕΚΟΡΤΧ", "abekoptx"),  # Greek capitals
         ("ｆｕｃｋ", "fuck"),  # fullwidth
         ("𝐟𝐮𝐜𝐤 𝓯𝓾𝓬𝓴 𝕗𝕦𝕔𝕜", "fuck fuck fuck"),  # mathematical alphanumerics
         ("ⓕⓤⓒⓚ", "fuck"),  # circled (NFKC)
@@ -123,9 +123,21 @@ def test_folded_maps_case_lookalikes_and_accents(text, folded):
     assert normalize(text).folded == folded
 
 
+def test_greek_letters_with_two_lookalikes_get_both_readings():
+    norm = normalize("ΗΕLLΟ")
+    assert norm.folded == "nello"  # η, the small form, looks like n
+    assert norm.alternates == ("hello",)  # Η, the capital, looks like H
+
+
+@pytest.mark.parametrize("word", ["Привет", "Ηλιος", "Łódź", "Straße", "ΜΥΝΗ"])
+def test_folding_does_not_depend_on_case(word):
+    lower, upper = normalize(word.lower()), normalize(word.upper())
+    assert (lower.folded, lower.alternates) == (upper.folded, upper.alternates)
+
+
 def test_non_latin_text_is_kept_where_no_lookalike_exists():
     assert normalize("你好 世界").folded == "你好 世界"
-    assert normalize("Привет").folded.endswith("ивет")  # only П/р look like Latin letters
+    assert normalize("Привет").folded == "npиbet"  # only П р в е т look like Latin letters
 
 
 # --- folded: leetspeak ---------------------------------------------------------------------------

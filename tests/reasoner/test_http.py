@@ -1,0 +1,173 @@
+"""OpenAICompatibleReasoner against a real loopback server running llama.cpp on the tiny model."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from bot.policy import Policy
+from bot.ports import JudgeRequest, Reasoner, ReasonerUnavailable
+from bot.reasoner import HarmonyCodec, OpenAICompatibleReasoner, PromptBuilder, ReasonerSettings, build_reasoner
+from bot.reasoner.harmony import FIRST_SPECIAL_TOKEN
+from bot.reasoner.testing import scripted_completion_tokens
+from tests.conftest import event
+from tests.reasoner.conftest import LoopbackServer
+from tests.reasoner.test_harmony import INJECTION
+
+VIOLATION_JSON = '{"violation": 1, "policy_category": "scams", "rule_ids": ["S1"], "confidence": 0.88, "rationale": "Phishing link."}'
+SAFE_JSON = '{"violation": 0, "policy_category": null, "rule_ids": [], "confidence": 0.9, "rationale": "Fine."}'
+
+
+class FakeSleep:
+    """Records backoff delays instead of waiting them out."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+        await asyncio.sleep(0)
+
+
+def http_settings(server: LoopbackServer, **overrides) -> ReasonerSettings:
+    values = dict(backend="http", base_url=server.base_url, max_tokens=96, timeout_s=20.0, retries=3, concurrency=2)
+    values.update(overrides)
+    return ReasonerSettings(**values)
+
+
+@pytest.mark.parametrize("api", ["completion", "openai"])
+async def test_forced_verdicts_over_http(server: LoopbackServer, codec: HarmonyCodec, policy: Policy, api: str) -> None:
+    server.control("/_test/script", {"tokens": list(scripted_completion_tokens(codec, "A phishing link.", VIOLATION_JSON))})
+    server.control("/_test/script", {"tokens": list(scripted_completion_tokens(codec, "Harmless.", SAFE_JSON))})
+    reasoner = build_reasoner(http_settings(server, http_api=api), codec=codec)
+    assert isinstance(reasoner, OpenAICompatibleReasoner) and isinstance(reasoner, Reasoner)
+    try:
+        bad = await reasoner.judge(JudgeRequest(policy, event("claim free skins at pixel-arena-gifts.example/login")))
+        good = await reasoner.judge(JudgeRequest(policy, event("see you at the tournament")))
+    finally:
+        await reasoner.aclose()
+    assert (bad.violation, bad.rule_ids, bad.categories, bad.reasoning) == (True, ("S1",), ("scams",), "A phishing link.")
+    assert bad.confidence == pytest.approx(0.88) and bad.rationale == "Phishing link."
+    assert bad.model == "gpt-oss-safeguard-20b"
+    assert good.violation is False and good.error is None
+    # Prefix reuse through the server's prompt cache: the second request evaluates only its own tokens.
+    prefix_len = len(PromptBuilder(codec).prefix(policy, "low").tokens)
+    assert bad.tokens.prompt_evaluated == bad.tokens.prompt
+    assert good.tokens.prompt_evaluated <= good.tokens.prompt - prefix_len
+    assert good.tokens.prompt_evaluated * 10 < good.tokens.prompt
+    body = server.control("/_test/stats")["last_body"]
+    assert body["cache_prompt"] is True and all(isinstance(t, int) for t in body["prompt"])
+
+
+async def test_prompt_is_sent_as_token_ids(server: LoopbackServer, codec: HarmonyCodec, policy: Policy) -> None:
+    server.control("/_test/script", {"tokens": list(scripted_completion_tokens(codec, "x", SAFE_JSON))})
+    reasoner = OpenAICompatibleReasoner(http_settings(server), codec=codec)
+    try:
+        await reasoner.judge(JudgeRequest(policy, event(INJECTION)))
+    finally:
+        await reasoner.aclose()
+    sent = server.control("/_test/stats")["last_body"]["prompt"]
+    assert sum(1 for t in sent if t >= FIRST_SPECIAL_TOKEN) == 10  # the injection stayed plain text
+
+
+async def test_garbage_from_the_server_is_an_escalation(server: LoopbackServer, codec: HarmonyCodec, policy: Policy) -> None:
+    reasoner = OpenAICompatibleReasoner(http_settings(server, temperature=1.0, max_tokens=24), codec=codec)
+    try:
+        judgement = await reasoner.judge(JudgeRequest(policy, event("anything")))
+    finally:
+        await reasoner.aclose()
+    assert judgement.violation is None and judgement.error and judgement.raw_output is not None
+
+
+async def test_5xx_and_429_are_retried_with_backoff(server: LoopbackServer, codec: HarmonyCodec, policy: Policy) -> None:
+    server.control("/_test/faults", {"responses": [{"status": 503}, {"status": 429, "retry_after": "2"}, {"status": 500}]})
+    server.control("/_test/script", {"tokens": list(scripted_completion_tokens(codec, "x", SAFE_JSON))})
+    sleep = FakeSleep()
+    reasoner = OpenAICompatibleReasoner(http_settings(server), codec=codec, sleep=sleep, retry_backoff_s=0.1)
+    try:
+        judgement = await reasoner.judge(JudgeRequest(policy, event("hello")))
+    finally:
+        await reasoner.aclose()
+    assert judgement.violation is False
+    assert reasoner.attempts == 4 and server.control("/_test/stats")["requests"] == 4
+    assert len(sleep.delays) == 3
+    assert 0.05 <= sleep.delays[0] <= 0.1  # exponential backoff with jitter
+    assert sleep.delays[1] == 2.0  # Retry-After honoured
+    assert 0.2 <= sleep.delays[2] <= 0.4
+
+
+async def test_exhausted_retries_leave_the_message_pending(server: LoopbackServer, codec: HarmonyCodec, policy: Policy) -> None:
+    server.control("/_test/faults", {"responses": [{"status": 502}] * 3})
+    reasoner = OpenAICompatibleReasoner(http_settings(server, retries=2), codec=codec, sleep=FakeSleep())
+    try:
+        with pytest.raises(ReasonerUnavailable, match="after 3 attempts: HTTP 502"):
+            await reasoner.judge(JudgeRequest(policy, event("hello")))
+    finally:
+        await reasoner.aclose()
+
+
+async def test_client_errors_are_not_retried(server: LoopbackServer, codec: HarmonyCodec, policy: Policy) -> None:
+    server.control("/_test/faults", {"responses": [{"status": 400}]})
+    reasoner = OpenAICompatibleReasoner(http_settings(server), codec=codec, sleep=FakeSleep())
+    try:
+        judgement = await reasoner.judge(JudgeRequest(policy, event("hello")))
+    finally:
+        await reasoner.aclose()
+    assert judgement.violation is None and "HTTP 400" in judgement.error
+    assert reasoner.attempts == 1
+
+
+async def test_slow_server_times_out_into_an_escalation(server: LoopbackServer, codec: HarmonyCodec, policy: Policy) -> None:
+    server.control("/_test/delay", {"delay_s": 2.0})
+    reasoner = OpenAICompatibleReasoner(http_settings(server, timeout_s=0.3), codec=codec, sleep=FakeSleep())
+    try:
+        judgement = await reasoner.judge(JudgeRequest(policy, event("hello")))
+    finally:
+        await reasoner.aclose()
+    assert judgement.violation is None and "did not answer within" in judgement.error
+    assert reasoner.attempts == 1
+
+
+async def test_server_down_is_unavailable(codec: HarmonyCodec, policy: Policy) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sleep = FakeSleep()
+    settings = ReasonerSettings(backend="http", base_url=f"http://127.0.0.1:{port}", retries=2)
+    reasoner = OpenAICompatibleReasoner(settings, codec=codec, sleep=sleep)
+    try:
+        with pytest.raises(ReasonerUnavailable, match="ConnectError"):
+            await reasoner.judge(JudgeRequest(policy, event("hello")))
+    finally:
+        await reasoner.aclose()
+    assert reasoner.attempts == 3 and len(sleep.delays) == 2
+
+
+async def test_concurrency_and_queue_limits(server: LoopbackServer, codec: HarmonyCodec, policy: Policy) -> None:
+    server.control("/_test/delay", {"delay_s": 0.3})
+    for _ in range(3):
+        server.control("/_test/script", {"tokens": list(scripted_completion_tokens(codec, "x", SAFE_JSON))})
+    reasoner = OpenAICompatibleReasoner(http_settings(server, concurrency=1, max_queue=3), codec=codec)
+    try:
+        tasks = [asyncio.create_task(reasoner.judge(JudgeRequest(policy, event(f"m{i}")))) for i in range(3)]
+        await asyncio.sleep(0.05)
+        with pytest.raises(ReasonerUnavailable, match="queue is full"):
+            await reasoner.judge(JudgeRequest(policy, event("one too many")))
+        results = await asyncio.gather(*tasks)
+    finally:
+        await reasoner.aclose()
+    assert [r.violation for r in results] == [False, False, False]
+    assert server.control("/_test/stats")["max_inflight"] == 1
+
+
+async def test_api_key_is_sent_as_bearer_token(server: LoopbackServer, codec: HarmonyCodec, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODBOT_REASONER_API_KEY", "s3cret")
+    settings = http_settings(server)
+    assert settings.api_key is not None and "s3cret" not in repr(settings)
+    reasoner = OpenAICompatibleReasoner(settings, codec=codec)
+    try:
+        assert reasoner._client.headers["Authorization"] == "Bearer s3cret"
+    finally:
+        await reasoner.aclose()
