@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    .venv/bin/python bench/keywords.py [--messages 50000] [--repeat 3]
+    .venv/bin/python bench/keywords.py [--messages 50000] [--repeat 3] [--inline-policy] [--synthetic]
 
 The matcher is built from ``policies/game-community.md`` when it exists, else from an inline policy
 with about 100 keywords and 10 regexes. Messages are the texts of ``../shared/data/gametox.jsonl``
@@ -127,15 +127,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the best one is reported")
+    parser.add_argument("--inline-policy", action="store_true", help="use the inline policy even if the file exists")
+    parser.add_argument("--synthetic", action="store_true", help="use synthetic messages even if the data exists")
     args = parser.parse_args(argv)
 
-    policy = load_policy(POLICY_PATH) if POLICY_PATH.exists() else _inline_policy()
+    use_file = POLICY_PATH.exists() and not args.inline_policy
+    policy = load_policy(POLICY_PATH) if use_file else _inline_policy()
     started = time.perf_counter()
     matcher = KeywordMatcher.build(policy)
     build_ms = (time.perf_counter() - started) * 1000
     keywords = [h.term for h in matcher.hit_terms if h.kind == "keyword"]
     regex_count = sum(1 for h in matcher.hit_terms if h.kind == "regex")
-    messages, source = _load_messages(args.messages)
+    if args.synthetic:
+        messages, source = _synthetic_messages(args.messages), "synthetic mix"
+    else:
+        messages, source = _load_messages(args.messages)
 
     def scan_all(batch: list[str]) -> None:
         scan = matcher.scan

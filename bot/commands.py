@@ -43,6 +43,7 @@ __all__ = [
     "Reply",
     "Review",
     "SetMode",
+    "SetModChannel",
     "ShowCase",
     "ShowQueue",
     "ShowReasoning",
@@ -53,7 +54,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Platform-neutral permission names an adapter may report for the invoking user. Any one suffices.
-MODERATOR_PERMISSIONS = frozenset({"manage_messages", "moderate_members", "administrator", "workspace_admin", "workspace_owner"})
+MODERATOR_PERMISSIONS = frozenset(
+    {"manage_messages", "moderate_members", "administrator", "workspace_admin", "workspace_owner", "moderator_group"}
+)
 QUEUE_PAGE_SIZE = 5
 MAX_UPLOAD_BYTES = 128 * 1024
 
@@ -101,6 +104,14 @@ class PolicyTest:
 class SetMode:
     mode: Literal["shadow", "enforce"]
     name = "mode"
+
+
+@dataclass(frozen=True, slots=True)
+class SetModChannel:
+    """Where cases and notices are posted."""
+
+    channel_id: str
+    name = "modchannel"
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +184,7 @@ class Help:
 
 
 ModCommand = (
-    PolicyShow | PolicyUpload | PolicyUse | PolicyTest | SetMode | ShowQueue | ShowCase | MemberHistory
+    PolicyShow | PolicyUpload | PolicyUse | PolicyTest | SetMode | SetModChannel | ShowQueue | ShowCase | MemberHistory
     | Exempt | Stats | Forget | Review | CaseAction | ShowReasoning | Help
 )
 
@@ -220,6 +231,7 @@ class CommandSyntaxError(ValueError):
 USAGE = """\
 /mod policy show | policy upload <text> | policy use <id> | policy test <text>
 /mod mode shadow|enforce
+/mod modchannel <channel>
 /mod queue [page]
 /mod case <id>
 /mod history <member> [page]
@@ -252,15 +264,15 @@ def _int(token: str, what: str, minimum: int = 1, maximum: int = 10**9) -> int:
 
 def parse_mod_command(text: str) -> ModCommand:
     """Parse the text after ``/mod`` (Slack, CLI) into a command value object."""
-    stripped = text.strip()
-    head, _, rest = stripped.partition(" ")
-    rest = rest.strip()
+    parts = text.strip().split(None, 1)
+    head, rest = (parts[0] if parts else ""), (parts[1].strip() if len(parts) > 1 else "")
     verb = head.lower()
     if verb in ("", "help"):
         return Help()
     if verb == "policy":
-        sub, _, arg = rest.partition(" ")
-        sub, arg = sub.lower(), arg.strip()
+        sub_parts = rest.split(None, 1)
+        sub = sub_parts[0].lower() if sub_parts else ""
+        arg = sub_parts[1].strip() if len(sub_parts) > 1 else ""
         if sub == "show":
             return PolicyShow()
         if sub == "upload":
@@ -300,6 +312,10 @@ def parse_mod_command(text: str) -> ModCommand:
         return Exempt(args[0].lower(), args[1].lower(), _target_id(args[2]))  # type: ignore[arg-type]
     if verb == "stats":
         return Stats(_int(args[0], "days", 1, 365) if args else 7)
+    if verb in ("modchannel", "mod-channel"):
+        if len(args) != 1:
+            raise CommandSyntaxError("usage: /mod modchannel <channel>")
+        return SetModChannel(_target_id(args[0]))
     if verb == "forget":
         if len(args) != 1:
             raise CommandSyntaxError("usage: /mod forget <member>")
@@ -362,6 +378,7 @@ class ModeratorService:
             PolicyUse: self._policy_use,
             PolicyTest: self._policy_test,
             SetMode: self._set_mode,
+            SetModChannel: self._set_mod_channel,
             ShowQueue: self._queue,
             ShowCase: self._case,
             MemberHistory: self._history,
@@ -387,7 +404,12 @@ class ModeratorService:
         settings = await self.settings.get(invoker.server)
         arguments = _audit_arguments(command)
         if not self.is_moderator(invoker, settings):
-            reply = Reply(False, "Not allowed", "Only moderators (Manage Messages, or a moderator role) can use /mod.")
+            reply = Reply(
+                False,
+                "Not allowed",
+                "Only moderators can use /mod: a moderator permission on this platform "
+                "(Manage Messages on Discord, workspace admin on Slack) or a moderator role set for this server.",
+            )
             await self.store.audit(invoker.server, invoker.user_id, command.name, arguments, allowed=False, result="refused")
             return reply
         handler = self._handlers[type(command)]
@@ -467,6 +489,10 @@ class ModeratorService:
             else "Verdicts are acted on: messages removed, members timed out and warned, cases posted."
         )
         return Reply(True, f"Mode: {command.mode}", explain, ephemeral=False)
+
+    async def _set_mod_channel(self, invoker: Invoker, command: SetModChannel) -> Reply:
+        await self.settings.update(invoker.server, mod_channel_id=command.channel_id)
+        return Reply(True, "Mod channel set", f"Cases and notices go to {command.channel_id}.")
 
     async def _exempt(self, invoker: Invoker, command: Exempt) -> Reply:
         settings = await self.settings.get(invoker.server)

@@ -16,7 +16,7 @@ from .actions import ActionDispatcher, plan_actions
 from .batching import BatchWriter
 from .domain import Decision, MessageEvent, Stage, Verdict
 from .judge import Judge, Routing
-from .keywords import MatcherCache
+from .keywords import ExtraTerms, KeywordMatcher, MatcherCache
 from .policy import Policy
 from .ports import ReasonerUnavailable
 from .resolvers import PolicyResolver, SettingsResolver
@@ -263,7 +263,7 @@ class Pipeline:
             if not fresh and await self.store.has_verdict(row_id, policy.version):
                 await self.store.set_message_status(row_id, MessageStatus.JUDGED)
                 return None
-            verdict = await self.judge.judge(event, policy, self.matchers.get(policy), Routing.from_settings(settings))
+            verdict = await self.judge.judge(event, policy, self.matcher(policy, settings), Routing.from_settings(settings))
         except ReasonerUnavailable as exc:
             self.counters.deferred += 1
             log.info("reasoner busy (%s): message row %s stays pending", exc, row_id)
@@ -292,7 +292,7 @@ class Pipeline:
             # Acted on at once; the reasoner's rationale follows as a second verdict on the same message.
             try:
                 follow_up = await self.judge.judge(
-                    event, policy, self.matchers.get(policy), Routing.from_settings(settings), force_reasoner=True
+                    event, policy, self.matcher(policy, settings), Routing.from_settings(settings), force_reasoner=True
                 )
                 await self.store.save_verdict(row_id, event.server, follow_up, shadow=shadow, open_case=False)
             except Exception:
@@ -318,4 +318,11 @@ class Pipeline:
         """Judge without recording or acting (``modbot classify``, ``/mod policy test``)."""
         settings = settings or self.settings.defaults
         event = replace(event, text=sanitize_text(event.text, self.config.max_text_chars))
-        return await self.judge.judge(event, policy, self.matchers.get(policy), Routing.from_settings(settings))
+        return await self.judge.judge(event, policy, self.matcher(policy, settings), Routing.from_settings(settings))
+
+    def matcher(self, policy: Policy, settings: ServerSettings) -> KeywordMatcher:
+        """The keyword matcher for a policy plus the server's own terms (cached by the matcher cache)."""
+        extras = tuple(
+            ExtraTerms(t.rule_id, t.keywords, t.regexes, t.act_on_match) for t in settings.extra_terms
+        )
+        return self.matchers.get(policy, extras)

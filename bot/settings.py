@@ -24,6 +24,7 @@ __all__ = [
     "PipelineSettings",
     "ServerOverrides",
     "ServerSettings",
+    "ServerTerms",
     "SettingsError",
     "SlackSettings",
     "load_settings",
@@ -36,6 +37,17 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/modbot.sqlite3"
 
 class SettingsError(ValueError):
     """The configuration cannot be used; the message says which setting and why."""
+
+
+class ServerTerms(BaseModel):
+    """A server's own keywords/regexes for a rule, on top of its policy's lists."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rule_id: str
+    keywords: tuple[str, ...] = ()
+    regexes: tuple[str, ...] = ()
+    act_on_match: bool = False
 
 
 class ServerSettings(BaseModel):
@@ -66,6 +78,8 @@ class ServerSettings(BaseModel):
     context_messages: int = Field(default=0, ge=0, le=20)
     warn_users: bool = True
     default_timeout_s: int = Field(default=600, ge=0, le=28 * 86400)
+    #: Per-server keyword and regex lists (regexes run on RE2, so they cannot hang the bot).
+    extra_terms: tuple[ServerTerms, ...] = ()
 
 
 class ServerOverrides(BaseModel):
@@ -89,6 +103,7 @@ class ServerOverrides(BaseModel):
     context_messages: int | None = Field(default=None, ge=0, le=20)
     warn_users: bool | None = None
     default_timeout_s: int | None = Field(default=None, ge=0, le=28 * 86400)
+    extra_terms: tuple[ServerTerms, ...] | None = None
 
     def apply_to(self, defaults: ServerSettings) -> ServerSettings:
         """Inherit-or-override: fields set here win, the rest come from ``defaults``."""

@@ -174,6 +174,8 @@ class LlamaReasoner:
                 forced=forced,
             )
             async with self._lock:
+                if self._closed:  # closed while this request waited its turn: do not restart the worker
+                    raise ReasonerUnavailable("the reasoner is closed")
                 outcome, failure = await asyncio.to_thread(self._run_with_retry, job)
             self._jobs += 1
             latency_ms = (time.perf_counter() - started) * 1000

@@ -290,10 +290,30 @@ class _ScriptedLogits:
         return out
 
 
-def _quiet_llama_logs() -> None:
-    import logging
+_LOG_CALLBACK: Any = None  # kept referenced: llama.cpp holds a raw pointer to it
 
-    logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
+
+def _quiet_llama_logs() -> None:
+    """Pass only llama.cpp's errors to stderr.
+
+    ggml's levels are NONE=0 DEBUG=1 INFO=2 WARN=3 ERROR=4 CONT=5; llama-cpp-python's own callback maps
+    them as of an older ggml (3 = error), so warnings such as "using full-size SWA cache" leak through.
+    """
+    global _LOG_CALLBACK
+    import llama_cpp
+
+    last = [0]
+
+    @llama_cpp.llama_log_callback
+    def callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        if level != 5:
+            last[0] = level
+        if last[0] >= 4:
+            sys.stderr.write(text.decode("utf-8", errors="replace"))
+            sys.stderr.flush()
+
+    _LOG_CALLBACK = callback
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
 
 
 def worker_main(conn: Connection, config: WorkerConfig) -> None:

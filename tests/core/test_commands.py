@@ -18,6 +18,7 @@ from bot.commands import (
     PolicyUse,
     Review,
     SetMode,
+    SetModChannel,
     ShowCase,
     ShowQueue,
     ShowReasoning,
@@ -175,6 +176,8 @@ async def test_forget_erases_the_members_content(core):
         ("stats 30", Stats(30)),
         ("stats", Stats(7)),
         ("forget <@U9>", Forget("U9")),
+        ("modchannel <#C77|mods>", SetModChannel("C77")),
+        ("policy  upload\n+++\nid = 1", PolicyUpload("+++\nid = 1")),
         ("", Help()),
     ],
 )

@@ -228,3 +228,20 @@ async def test_missing_permission_is_reported_to_moderators_once(tmp_path):
     assert sink.kinds().count(ActionKind.NOTIFY_MODS) == 1
     assert sink.kinds().count(ActionKind.DELETE) == 3
     await services.close()
+
+
+async def test_server_specific_terms_add_to_the_policy_lists(tmp_path):
+    from bot.settings import ServerTerms
+
+    services, sink = await build(tmp_path, None)
+    other = ServerRef("test", "g2")
+    await services.server_settings.update(
+        SERVER, mode="enforce", extra_terms=(ServerTerms(rule_id="SC1", keywords=("sketchy-shop",), act_on_match=True),)
+    )
+    await services.server_settings.update(other, mode="enforce")
+    await services.start()
+    await services.pipeline.submit(event("buy at sketchy-shop today"))
+    await services.pipeline.submit(event("buy at sketchy-shop today", server=other))
+    await services.pipeline.drain(5)
+    assert [a.server for a in sink.actions if a.kind is ActionKind.DELETE] == [SERVER]
+    await services.close()

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import Counter
-from functools import lru_cache
 from pathlib import Path
 
 import pytest
 import re2
 
 from bot.domain import Decision
+from bot.keywords import KeywordMatcher
 from bot.policy import (
     MAX_POLICY_BYTES,
     Policy,
@@ -44,40 +43,26 @@ def shipped() -> Policy:
     return load_policy(SHIPPED)
 
 
-# --- a reference of the fast stage's documented contract --------------------------------------------
-# Keywords: whole words on casefolded, leetspeak-folded text. Regexes: RE2, case-insensitive, on the
-# text as written. This checks the policy's *data*; the keyword stage has its own tests.
-
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
+# --- the fast stage, as the pipeline runs it ----------------------------------------------------------
 
 
-def _normalise(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).casefold().translate(_LEET)
-    text = text.replace("'", "").replace("\u2019", "")
-    return " " + " ".join(re.findall(r"[^\W\d_]+", text)) + " "
+_MATCHERS: dict[str, KeywordMatcher] = {}
 
 
-@lru_cache(maxsize=None)
-def _compiled(pattern: str) -> re2._Regexp:
-    options = re2.Options()
-    options.case_sensitive = False
-    return re2.compile(pattern, options)
+def _matcher(policy: Policy) -> KeywordMatcher:
+    if policy.version not in _MATCHERS:
+        _MATCHERS[policy.version] = KeywordMatcher.build(policy)
+    return _MATCHERS[policy.version]
 
 
 def fast_stage_hits(policy: Policy, text: str) -> set[str]:
     """Rule ids whose keywords or regexes match ``text``."""
-    normalised = _normalise(text)
-    hits = set()
-    for rule_id, (_, rule) in policy.rules.items():
-        if any(f" {_normalise(k).strip()} " in normalised for k in rule.keywords):
-            hits.add(rule_id)
-        elif any(_compiled(r).search(text) for r in rule.regexes):
-            hits.add(rule_id)
-    return hits
+    return set(_matcher(policy).scan(text).rule_ids)
 
 
 def acted_on(policy: Policy, text: str) -> set[str]:
-    return {rid for rid in fast_stage_hits(policy, text) if policy.rule(rid).act_on_match}
+    """Rule ids that the fast stage would act on without asking the reasoner."""
+    return {hit.rule_id for hit in _matcher(policy).scan(text).hits if hit.act_on_match}
 
 
 # --- the shipped policy -----------------------------------------------------------------------------
@@ -140,9 +125,11 @@ def test_keywords_are_plain_lowercase_words_without_duplicates(shipped: Policy) 
 
 
 def test_regexes_compile_with_re2(shipped: Policy) -> None:
+    options = re2.Options()
+    options.case_sensitive = False
     for _, rule in shipped.rules.values():
         for pattern in rule.regexes:
-            _compiled(pattern)  # raises re2.error on lookarounds, backreferences, bad syntax
+            re2.compile(pattern, options)  # raises re2.error on lookarounds, backreferences, bad syntax
 
 
 def test_only_slurs_scam_domains_and_ip_loggers_are_acted_on_at_once(shipped: Policy) -> None:

@@ -171,3 +171,30 @@ async def test_api_key_is_sent_as_bearer_token(server: LoopbackServer, codec: Ha
         assert reasoner._client.headers["Authorization"] == "Bearer s3cret"
     finally:
         await reasoner.aclose()
+
+
+async def test_text_without_harmony_markers_is_a_clear_escalation(codec: HarmonyCodec, policy: Policy) -> None:
+    # A llama-server started without --special strips the markers from /v1/completions text.
+    import httpx
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"choices": [{"text": 'analysisThinking.assistantfinal{"violation": 0}', "finish_reason": "stop"}], "usage": {"prompt_tokens": 900}})
+
+    settings = ReasonerSettings(backend="http", base_url="http://reasoner.invalid", http_api="openai")
+    reasoner = OpenAICompatibleReasoner(settings, codec=codec, transport=httpx.MockTransport(handler))
+    try:
+        judgement = await reasoner.judge(JudgeRequest(policy, event("hello")))
+    finally:
+        await reasoner.aclose()
+    assert judgement.violation is None and "--special" in judgement.error
+
+
+def test_retry_after_forms() -> None:
+    from email.utils import format_datetime
+    from datetime import datetime, timedelta, timezone
+
+    from bot.reasoner.http import _retry_after
+
+    assert _retry_after("3") == 3.0 and _retry_after(None) is None and _retry_after("soon") is None
+    in_ten = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=10), usegmt=True)
+    assert 8.0 <= _retry_after(in_ten) <= 10.0

@@ -92,6 +92,7 @@ def ensure_tiny_gguf(spec: TinyModelSpec | None = None, cache_dir: Path | None =
     os.close(fd)
     try:
         build_tiny_gguf(Path(tmp), spec)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is shared by the user's processes
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

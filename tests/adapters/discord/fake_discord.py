@@ -46,6 +46,8 @@ class _Failure:
     message: str
     times: int
     drop: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -119,6 +121,13 @@ class FakeDiscord:
         """The next ``times`` matching requests get ``status`` with Discord's JSON error body."""
         self._failures.append(_Failure(method, re.compile(path_regex), status, code, message or f"error {status}", times))
 
+    def rate_limit(self, method: str, path_regex: str, retry_after: float, times: int = 1) -> None:
+        """The next ``times`` matching requests get a 429 as Discord sends it (through its proxy)."""
+        body = {"retry_after": retry_after, "global": False}
+        headers = {"Via": "1.1 google", "X-RateLimit-Scope": "user", "Retry-After": str(retry_after)}
+        pattern = re.compile(path_regex)
+        self._failures.append(_Failure(method, pattern, 429, 0, "You are being rate limited.", times, extra=body, headers=headers))
+
     def drop(self, method: str, path_regex: str, times: int = 1) -> None:
         """The next ``times`` matching requests lose their connection (a network error)."""
         self._failures.append(_Failure(method, re.compile(path_regex), 0, 0, "", times, drop=True))
@@ -183,7 +192,9 @@ class FakeDiscord:
                 assert request.transport is not None
                 request.transport.close()
                 raise ConnectionResetError("dropped by the test")
-            return _json({"message": failure.message, "code": failure.code}, status=failure.status)
+            response = _json({"message": failure.message, "code": failure.code, **failure.extra}, status=failure.status)
+            response.headers.update(failure.headers)
+            return response
         return self._answer(request.method, path, dict(request.query), body)
 
     def _answer(self, method: str, path: str, query: dict[str, str], body: Any) -> web.StreamResponse:
@@ -203,10 +214,9 @@ class FakeDiscord:
         if method == "GET" and path == "/gateway":
             return _json({"url": self.gateway_url})
         if method == "PUT" and (m := re.fullmatch(r"/applications/(\d+)(?:/guilds/(\d+))?/commands", path)):
-            synced = [
-                {**command, "id": self.next_id(), "application_id": m.group(1), "version": "1", **({"guild_id": m.group(2)} if m.group(2) else {})}
-                for command in body
-            ]
+            scope = {"guild_id": m.group(2)} if m.group(2) else {}
+            app_id = m.group(1)
+            synced = [{**command, "id": self.next_id(), "application_id": app_id, "version": "1", **scope} for command in body]
             return _json(synced)
         if method == "POST" and re.fullmatch(r"/interactions/\d+/[^/]+/callback", path):
             return _json(p.callback_response(path.split("/")[2], body))

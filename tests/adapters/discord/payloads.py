@@ -61,7 +61,9 @@ def user(user_id: str, name: str, *, bot: bool = False) -> dict[str, Any]:
     return data
 
 
-def member(user_id: str, *, roles: list[str], name: str = "member", with_user: bool = True, permissions: str | None = None) -> dict[str, Any]:
+def member(
+    user_id: str, *, roles: list[str], name: str = "member", with_user: bool = True, permissions: str | None = None
+) -> dict[str, Any]:
     data: dict[str, Any] = {
         "roles": roles,
         "joined_at": "2024-01-01T00:00:00+00:00",
@@ -416,7 +418,9 @@ def slash(
     leaf = option(parts[-1], 1, options=args or [])
     if len(parts) == 2:
         leaf = option(parts[0], 2, options=[leaf])
-    data = _interaction_base(2, user_id=user_id, permissions=permissions, roles=roles or [], guild_id=guild_id, channel_id=channel_id)
+    data = _interaction_base(
+        2, user_id=user_id, permissions=permissions, roles=roles or [], guild_id=guild_id, channel_id=channel_id
+    )
     data["data"] = {"id": snowflake(), "name": "mod", "type": 1, "guild_id": guild_id, "options": [leaf]}
     if resolved:
         data["data"]["resolved"] = resolved
@@ -433,7 +437,9 @@ def button_click(
     guild_id: str = GUILD_ID,
 ) -> dict[str, Any]:
     """INTERACTION_CREATE for a click on a button of ``message`` (a message the bot posted)."""
-    data = _interaction_base(3, user_id=user_id, permissions=permissions, roles=roles or [], guild_id=guild_id, channel_id=message["channel_id"])
+    data = _interaction_base(
+        3, user_id=user_id, permissions=permissions, roles=roles or [], guild_id=guild_id, channel_id=message["channel_id"]
+    )
     data["data"] = {"custom_id": custom_id, "component_type": 2}
     data["message"] = {**message, "guild_id": guild_id}
     return data

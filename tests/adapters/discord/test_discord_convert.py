@@ -10,7 +10,7 @@ import discord
 from adapters.discord_bot import invoker_from_interaction, message_to_event, permission_names, raw_edit_to_event
 from bot.domain import Attachment, ContextMessage, ServerRef
 from tests.adapters.discord import payloads as p
-from tests.adapters.discord.conftest import Harness
+from tests.adapters.discord.harness import Harness
 
 
 async def parsed(harness: Harness, gateway_event: str, data: dict[str, Any], listen: str) -> Any:
@@ -24,7 +24,8 @@ async def parsed(harness: Harness, gateway_event: str, data: dict[str, Any], lis
 
 
 async def test_guild_message_becomes_an_event_with_roles_attachments_and_reply(harness: Harness) -> None:
-    shot = p.attachment(p.snowflake(), "screenshot.png", "https://cdn.discordapp.com/attachments/1/2/screenshot.png", 2048, "image/png")
+    url = "https://cdn.discordapp.com/attachments/1/2/screenshot.png"
+    shot = p.attachment(p.snowflake(), "screenshot.png", url, 2048, "image/png")
     data = p.message("look at this", roles=[p.VIP_ROLE_ID, p.MOD_ROLE_ID], attachments=[shot], reply_to="1234567890")
     message = await parsed(harness, "MESSAGE_CREATE", data, "message")
 
@@ -35,9 +36,7 @@ async def test_guild_message_becomes_an_event_with_roles_attachments_and_reply(h
     assert (event.channel_id, event.thread_id) == (p.GENERAL_ID, None)
     assert (event.message_id, event.author_id, event.text) == (data["id"], p.MEMBER_ID, "look at this")
     assert set(event.author_role_ids) == {p.VIP_ROLE_ID, p.MOD_ROLE_ID}
-    assert event.attachments == (
-        Attachment("screenshot.png", "image/png", 2048, "https://cdn.discordapp.com/attachments/1/2/screenshot.png"),
-    )
+    assert event.attachments == (Attachment("screenshot.png", "image/png", 2048, url),)
     assert event.reply_to_id == "1234567890"
     assert event.context == (ContextMessage("1", "earlier"),)
     assert event.edited is False
@@ -85,9 +84,8 @@ async def test_raw_edit_that_keeps_the_text_is_ignored_and_a_changed_text_is_not
     await parsed(harness, "MESSAGE_CREATE", original, "message")  # now in discord.py's message cache
 
     same = await parsed(harness, "MESSAGE_UPDATE", {**original, "edited_timestamp": p.now_iso()}, "raw_message_edit")
-    changed = await parsed(
-        harness, "MESSAGE_UPDATE", {**original, "content": "gg, buy my aimbot", "edited_timestamp": p.now_iso()}, "raw_message_edit"
-    )
+    new_text = {**original, "content": "gg, buy my aimbot", "edited_timestamp": p.now_iso()}
+    changed = await parsed(harness, "MESSAGE_UPDATE", new_text, "raw_message_edit")
 
     assert same.cached_message is not None
     assert raw_edit_to_event(same) is None

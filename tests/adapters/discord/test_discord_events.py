@@ -12,7 +12,7 @@ from bot.app import build_services
 from bot.domain import ContextMessage
 from bot.store.repository import MessageStatus
 from tests.adapters.discord import payloads as p
-from tests.adapters.discord.conftest import SERVER, Harness, cheat_reasoner, discord_settings
+from tests.adapters.discord.harness import SERVER, Harness, cheat_reasoner, discord_settings
 from tests.adapters.discord.fake_discord import FakeDiscord
 
 

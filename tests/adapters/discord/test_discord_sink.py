@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from urllib.parse import unquote
 
 from sqlalchemy import select
 
+from adapters.discord_bot import DiscordAdapter
+from bot.app import build_services
 from bot.domain import Action, ActionKind, Case, Decision, MessageEvent, Stage, Verdict
 from bot.store.schema import ActionRow
 from tests.adapters.discord import payloads as p
-from tests.adapters.discord.conftest import SERVER, Harness
+from tests.adapters.discord.fake_discord import FakeDiscord, Recorded
+from tests.adapters.discord.harness import FAST_RETRY, SERVER, Harness, discord_settings
 
 DELETE_PATH = rf"/channels/{p.GENERAL_ID}/messages/\d+"
 
@@ -94,7 +99,8 @@ async def test_timeout_without_duration_uses_the_servers_default(harness: Harnes
     assert (await harness.adapter.sink.execute(_action(ActionKind.TIMEOUT, duration_s=None))).ok
 
     (request,) = harness.fake.calls("PATCH", rf"/guilds/{p.GUILD_ID}/members/{p.SELLER_ID}")
-    assert timedelta(seconds=110) < datetime.fromisoformat(request.body["communication_disabled_until"]) - before < timedelta(seconds=130)
+    until = datetime.fromisoformat(request.body["communication_disabled_until"])
+    assert timedelta(seconds=110) < until - before < timedelta(seconds=130)
 
 
 async def test_warn_sends_a_dm_naming_the_broken_rules(harness: Harness) -> None:
@@ -119,8 +125,8 @@ async def test_warn_falls_back_to_a_channel_notice_when_dms_are_closed(harness: 
     (notice,) = harness.fake.posted(p.GENERAL_ID)
     assert notice["content"].startswith(f"<@{p.SELLER_ID}>")
     (request,) = [r for r in harness.fake.calls("POST", rf"/channels/{p.GENERAL_ID}/messages")]
-    print(request.body["allowed_mentions"])
-    assert request.body["allowed_mentions"] == {"parse": [], "users": [p.SELLER_ID]}
+    mentions = request.body["allowed_mentions"]
+    assert mentions["parse"] == [] and [str(u) for u in mentions["users"]] == [p.SELLER_ID]  # no @everyone, no roles
 
 
 async def test_ban_puts_the_ban_without_deleting_history(harness: Harness) -> None:
@@ -128,7 +134,8 @@ async def test_ban_puts_the_ban_without_deleting_history(harness: Harness) -> No
 
     assert outcome.ok
     (request,) = harness.fake.calls("PUT", rf"/guilds/{p.GUILD_ID}/bans/{p.SELLER_ID}")
-    assert request.body == {"delete_message_seconds": 0}
+    assert request.query == {"delete_message_seconds": "0"}
+    assert unquote(request.headers["X-Audit-Log-Reason"]) == "case #7 by moderator 1"
 
 
 async def test_post_case_posts_an_embed_with_buttons_and_stores_the_reference(harness: Harness) -> None:
@@ -209,6 +216,15 @@ async def test_server_errors_and_dropped_connections_are_retried(harness: Harnes
     assert len(harness.fake.calls("DELETE", DELETE_PATH)) == 3  # 503, dropped, then done
 
 
+async def test_rate_limits_are_waited_out_by_discord_py(harness: Harness) -> None:
+    harness.fake.rate_limit("DELETE", DELETE_PATH, retry_after=0.05)
+
+    outcome = await harness.adapter.sink.execute(_action(ActionKind.DELETE))
+
+    assert outcome.ok and outcome.detail == "deleted"
+    assert len(harness.fake.calls("DELETE", DELETE_PATH)) == 2  # the 429, then the retry after 50 ms
+
+
 async def test_a_server_that_stays_down_gives_a_failed_outcome(harness: Harness) -> None:
     harness.fake.fail("DELETE", DELETE_PATH, 503, times=10)
 
@@ -217,6 +233,32 @@ async def test_a_server_that_stays_down_gives_a_failed_outcome(harness: Harness)
     assert not outcome.ok and not outcome.permission_problem
     assert "503" in outcome.detail
     assert len(harness.fake.calls("DELETE", DELETE_PATH)) == 3  # FAST_RETRY.attempts
+
+
+async def test_actions_before_login_wait_for_the_connection(fake: FakeDiscord, tmp_path: Path) -> None:
+    """Messages left pending by an earlier run are judged at start-up, maybe before the login finished."""
+    settings = discord_settings(tmp_path)
+    services = await build_services(settings, reasoner=None, prefilter=None)
+    adapter = DiscordAdapter(services, retry=FAST_RETRY, connect_timeout_s=5)
+    impatient = DiscordAdapter(services, connect_timeout_s=0.05)
+    try:
+        waiting = asyncio.create_task(adapter.sink.execute(_action(ActionKind.DELETE)))
+        await asyncio.sleep(0.05)
+        assert not waiting.done() and deletes(fake) == []
+        await adapter.login()
+        outcome = await asyncio.wait_for(waiting, 5)
+        gave_up = await impatient.sink.execute(_action(ActionKind.DELETE))
+    finally:
+        await adapter.close()
+        await impatient.close()
+        await services.close()
+
+    assert outcome.ok and len(deletes(fake)) == 1
+    assert not gave_up.ok and "not connected to Discord" in gave_up.detail
+
+
+def deletes(fake: FakeDiscord) -> list[Recorded]:
+    return fake.calls("DELETE", DELETE_PATH)
 
 
 async def test_bad_ids_are_an_outcome_not_a_crash(harness: Harness) -> None:

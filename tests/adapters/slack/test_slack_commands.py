@@ -64,16 +64,16 @@ async def test_workspace_admins_and_moderator_group_members_may_moderate(harness
 
 
 async def test_acknowledged_before_the_work_and_answered_through_respond(harness):
-    harness.mock.delays["users.info"] = 1.0  # a slow Slack API: the ack must not wait for it
+    harness.mock.delays["users.info"] = 1.2  # a slow Slack API: the ack must not wait for it
     form = {"team_id": "T1", "user_id": ADMIN, "user_name": "admin", "command": "/mod", "text": "help",
             "channel_id": MOD_CHANNEL, "response_url": harness.mock.response_url("slow"), "trigger_id": "t"}
     body = urlencode(form)
     started = time.monotonic()
     response = await harness.dispatch(body, "application/x-www-form-urlencoded")
     acked_after = time.monotonic() - started
-    assert response.status == 200 and acked_after < 0.5
+    assert response.status == 200 and acked_after < 1.0
     answer = await harness.response("slow")
-    assert time.monotonic() - started >= 1.0 and "/mod policy show" in answer["text"]
+    assert time.monotonic() - started >= 1.2 and "/mod policy show" in answer["text"]
 
 
 async def test_syntax_errors_answer_with_usage(harness):

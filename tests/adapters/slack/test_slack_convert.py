@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from adapters.slack_app import action_id, case_blocks, message_to_event, parse_action_id, reply_message, slack_to_plain
 from adapters.slack_app.recent import RecentMessages
@@ -26,7 +26,7 @@ def test_a_channel_message_becomes_an_event_with_plain_text():
     assert event.server == ServerRef("slack", "T1")
     assert (event.channel_id, event.message_id, event.author_id) == ("C024BE91L", "1355517523.000005", "U2147483697")
     assert event.text == "Live long and prosper example.org & more"
-    assert event.timestamp == datetime.fromtimestamp(1355517523.000005, tz=timezone.utc)
+    assert event.timestamp == datetime.fromtimestamp(1355517523.000005, tz=UTC)
     assert event.thread_id is None and not event.edited
 
 

@@ -18,9 +18,9 @@ from tests.adapters.slack.slack_harness import (
     PLAYER,
     SECRET,
     SERVER,
+    event_envelope,
     harness,  # noqa: F401  (fixture)
     message_payload,
-    event_envelope,
     next_ts,
     signed_headers,
     start_harness,
@@ -180,3 +180,11 @@ async def test_signed_http_requests_only(harness):
         assert (await client.get("/healthz")).status == 200
     assert harness.adapter.counters.message_events == 0
     assert SECRET not in body
+
+
+async def test_an_unreadable_exempt_group_costs_one_api_call_not_one_per_message(harness):
+    await harness.services.server_settings.update(SERVER, exempt_role_ids=("S0DELETED",), mode="shadow")
+    await harness.message("hello")
+    await harness.message("hello again")
+    assert [c.args["usergroup"] for c in harness.mock.called("usergroups.users.list")] == ["S0DELETED"]
+    assert harness.adapter.counters.submitted == 2

@@ -1,0 +1,74 @@
+"""Discord adapter: gateway events → the moderation pipeline; actions and ``/mod`` commands → Discord.
+
+Modules:
+
+* ``convert`` — pure converters (message, raw edit, interaction) to the core's value objects;
+* ``sink`` — ``DiscordActionSink``, the ``bot.ports.ActionSink`` for Discord;
+* ``render`` — embeds for replies and cases, the persistent case and queue buttons;
+* ``commands`` — the ``/mod`` slash-command group and the button handlers;
+* ``client`` — the discord.py client and ``DiscordAdapter`` (``run``/``close``).
+
+``bot.app`` finds this module through ``ADAPTER_MODULES`` and calls ``missing_settings`` and
+``create``.
+"""
+
+from __future__ import annotations
+
+from bot.app import Services
+from bot.settings import AppSettings
+
+from .client import (
+    INVITE_PERMISSIONS,
+    INVITE_SCOPES,
+    DiscordAdapter,
+    DiscordStartupError,
+    MissingMessageContentIntent,
+    build_intents,
+    invite_url,
+)
+from .commands import ModInteractions, build_mod_group
+from .convert import (
+    fetch_context,
+    invoker_from_interaction,
+    message_to_event,
+    permission_names,
+    raw_edit_to_event,
+    server_ref,
+)
+from .sink import MAX_TIMEOUT_S, DiscordActionSink, RetryPolicy
+
+__all__ = [
+    "INVITE_PERMISSIONS",
+    "INVITE_SCOPES",
+    "MAX_TIMEOUT_S",
+    "DiscordActionSink",
+    "DiscordAdapter",
+    "DiscordStartupError",
+    "MissingMessageContentIntent",
+    "ModInteractions",
+    "RetryPolicy",
+    "build_intents",
+    "build_mod_group",
+    "create",
+    "fetch_context",
+    "invite_url",
+    "invoker_from_interaction",
+    "message_to_event",
+    "missing_settings",
+    "permission_names",
+    "raw_edit_to_event",
+    "server_ref",
+]
+
+
+def missing_settings(settings: AppSettings) -> list[str]:
+    """Environment variables still needed to run on Discord (empty: ready)."""
+    token = settings.discord.token
+    if token is None or not token.get_secret_value().strip():
+        return ["DISCORD_TOKEN"]
+    return []
+
+
+def create(services: Services) -> DiscordAdapter:
+    """The Discord adapter for ``modbot serve`` (``bot.app.create_adapters`` registers its sink)."""
+    return DiscordAdapter(services)

@@ -1,0 +1,242 @@
+"""The Discord client and the adapter object ``modbot serve`` runs.
+
+``DiscordAdapter`` owns one discord.py client (``AutoShardedClient`` when ``discord.sharded`` is
+set), its command tree with the ``/mod`` group, the persistent case buttons, and the action sink.
+Gateway events are converted (``convert.py``) and handed to ``services.pipeline.submit``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot.app import Services
+from bot.domain import MessageEvent
+
+from .commands import ModInteractions, build_mod_group
+from .convert import fetch_context, message_to_event, raw_edit_to_event, server_ref
+from .render import CaseButton, QueuePageButton
+from .sink import DiscordActionSink, RetryPolicy
+
+__all__ = [
+    "DiscordAdapter",
+    "DiscordStartupError",
+    "INVITE_PERMISSIONS",
+    "INVITE_SCOPES",
+    "MissingMessageContentIntent",
+    "build_intents",
+    "invite_url",
+]
+
+log = logging.getLogger(__name__)
+
+#: What the bot needs in a server: read messages and history, delete messages, time members out,
+#: ban (the Ban button), post cases with embeds in the mod-log channel and in threads.
+INVITE_PERMISSIONS = discord.Permissions(
+    view_channel=True,
+    send_messages=True,
+    send_messages_in_threads=True,
+    embed_links=True,
+    read_message_history=True,
+    manage_messages=True,
+    moderate_members=True,
+    ban_members=True,
+)
+INVITE_SCOPES = ("bot", "applications.commands")
+
+
+def invite_url(application_id: int | str) -> str:
+    """The OAuth2 URL that adds the bot to a server with the permissions and scopes it needs."""
+    scopes = "%20".join(INVITE_SCOPES)
+    return (
+        f"https://discord.com/oauth2/authorize?client_id={application_id}"
+        f"&permissions={INVITE_PERMISSIONS.value}&scope={scopes}"
+    )
+
+
+def build_intents() -> discord.Intents:
+    """Only what moderation needs: guilds (channels, threads, roles), guild messages and their content.
+
+    ``message_content`` is privileged: it must also be switched on for the application in the
+    Developer Portal (Bot → Privileged Gateway Intents → Message Content Intent).
+    """
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.guild_messages = True
+    intents.message_content = True
+    return intents
+
+
+class DiscordStartupError(RuntimeError):
+    """The bot cannot connect; the message tells the operator what to change."""
+
+
+class MissingMessageContentIntent(DiscordStartupError):
+    """Discord closed the gateway with 4014: the application lacks the message-content intent."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Discord refused the connection (gateway close code 4014): this application is not allowed the "
+            "privileged Message Content intent, without which the bot cannot read messages. In the Discord "
+            "Developer Portal (https://discord.com/developers/applications) open your application → Bot → "
+            "Privileged Gateway Intents, switch on 'Message Content Intent', save, and start modbot again."
+        )
+
+
+class _ModbotEvents:
+    """Event handlers shared by the plain and the auto-sharded client (discord.py calls ``on_<event>``)."""
+
+    modbot: DiscordAdapter
+    modbot_buttons: ModInteractions
+
+    async def setup_hook(self) -> None:
+        await self.modbot.setup()
+
+    async def on_message(self, message: discord.Message) -> None:
+        await self.modbot.handle_message(message)
+
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        await self.modbot.handle_edit(payload)
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        await self.modbot.services.store.ensure_server(server_ref(guild.id), guild.name)
+
+
+class ModbotClient(_ModbotEvents, discord.Client):
+    """One gateway connection; enough for up to 2,500 guilds."""
+
+
+class ModbotShardedClient(_ModbotEvents, discord.AutoShardedClient):
+    """As many shards as Discord recommends, in one process."""
+
+
+class DiscordAdapter:
+    """The Discord platform adapter (``bot.app.PlatformAdapter``)."""
+
+    platform = "discord"
+
+    def __init__(
+        self,
+        services: Services,
+        *,
+        retry: RetryPolicy = RetryPolicy(),
+        notice_ttl_s: float | None = 60.0,
+        connect_timeout_s: float = 120.0,
+        client_options: dict[str, Any] | None = None,
+    ):
+        self.services = services
+        self.settings = services.settings.discord
+        options: dict[str, Any] = {"chunk_guilds_at_startup": False, **(client_options or {})}
+        client_class = ModbotShardedClient if self.settings.sharded else ModbotClient
+        self.client: discord.Client = client_class(intents=build_intents(), **options)
+        self.interactions = ModInteractions(services)
+        self.client.modbot = self  # type: ignore[attr-defined]
+        self.client.modbot_buttons = self.interactions  # type: ignore[attr-defined]
+        self.tree = app_commands.CommandTree(self.client)
+        self.tree.add_command(build_mod_group(self.interactions))
+        self.tree.error(self._on_command_error)
+        self.client.add_dynamic_items(CaseButton, QueuePageButton)
+        self._sink = DiscordActionSink(
+            self.client, services, retry=retry, notice_ttl_s=notice_ttl_s, connect_timeout_s=connect_timeout_s
+        )
+
+    @property
+    def sink(self) -> DiscordActionSink:
+        return self._sink
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def _token(self) -> str:
+        if self.settings.token is None or not self.settings.token.get_secret_value().strip():
+            raise DiscordStartupError("DISCORD_TOKEN is not set")
+        return self.settings.token.get_secret_value()
+
+    async def login(self) -> None:
+        """Log in over REST and run the setup (command sync) without opening the gateway."""
+        try:
+            await self.client.login(self._token())
+        except discord.LoginFailure as exc:
+            raise DiscordStartupError(
+                f"Discord rejected DISCORD_TOKEN: {exc}. Copy the bot token again from the Developer Portal."
+            ) from None
+
+    async def run(self) -> None:
+        """Connect and serve until cancelled or closed."""
+        await self.login()
+        try:
+            await self.client.connect(reconnect=True)
+        except discord.PrivilegedIntentsRequired:
+            await self.close()
+            raise MissingMessageContentIntent() from None
+
+    async def close(self) -> None:
+        if not self.client.is_closed():
+            await self.client.close()
+
+    async def setup(self) -> None:
+        """Called once after login: let actions out, publish ``/mod`` (per guild: at once; globally: within an hour)."""
+        self._sink.mark_connected()
+        guild_ids = self.settings.command_guild_ids
+        try:
+            if guild_ids:
+                for guild_id in guild_ids:
+                    guild = discord.Object(guild_id)
+                    self.tree.copy_global_to(guild=guild)
+                    synced = await self.tree.sync(guild=guild)
+                    log.info("synced %d slash command(s) to guild %s", len(synced), guild_id)
+            else:
+                synced = await self.tree.sync()
+                log.info("synced %d global slash command(s)", len(synced))
+        except discord.Forbidden as exc:
+            log.error(
+                "could not publish /mod (%s): invite the bot with the 'applications.commands' scope (%s)",
+                exc,
+                invite_url(self.client.application_id or "<application id>"),
+            )
+        except discord.HTTPException as exc:
+            log.error("could not publish /mod: %s", exc)
+
+    async def _on_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        """Errors before our handler runs (an outdated command, an option Discord could not resolve)."""
+        if isinstance(error, app_commands.CommandNotFound | app_commands.CommandSignatureMismatch):
+            text = "This command is out of date; it is being updated. Try again in a minute."
+        else:
+            text = f"That did not work: {error}"
+        log.warning("/%s failed in guild %s: %s", getattr(interaction.command, "qualified_name", "?"), interaction.guild_id, error)
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(text, ephemeral=True)
+            else:
+                await interaction.response.send_message(text, ephemeral=True)
+        except discord.HTTPException:
+            log.warning("could not report the error to the user either")
+
+    # -- events ------------------------------------------------------------------------------
+
+    async def _with_context(self, event: MessageEvent, message: discord.Message) -> MessageEvent:
+        settings = await self.services.server_settings.get(event.server)
+        if settings.context_messages <= 0:
+            return event
+        return replace(event, context=await fetch_context(message, settings.context_messages))
+
+    async def handle_message(self, message: discord.Message) -> None:
+        """A new message: convert, attach context if the server wants it, submit to the pipeline."""
+        event = message_to_event(message)
+        if event is None:
+            return
+        event = await self._with_context(event, message)
+        intake = await self.services.pipeline.submit(event)
+        log.debug("message %s of %s: %s", event.message_id, event.server, intake.status)
+
+    async def handle_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        """An edit, of a cached message or not: the new text is judged like a new message."""
+        event = raw_edit_to_event(payload)
+        if event is None:
+            return
+        event = await self._with_context(event, payload.message)
+        intake = await self.services.pipeline.submit(event)
+        log.debug("edit of %s in %s: %s", event.message_id, event.server, intake.status)
