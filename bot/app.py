@@ -91,14 +91,36 @@ class Services:
         await self.store.close()
 
 
-def build_reasoner(settings: AppSettings, model_path: Path | None = None) -> Reasoner | None:
-    """The reasoner backend named by the settings (``[reasoner]`` table), or None when disabled."""
-    from .reasoner.config import ReasonerSettings, build_reasoner as build_backend
+#: Where ``modbot model pull`` puts the model and where the reasoner looks for it by default.
+DEFAULT_MODEL_DIR = Path("models")
+
+
+def reasoner_settings(settings: AppSettings, model_path: Path | None = None):  # -> ReasonerSettings
+    """The validated ``[reasoner]`` table; the pulled model's default location fills a missing path."""
+    from .cli_model import DEFAULT_FILE
+    from .reasoner.config import ReasonerSettings
 
     values = dict(settings.reasoner)
     if model_path is not None:
         values.update(backend="llama", model_path=str(model_path))
-    return build_backend(ReasonerSettings.model_validate(values))
+    values.setdefault("model_path", str(DEFAULT_MODEL_DIR / DEFAULT_FILE))
+    return ReasonerSettings.model_validate(values)
+
+
+def build_reasoner(settings: AppSettings, model_path: Path | None = None) -> Reasoner | None:
+    """The reasoner backend named by the settings (``[reasoner]`` table), or None when disabled.
+
+    Raises ``ReasonerConfigError`` when the in-process backend has no model file to load.
+    """
+    from .reasoner.config import ReasonerConfigError, build_reasoner as build_backend
+
+    config = reasoner_settings(settings, model_path)
+    if config.backend == "llama" and (config.model_path is None or not config.model_path.is_file()):
+        raise ReasonerConfigError(
+            f"no model file at {config.model_path}: run `modbot model pull` (or set reasoner.model_path, "
+            "or reasoner.backend = 'http' for a llama-server/vLLM, or 'none')"
+        )
+    return build_backend(config)
 
 
 def build_prefilter(settings: AppSettings, directory: Path | None = None) -> Prefilter | None:
@@ -124,7 +146,7 @@ async def build_services(
         await upgrade(settings.database_url)
     store = Store(create_engine(settings.database_url))
     if isinstance(reasoner, _FromSettings):
-        reasoner = build_reasoner(settings)
+        reasoner = _reasoner_or_degrade(settings)
     if isinstance(prefilter, _FromSettings):
         prefilter = build_prefilter(settings)
     server_settings = SettingsResolver(store, settings.server_defaults)
@@ -155,6 +177,19 @@ async def build_services(
         reasoner=reasoner,
         prefilter=prefilter,
     )
+
+
+def _reasoner_or_degrade(settings: AppSettings) -> Reasoner | None:
+    """For ``serve``: without a usable model, run the fast stages alone and say so loudly."""
+    from .reasoner.config import ReasonerConfigError
+
+    try:
+        return build_reasoner(settings)
+    except ReasonerConfigError as exc:
+        log.warning(
+            "running WITHOUT the safeguard reasoner (%s). Risky messages are flagged for human review instead.", exc
+        )
+        return None
 
 
 def _is_feedback_sink(candidate: object) -> bool:

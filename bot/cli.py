@@ -213,7 +213,13 @@ async def _serve(settings: AppSettings) -> None:
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             if task is not stopper and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+                # Adapters raise RuntimeError subclasses with operator instructions (missing intent,
+                # rejected token): show the message, not a traceback.
+                error = task.exception()
+                if isinstance(error, RuntimeError):
+                    err.print(f"[red]{task.get_name()} stopped:[/red] {error}")
+                    raise typer.Exit(1)
+                raise error  # type: ignore[misc]
     finally:
         for task in [*tasks, stopper]:
             task.cancel()

@@ -206,7 +206,8 @@ class DiscordAdapter:
             text = "This command is out of date; it is being updated. Try again in a minute."
         else:
             text = f"That did not work: {error}"
-        log.warning("/%s failed in guild %s: %s", getattr(interaction.command, "qualified_name", "?"), interaction.guild_id, error)
+        name = getattr(interaction.command, "qualified_name", "?")
+        log.warning("/%s failed in guild %s: %s", name, interaction.guild_id, error)
         try:
             if interaction.response.is_done():
                 await interaction.followup.send(text, ephemeral=True)

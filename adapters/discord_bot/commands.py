@@ -35,6 +35,7 @@ from bot.commands import (
     Reply,
     Review,
     SetMode,
+    SetModChannel,
     ShowCase,
     ShowQueue,
     ShowReasoning,
@@ -236,6 +237,11 @@ def build_mod_group(handler: ModInteractions) -> app_commands.Group:
     @app_commands.describe(mode="shadow (record only) or enforce (delete, time out, warn, post cases)")
     async def mode(interaction: discord.Interaction, mode: Literal["shadow", "enforce"]) -> None:
         await handler.slash(interaction, SetMode(mode), public=True)
+
+    @mod.command(name="modchannel", description="The channel where cases and notices are posted")
+    @app_commands.describe(channel="The mod-log channel")
+    async def modchannel(interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+        await handler.slash(interaction, SetModChannel(str(channel.id)))
 
     @mod.command(name="queue", description="Cases awaiting review")
     @app_commands.describe(page="Page number (5 cases a page)")

@@ -32,8 +32,12 @@ DESCRIPTION_LIMIT = 4096
 FIELD_NAME_LIMIT = 256
 FIELD_VALUE_LIMIT = 1024
 MAX_FIELDS = 25
+#: Discord rejects embeds whose title, description, fields and footer add up to more than 6,000.
+EMBED_TOTAL_LIMIT = 6000
 #: Case text shown in the mod channel; long messages are cut, the stored case keeps them whole.
 CASE_TEXT_LIMIT = 1500
+#: Per case in lists (queue, history).
+CASE_EXCERPT_LIMIT = 200
 
 CASE_VERBS = ("uphold", "overturn", "timeout", "ban", "reasoning")
 
@@ -75,7 +79,7 @@ def case_embed(case: Case, note: str = "") -> discord.Embed:
         description += "\n" + ", ".join(f"📎 {a.filename}" for a in case.event.attachments[:5])
     embed = discord.Embed(
         title=clip(f"Case #{case.id} · {verdict.decision.value}", TITLE_LIMIT),
-        description=clip(description, DESCRIPTION_LIMIT),
+        description=clip(description, CASE_TEXT_LIMIT + 500),
         colour=_COLOURS.get(case.status, discord.Colour.light_grey()),
         url=message_link(case),
         timestamp=case.created_at or case.event.timestamp,
@@ -103,17 +107,24 @@ def reply_embed(reply: Reply) -> discord.Embed:
     fields = list(reply.fields)
     for case in reply.cases:
         rules = ", ".join(case.verdict.rule_ids) or "-"
-        excerpt = case.event.text.replace("\n", " ")
+        excerpt = clip(case.event.text.replace("\n", " "), CASE_EXCERPT_LIMIT)
         fields.append(
             (
                 f"#{case.id} · {case.status} · {case.verdict.decision.value} · {rules}",
                 f"<@{case.event.author_id}>: {excerpt}",
             )
         )
+    footer = f"page {reply.page}/{reply.pages}" if reply.pages > 1 else ""
+    budget = EMBED_TOTAL_LIMIT - len(embed.title or "") - len(embed.description or "") - len(footer) - 50
     for name, value in fields[:MAX_FIELDS]:
-        embed.add_field(name=clip(name, FIELD_NAME_LIMIT), value=clip(value, FIELD_VALUE_LIMIT), inline=False)
-    if reply.pages > 1:
-        embed.set_footer(text=f"page {reply.page}/{reply.pages}")
+        name, value = clip(name, FIELD_NAME_LIMIT), clip(value, FIELD_VALUE_LIMIT)
+        if len(name) + len(value) > budget:
+            embed.add_field(name="…", value="(more than fits in one message)", inline=False)
+            break
+        budget -= len(name) + len(value)
+        embed.add_field(name=name, value=value, inline=False)
+    if footer:
+        embed.set_footer(text=footer)
     return embed
 
 

@@ -8,13 +8,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from bot.policy import Policy, parse_policy
 from bot.reasoner import HarmonyCodec, ReasonerSettings
 from tests.conftest import TEST_POLICY
 from tests.reasoner.policies import GAMING_POLICY, SHORT_POLICY
+from tests.reasoner.loopback import LoopbackServer
 from tests.support.tiny_gguf import ensure_tiny_gguf
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 def tiny_model() -> Path:
     """The tiny random-weight gpt-oss GGUF (built once, cached under ~/.cache/modbot-tests/)."""
     pytest.importorskip("llama_cpp")
+    pytest.importorskip("gguf")
     return ensure_tiny_gguf()
 
 
@@ -59,23 +60,6 @@ def llama_settings(tiny_model: Path) -> ReasonerSettings:
         timeout_s=20.0,
         load_timeout_s=60.0,
     )
-
-
-class LoopbackServer:
-    """Handle on ``tests/reasoner/llama_http_server.py`` running in a subprocess."""
-
-    def __init__(self, proc: subprocess.Popen[str], port: int):
-        self.proc = proc
-        self.port = port
-        self.base_url = f"http://127.0.0.1:{port}"
-
-    def control(self, path: str, payload: dict | None = None) -> dict:
-        if payload is None:
-            response = httpx.get(self.base_url + path, timeout=10)
-        else:
-            response = httpx.post(self.base_url + path, json=payload, timeout=10)
-        response.raise_for_status()
-        return response.json()
 
 
 @pytest.fixture(scope="session")

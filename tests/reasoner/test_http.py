@@ -13,7 +13,7 @@ from bot.reasoner import HarmonyCodec, OpenAICompatibleReasoner, PromptBuilder, 
 from bot.reasoner.harmony import FIRST_SPECIAL_TOKEN
 from bot.reasoner.testing import scripted_completion_tokens
 from tests.conftest import event
-from tests.reasoner.conftest import LoopbackServer
+from tests.reasoner.loopback import LoopbackServer
 from tests.reasoner.test_harmony import INJECTION
 
 VIOLATION_JSON = '{"violation": 1, "policy_category": "scams", "rule_ids": ["S1"], "confidence": 0.88, "rationale": "Phishing link."}'

@@ -126,7 +126,8 @@ class FakeDiscord:
         body = {"retry_after": retry_after, "global": False}
         headers = {"Via": "1.1 google", "X-RateLimit-Scope": "user", "Retry-After": str(retry_after)}
         pattern = re.compile(path_regex)
-        self._failures.append(_Failure(method, pattern, 429, 0, "You are being rate limited.", times, extra=body, headers=headers))
+        message = "You are being rate limited."
+        self._failures.append(_Failure(method, pattern, 429, 0, message, times, extra=body, headers=headers))
 
     def drop(self, method: str, path_regex: str, times: int = 1) -> None:
         """The next ``times`` matching requests lose their connection (a network error)."""

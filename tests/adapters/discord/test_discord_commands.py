@@ -82,6 +82,18 @@ async def test_mode_is_announced_publicly(harness: Harness) -> None:
     assert (await harness.services.server_settings.get(SERVER)).mode == "enforce"
 
 
+async def test_modchannel_sets_where_cases_are_posted(harness: Harness) -> None:
+    channel = {
+        "channels": {
+            p.MOD_CHANNEL_ID: {"id": p.MOD_CHANNEL_ID, "type": 0, "name": "mod-log", "permissions": "0", "parent_id": None}
+        }
+    }
+    answer = await slash(harness, "modchannel", [p.option("channel", 7, p.MOD_CHANNEL_ID)], resolved=channel)
+
+    assert answer.embed["title"] == "Mod channel set"
+    assert (await harness.services.server_settings.get(SERVER)).mod_channel_id == p.MOD_CHANNEL_ID
+
+
 async def test_exempt_role_and_channel_add_and_remove(harness: Harness) -> None:
     role = {"roles": {p.VIP_ROLE_ID: p.role(p.VIP_ROLE_ID, "VIP", 1)}}
     forum = {"channels": {p.FORUM_ID: {"id": p.FORUM_ID, "type": 15, "name": "lfg", "permissions": "0", "parent_id": None}}}

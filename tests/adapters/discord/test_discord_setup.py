@@ -1,0 +1,35 @@
+"""The adapter module's contract with the composition root (``bot.app``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import adapters.discord_bot as discord_bot
+from bot.app import ADAPTER_MODULES, build_services
+from bot.ports import ActionSink
+from bot.settings import AppSettings, DiscordSettings
+from tests.adapters.discord.harness import discord_settings
+
+
+def test_missing_settings_names_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DISCORD_TOKEN", "DISCORD_BOT_TOKEN", "MODBOT_DISCORD__TOKEN", "MODBOT_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(Path(__file__).parent)  # no modbot.toml here
+    assert "adapters.discord_bot" in ADAPTER_MODULES
+    assert discord_bot.missing_settings(AppSettings(discord=DiscordSettings())) == ["DISCORD_TOKEN"]
+    assert discord_bot.missing_settings(AppSettings(discord=DiscordSettings(token="  "))) == ["DISCORD_TOKEN"]
+    assert discord_bot.missing_settings(AppSettings(discord=DiscordSettings(token="abc"))) == []
+
+
+async def test_create_gives_a_platform_adapter_with_an_action_sink(tmp_path: Path) -> None:
+    services = await build_services(discord_settings(tmp_path, sharded=True), reasoner=None, prefilter=None)
+    try:
+        adapter = discord_bot.create(services)
+        assert adapter.platform == "discord"
+        assert isinstance(adapter.sink, ActionSink)
+        assert type(adapter.client).__name__ == "ModbotShardedClient"
+        assert [c.name for c in adapter.tree.get_commands()] == ["mod"]
+    finally:
+        await services.close()
