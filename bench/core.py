@@ -74,14 +74,16 @@ async def raw_insert_rate(path: Path, n: int) -> float:
         return n / (time.perf_counter() - started)
 
 
-async def pipeline_rate(directory: Path, n: int, risky_share: float) -> tuple[float, list[tuple[int, float]], dict]:
+async def pipeline_rate(
+    directory: Path, n: int, risky_share: float, workers: int
+) -> tuple[float, list[tuple[int, float]], dict]:
     settings = AppSettings(
         database_url=f"sqlite+aiosqlite:///{directory / 'core.sqlite3'}",
         policy_dir=REPO / "policies",
         prefilter_enabled=False,
         reasoner={"backend": "none"},
         server_defaults=ServerSettings(mode="shadow"),
-        pipeline=PipelineSettings(queue_size=2000, workers=256, sweep_interval_s=1.0),
+        pipeline=PipelineSettings(queue_size=4000, workers=workers, sweep_interval_s=1.0),
     )
     services = await build_services(settings, reasoner=InstantReasoner(), prefilter=None)
     await services.start()
@@ -91,9 +93,9 @@ async def pipeline_rate(directory: Path, n: int, risky_share: float) -> tuple[fl
     started = time.perf_counter()
     # Platforms deliver events concurrently (discord.py dispatches each as its own task), so the
     # benchmark submits in concurrent windows, like a busy server would.
-    window = 256
+    window = 512
     for start in range(0, n, window):
-        while services.pipeline.backlog > 2000 - window:
+        while services.pipeline.backlog > 4000 - window:
             await asyncio.sleep(0.001)
         events = []
         for i in range(start, min(start + window, n)):
@@ -116,26 +118,40 @@ async def pipeline_rate(directory: Path, n: int, risky_share: float) -> tuple[fl
     gc.collect()
     memory.append((n, rss_mb()))
     counters = services.pipeline.counters
-    intake, verdicts = services.pipeline._intake, services.pipeline._verdicts
-    print(f"intake batches {intake.batches} items {intake.items}; verdict batches {verdicts.batches} items {verdicts.items}")
+    batching = services.pipeline.batching()
     judged = await services.store.count_messages("judged")
     await services.close()
-    return n / elapsed, memory, {"judged": judged, "overflowed": counters.overflowed, "failed": counters.failed}
+    return n / elapsed, memory, {
+        "judged": judged,
+        "overflowed": counters.overflowed,
+        "failed": counters.failed,
+        "batches": batching,
+    }
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--risky-share", type=float, default=0.1, help="share of messages that reach the reasoner")
+    parser.add_argument("--workers", type=int, default=512, help="pipeline workers (coroutines)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        reference = await raw_insert_rate(directory / "raw.sqlite3", min(args.messages, 20_000))
-        rate, memory, counts = await pipeline_rate(directory, args.messages, args.risky_share)
-    print(f"raw aiosqlite insert rate (reference): {reference:10.0f} rows/s (one commit per row, WAL)")
-    print(f"core pipeline rate:                    {rate:10.0f} messages/s ({args.messages} messages, {args.risky_share:.0%} to the reasoner)")
+        # The machine is shared and noisy: measure the reference before and after the pipeline and
+        # compare against the better of the two (the stricter comparison).
+        before = await raw_insert_rate(directory / "raw1.sqlite3", min(args.messages, 10_000))
+        rate, memory, counts = await pipeline_rate(directory, args.messages, args.risky_share, args.workers)
+        after = await raw_insert_rate(directory / "raw2.sqlite3", min(args.messages, 10_000))
+    reference = max(before, after)
+    print(f"raw aiosqlite insert rate (reference): {reference:10.0f} rows/s (one commit per row, WAL; "
+          f"before {before:.0f}, after {after:.0f})")
+    print(
+        f"core pipeline rate:                    {rate:10.0f} messages/s ({args.messages} messages, "
+        f"{args.risky_share:.0%} to the reasoner, {args.workers} workers)"
+    )
     print(f"ratio core / raw insert:               {rate / reference:10.2f}   (goal >= 0.50)")
     print(f"judged: {counts['judged']}  overflowed then resumed: {counts['overflowed']}  failed: {counts['failed']}")
+    print("group commit: " + ", ".join(f"{name} {items} rows in {batches} transactions" for name, (batches, items) in counts["batches"].items()))
     warm = memory[1][1] if len(memory) > 1 else memory[0][1]
     print("resident memory (MB) by messages submitted: " + ", ".join(f"{i}: {mb:.0f}" for i, mb in memory))
     print(f"memory growth after warm-up: {memory[-1][1] - warm:+.1f} MB (goal: flat)")

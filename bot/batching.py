@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 class BatchWriter(Generic[T, R]):
     """Calls ``flush(items) -> results`` (same order) for batches of up to ``max_batch`` items."""
 
-    def __init__(self, flush: Callable[[list[T]], Awaitable[list[R]]], *, max_batch: int = 256, linger_turns: int = 2):
+    def __init__(self, flush: Callable[[list[T]], Awaitable[list[R]]], *, max_batch: int = 512, linger_turns: int = 2):
         self._flush = flush
         self._max_batch = max_batch
         # Zero-time yields before a flush let other ready tasks join the batch (no timer, no added

@@ -200,6 +200,13 @@ class Pipeline:
                 self.counters.overflowed,
             )
 
+    def batching(self) -> dict[str, tuple[int, int]]:
+        """Group-commit totals: name -> (transactions, rows)."""
+        return {
+            "intake": (self._intake.batches, self._intake.items),
+            "verdicts": (self._verdicts.batches, self._verdicts.items),
+        }
+
     @property
     def backlog(self) -> int:
         """Messages queued or being judged right now."""

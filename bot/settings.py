@@ -121,7 +121,7 @@ class PipelineSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     queue_size: int = Field(default=1000, ge=1)
-    workers: int = Field(default=4, ge=1, le=256)
+    workers: int = Field(default=32, ge=1, le=1024)
     #: How often pending messages (queue overflow, reasoner busy, crash) are swept back into the queue.
     sweep_interval_s: float = Field(default=5.0, gt=0)
     #: Accept events from servers the store has not seen yet (adapters register servers on join).

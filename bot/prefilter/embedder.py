@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ __all__ = [
     "DEFAULT_HUB_FILE",
     "DEFAULT_HUB_REPO",
     "EMBEDDING_DIM",
+    "FEATURE_DIM",
     "EmbedderConfig",
     "EmbeddingModelError",
     "OnnxEmbedder",
@@ -31,6 +33,8 @@ __all__ = [
 ]
 
 EMBEDDING_DIM = 384
+#: Width of :meth:`OnnxEmbedder.pooled` rows: mean-pooled embedding + max-pooled token states.
+FEATURE_DIM = 2 * EMBEDDING_DIM
 DEFAULT_HUB_REPO = "sentence-transformers/all-MiniLM-L6-v2"
 #: The official int8 export that runs on any x86-64 CPU with AVX2 (the other int8 variants need
 #: AVX-512 or ARM64 and fail or slow down silently elsewhere).
@@ -139,15 +143,23 @@ class OnnxEmbedder:
         self._session = session
         self.model_id = f"all-MiniLM-L6-v2:{_short_file_id(model_path)}"
 
-    def embed(self, texts: list[str] | tuple[str, ...]) -> np.ndarray:
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embeddings of ``texts`` as a float32 array of shape (len(texts), 384), rows of unit length.
 
         Texts are run in one padded batch; the result of a text does not depend on its batch-mates
         beyond float rounding (padding is masked out of attention and pooling).
         """
+        return self.pooled(texts)[:, :EMBEDDING_DIM]
+
+    def pooled(self, texts: Sequence[str]) -> np.ndarray:
+        """Shape (n, 768): the normalised mean-pooled embedding, then the max over the text's tokens.
+
+        The max-pooled half lets a classifier see one strong token (an insult inside a long, calm
+        sentence) that averaging dilutes; similarity search uses the mean half only.
+        """
         self.load()
         if not texts:
-            return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+            return np.zeros((0, FEATURE_DIM), dtype=np.float32)
         assert self._tokenizer is not None and self._session is not None
         encodings = self._tokenizer.encode_batch(list(texts))
         width = max(len(e.ids) for e in encodings)
@@ -164,18 +176,22 @@ class OnnxEmbedder:
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+        mean = pooled / np.clip(norms, 1e-12, None)
+        # Max over real tokens after [CLS] (which summarises, not a token of the text).
+        masked = np.where(mask[..., None] > 0, hidden, -np.inf)
+        peak = masked[:, 1:, :].max(axis=1) if width > 1 else hidden[:, 0, :]
+        return np.concatenate([mean, peak], axis=1).astype(np.float32)
 
-    def embed_many(self, texts: list[str], *, batch_size: int = 64, progress=None) -> np.ndarray:
-        """Embed a large list in length-sorted batches (less padding); rows come back in input order.
+    def pooled_many(self, texts: Sequence[str], *, batch_size: int = 32, progress=None) -> np.ndarray:
+        """:meth:`pooled` of a long list in length-sorted batches (less padding), rows in input order.
 
         ``progress`` is called with the number of texts done after each batch (for a progress bar).
         """
-        out = np.zeros((len(texts), EMBEDDING_DIM), dtype=np.float32)
+        out = np.zeros((len(texts), FEATURE_DIM), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            out[chunk] = self.embed([texts[i] for i in chunk])
+            out[chunk] = self.pooled([texts[i] for i in chunk])
             if progress is not None:
                 progress(len(chunk))
         return out

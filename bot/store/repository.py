@@ -415,10 +415,11 @@ class Store:
     async def _revisions(
         session: AsyncSession, keys: list[tuple[str, str, str]]
     ) -> dict[tuple[str, str, str], tuple[int, str]]:
-        message_ids = {k[1] for k in keys}
+        # Both columns lead the unique index (server_key, message_id, content_hash): an index lookup,
+        # not a scan of every message ever stored.
         rows = await session.execute(
             select(MessageRow.id, MessageRow.server_key, MessageRow.message_id, MessageRow.content_hash, MessageRow.status)
-            .where(MessageRow.message_id.in_(message_ids))
+            .where(MessageRow.server_key.in_({k[0] for k in keys}), MessageRow.message_id.in_({k[1] for k in keys}))
         )
         wanted = set(keys)
         return {
