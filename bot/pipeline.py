@@ -136,12 +136,16 @@ class Pipeline:
 
         await asyncio.wait_for(_wait(), timeout)
 
-    async def resume_pending(self) -> int:
-        """Queue pending messages while there is room; the rest wait for the sweeper."""
+    async def resume_pending(self, min_age_s: float = 0.0) -> int:
+        """Queue pending messages while there is room; the rest wait for the sweeper.
+
+        ``min_age_s`` leaves alone messages recorded in the last seconds: ``submit`` is about to
+        queue those itself, and queueing them twice would judge them twice.
+        """
         room = self._queue.maxsize - self._queue.qsize()
         if room <= 0:
             return 0
-        ids = await self.store.pending_message_ids(room, exclude=self._in_flight)
+        ids = await self.store.pending_message_ids(room, exclude=self._in_flight, min_age_s=min_age_s)
         queued = 0
         for row_id in ids:
             if self._enqueue(row_id):
@@ -153,7 +157,9 @@ class Pipeline:
     async def submit(self, event: MessageEvent) -> Intake:
         """Accept a message: record it as pending, then queue it. Never drops silently."""
         try:
-            event = replace(event, text=sanitize_text(event.text, self.config.max_text_chars))
+            text = sanitize_text(event.text, self.config.max_text_chars)
+            if text != event.text:
+                event = replace(event, text=text)
             if not event.message_id or not event.channel_id or not event.author_id:
                 raise ValueError("an event needs a message id, a channel id and an author id")
         except (TypeError, ValueError) as exc:
@@ -178,10 +184,12 @@ class Pipeline:
             await self.store.ensure_server(event.server)
             self._known_servers.add(event.server.key)
 
+        if recorded.created:
+            # Set before queueing: the sweeper may already have queued this committed row.
+            self._fresh[recorded.row_id] = event
         if self._enqueue(recorded.row_id):
-            if recorded.created:
-                self._fresh[recorded.row_id] = event
             return Intake(IntakeStatus.QUEUED, recorded.row_id)
+        self._fresh.pop(recorded.row_id, None)
         self.counters.overflowed += 1
         self._warn_overflow(event)
         return Intake(IntakeStatus.OVERFLOW, recorded.row_id, "queue full; recorded as pending")
@@ -247,7 +255,7 @@ class Pipeline:
         while True:
             await asyncio.sleep(self.config.sweep_interval_s)
             try:
-                await self.resume_pending()
+                await self.resume_pending(min_age_s=self.config.sweep_interval_s)
             except Exception:
                 log.exception("sweeping pending messages failed")
 

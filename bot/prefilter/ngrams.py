@@ -101,6 +101,22 @@ class NgramFeaturizer:
         idf = np.array([math.log((1 + n_docs) / (1 + count)) + 1.0 for _, count in kept], dtype=np.float32)
         return cls(spec, vocabulary, idf)
 
+    def row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """The non-zero (indices, values) of one text's feature row, without building a matrix."""
+        index = self.index
+        idf = self.idf
+        cols: list[int] = []
+        vals: list[float] = []
+        for term, count in _terms(text, self.spec).items():
+            j = index.get(term)
+            if j is not None:
+                cols.append(j)
+                vals.append((1.0 + math.log(count)) * float(idf[j]))
+        values = np.asarray(vals, dtype=np.float32)
+        if len(values):
+            values /= np.float32(np.sqrt(float(values @ values)))
+        return np.asarray(cols, dtype=np.int32), values
+
     def transform(self, texts: Sequence[str]) -> csr_matrix:
         """Feature rows for ``texts`` (unknown n-grams are ignored)."""
         indptr = [0]

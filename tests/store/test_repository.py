@@ -15,11 +15,13 @@ A = ServerRef("discord", "111")
 B = ServerRef("discord", "222")
 
 
-@pytest.fixture
-async def store(tmp_path):
+@pytest.fixture(params=["sqlite-fast-path", "generic-sqlalchemy-path"])
+async def store(tmp_path, request):
     url = f"sqlite+aiosqlite:///{tmp_path / 's.sqlite3'}"
     await upgrade(url)
     store = Store(create_engine(url))
+    # The generic path is what other databases take; both must store exactly the same rows.
+    store.sqlite_fast_path = request.param == "sqlite-fast-path"
     await store.ensure_server(A, "Guild A")
     await store.ensure_server(B, "Guild B")
     yield store
@@ -128,3 +130,23 @@ async def test_policy_versions_are_private_to_their_server(store, tmp_path):
     await store.activate_policy(A, row)
     assert (await store.active_policy(A)).version == policy.version
     assert await store.active_policy(B) is None
+
+
+async def test_batches_keep_order_ids_and_cases(store):
+    events = [event(f"text {i}", server=A, author_id=f"a{i}") for i in range(5)]
+    events.append(events[1])  # the same revision twice in one batch is one row
+    recorded = await store.record_messages(events)
+    assert [r.created for r in recorded] == [True] * 5 + [False]
+    assert recorded[5].row_id == recorded[1].row_id
+    for r, ev in zip(recorded, events):
+        assert (await store.load_message(r.row_id))[0].text == ev.text
+    from bot.store.repository import VerdictToSave
+
+    items = [VerdictToSave(r.row_id, A, verdict(), False, i % 2 == 0) for i, r in enumerate(recorded[:5])]
+    saved = await store.save_verdicts(items)
+    for i, (verdict_id, case_id) in enumerate(saved):
+        if i % 2 == 0:
+            case = await store.get_case(A, case_id)
+            assert case.event.author_id == f"a{i}" and case.verdict == verdict()
+        else:
+            assert case_id is None

@@ -1,0 +1,233 @@
+"""The prefilter stage: implements :class:`bot.ports.Prefilter` with the trained model, MiniLM and examples.
+
+Per message (the Judge passes the folded text):
+
+1. n-gram logit (microseconds) and lexical similarity to the server's examples;
+2. if even the most favourable or unfavourable embedding term cannot move the message across the
+   allow (or act) threshold, the embedding is skipped and a conservative bound is returned: the
+   *upper* bound of the score on the allow side, the *lower* bound on the act side, so a skip never
+   routes a message more leniently than the full computation would;
+3. otherwise the pooled MiniLM features come from the micro-batcher (cache, batching, worker thread),
+   the embedding head's term and semantic similarity are added.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..domain import MessageEvent
+from ..policy import Policy
+from ..ports import PrefilterScore
+from .batcher import BatcherStats, MicroBatcher
+from .embedder import EMBEDDING_DIM, EmbedderConfig, OnnxEmbedder
+from .examples import ExampleMemory, ExampleSet, ensure_embedded, merge
+from .model import PrefilterModel, logit, sigmoid
+from .thresholds import Thresholds
+
+__all__ = ["BatchingConfig", "EmbeddingPrefilter", "ScoreDetail"]
+
+# Scores stay strictly inside (0, 1): an act threshold of 1.0 then means "never act on the score".
+_SCORE_CEILING = 0.9999
+
+
+@dataclass(frozen=True, slots=True)
+class BatchingConfig:
+    """Micro-batching of embeddings: up to ``max_batch`` texts or ``max_wait_ms``, whichever first."""
+
+    max_batch: int = 32
+    max_wait_ms: float = 4.0
+    cache_size: int = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreDetail:
+    """How one score came about (for ``eval``, benchmarks and the verdict's detail string)."""
+
+    score: float
+    ngram_logit: float
+    embed_term: float | None
+    similarity_adjustment: float
+    #: "low" / "high" when the embedding was skipped (the score is then a conservative bound).
+    skipped: str | None = None
+
+    def describe(self) -> str:
+        parts = [f"ngram={self.ngram_logit:+.2f}"]
+        parts.append("embed=skipped:" + self.skipped if self.skipped else f"embed={self.embed_term:+.2f}")
+        if self.similarity_adjustment:
+            parts.append(f"examples={self.similarity_adjustment:+.2f}")
+        return " ".join(parts)
+
+
+class EmbeddingPrefilter:
+    """Scores messages; satisfies :class:`bot.ports.Prefilter` and the core's feedback sink."""
+
+    def __init__(
+        self,
+        model: PrefilterModel,
+        thresholds: Thresholds,
+        *,
+        embedder: OnnxEmbedder | None = None,
+        batching: BatchingConfig = BatchingConfig(),
+        name: str = "prefilter",
+        skip_embeddings: bool = True,
+    ):
+        self.model = model
+        self.thresholds = thresholds
+        self.name = name
+        self.embedder = embedder if embedder is not None else (OnnxEmbedder() if model.uses_embeddings else None)
+        self.batcher = (
+            MicroBatcher(
+                self.embedder.pooled,
+                max_batch=batching.max_batch,
+                max_wait_ms=batching.max_wait_ms,
+                cache_size=batching.cache_size,
+            )
+            if self.embedder is not None
+            else None
+        )
+        self.examples = ExampleMemory(model.featurizer)
+        self.skip_embeddings = skip_embeddings
+        self._allow_logit = logit(thresholds.allow_below) if thresholds.allow_below > 0 else -math.inf
+        self._act_logit = logit(thresholds.act_above) if thresholds.act_above < 1.0 else math.inf
+        self.skipped = 0
+        self.scored = 0
+
+    @property
+    def model_name(self) -> str:
+        return self.name
+
+    @property
+    def batcher_stats(self) -> BatcherStats | None:
+        return self.batcher.stats if self.batcher is not None else None
+
+    def load(self) -> EmbeddingPrefilter:
+        """Load the embedding model now (it loads lazily otherwise); raises if its files are unusable."""
+        if self.embedder is not None:
+            self.embedder.load()
+        return self
+
+    # --- the port ---------------------------------------------------------------------------
+
+    async def score(self, policy: Policy, event: MessageEvent, normalized_text: str) -> PrefilterScore:
+        detail = await self.score_text(normalized_text, policy=policy, server_key=event.server.key)
+        return PrefilterScore(score=detail.score, model=self.name, detail=detail.describe())
+
+    async def score_text(
+        self, folded_text: str, *, policy: Policy | None = None, server_key: str | None = None
+    ) -> ScoreDetail:
+        """Score one already-folded text against the examples of ``policy`` and ``server_key``."""
+        model = self.model
+        self.scored += 1
+        row = model.featurizer.row(folded_text)
+        cols, vals = row
+        ngram = float(vals @ model.ngram_coef[cols]) + model.ngram_intercept if len(cols) else model.ngram_intercept
+        base = float(model.base_logits(np.array([ngram]))[0])
+        sets = self._example_sets(policy, server_key)
+        lexical = merge(s.similarity(row, None) for s in sets)
+        adjust = model.similarity.adjustment(lexical.to_violation, lexical.to_benign)
+        lo, hi = model.bounds(base + adjust)
+        if self.batcher is None or not model.uses_embeddings:
+            return ScoreDetail(self._clip(base + adjust), ngram, None, adjust)
+        if self.skip_embeddings:
+            if hi < self._allow_logit:
+                self.skipped += 1
+                return ScoreDetail(self._clip(hi), ngram, None, adjust, skipped="low")
+            if lo >= self._act_logit:
+                self.skipped += 1
+                return ScoreDetail(self._clip(lo), ngram, None, adjust, skipped="high")
+        features = await self.batcher.embed(folded_text)
+        embed_term = float(model.embed_terms(features[None, :])[0])
+        if sets:
+            await ensure_embedded(sets, self._mean_embeddings)
+            both = merge(s.similarity(row, features[:EMBEDDING_DIM]) for s in sets)
+            adjust = model.similarity.adjustment(both.to_violation, both.to_benign)
+        return ScoreDetail(self._clip(base + embed_term + adjust), ngram, embed_term, adjust)
+
+    @staticmethod
+    def _clip(value: float) -> float:
+        return float(min(_SCORE_CEILING, max(1.0 - _SCORE_CEILING, sigmoid(value))))
+
+    async def _mean_embeddings(self, texts: list[str]) -> np.ndarray:
+        assert self.batcher is not None
+        return (await self.batcher.embed_many(texts))[:, :EMBEDDING_DIM]
+
+    def _example_sets(self, policy: Policy | None, server_key: str | None) -> list[ExampleSet]:
+        sets: list[ExampleSet] = []
+        if policy is not None and policy.meta.examples:
+            from ..normalize import normalize
+
+            sets.append(
+                self.examples.for_policy(
+                    policy.version, ((normalize(e.text).folded, e.violation) for e in policy.meta.examples)
+                )
+            )
+        if server_key is not None:
+            server_set = self.examples.for_server(server_key)
+            if server_set is not None and len(server_set):
+                sets.append(server_set)
+        return sets
+
+    # --- learning from the review queue -----------------------------------------------------
+
+    async def add_feedback(self, server_key: str, text: str, violation: bool) -> None:
+        """A moderator upheld (``violation=True``) or overturned (``False``) a verdict on ``text``."""
+        from ..normalize import normalize
+
+        folded = normalize(text).folded
+        if folded.strip():
+            self.examples.add(server_key, folded, violation)
+
+    async def load_feedback(self, server_key: str, items: Iterable[tuple[str, bool]]) -> int:
+        """Replay stored reviews (oldest first) for one server; returns how many were taken."""
+        count = 0
+        for text, violation in items:
+            await self.add_feedback(server_key, text, violation)
+            count += 1
+        return count
+
+    async def aclose(self) -> None:
+        if self.batcher is not None:
+            await self.batcher.aclose()
+
+
+def load_prefilter(
+    directory: Path | None = None,
+    *,
+    embedder: EmbedderConfig | None = None,
+    batching: BatchingConfig = BatchingConfig(),
+) -> EmbeddingPrefilter:
+    """The prefilter stored in ``directory`` (``train-prefilter`` output), or the shipped default."""
+    from .model import ModelError
+    from .thresholds import ThresholdsError
+
+    folder = Path(directory) if directory is not None else default_model_dir()
+    model = PrefilterModel.load(folder)
+    thresholds_path = folder / "thresholds.json"
+    if not thresholds_path.is_file():
+        raise ModelError(f"{thresholds_path}: missing (train-prefilter writes it next to the model)")
+    try:
+        thresholds = Thresholds.load(thresholds_path)
+    except ThresholdsError as exc:
+        raise ModelError(str(exc)) from None
+    config = embedder or EmbedderConfig()
+    if config.tokenizer_path is None and (folder / "tokenizer.json").is_file():
+        config = EmbedderConfig(
+            model_path=config.model_path,
+            tokenizer_path=folder / "tokenizer.json",
+            max_tokens=config.max_tokens,
+            intra_op_threads=config.intra_op_threads,
+        )
+    name = "prefilter:" + str(model.info.get("name") or folder.name)
+    return EmbeddingPrefilter(
+        model, thresholds, embedder=OnnxEmbedder(config) if model.uses_embeddings else None, batching=batching, name=name
+    )
+
+
+def default_model_dir() -> Path:
+    """The model that ships with the package (see ``default/DATA_CARD.md``)."""
+    return Path(__file__).resolve().parent / "default"

@@ -1,0 +1,164 @@
+"""The prefilter stage itself: the port, routing bounds, feedback, the default model."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from pathlib import Path
+
+import pytest
+
+from bot.domain import MessageEvent, ServerRef
+from bot.normalize import normalize
+from bot.policy import parse_policy
+from bot.ports import Prefilter, PrefilterScore
+from bot.prefilter import EmbeddingPrefilter, load_prefilter
+from bot.prefilter.scorer import BatchingConfig, default_model_dir
+
+POLICY_WITH_EXAMPLES = """+++
+id = "ex"
+title = "Examples"
+[actions]
+medium = "remove"
+[[categories]]
+id = "spam"
+title = "Spam"
+[[categories.rules]]
+id = "SP1"
+description = "Ads for gold sellers"
+severity = "medium"
+[[examples]]
+text = "visit goldshop-cheap dot com for 10k gold only 5 dollars"
+violation = true
+rule_ids = ["SP1"]
++++
+# Policy
+No advertising.
+"""
+
+
+def _event(text: str, server: str = "1") -> MessageEvent:
+    return MessageEvent(server=ServerRef("discord", server), channel_id="c", message_id="m", author_id="a", text=text)
+
+
+async def _score(pf: EmbeddingPrefilter, text: str, *, policy=None, server: str = "1") -> float:
+    policy = policy or parse_policy(POLICY_WITH_EXAMPLES.split("[[examples]]")[0] + "+++\n# Policy\nNo ads.\n")
+    result = await pf.score(policy, _event(text, server), normalize(text).folded)
+    assert isinstance(result, PrefilterScore)
+    assert 0.0 < result.score < 1.0
+    return result.score
+
+
+@pytest.fixture()
+async def prefilter(trained_dir: Path):
+    pf = load_prefilter(trained_dir)
+    yield pf
+    await pf.aclose()
+
+
+async def test_satisfies_the_port(prefilter):
+    assert isinstance(prefilter, Prefilter)
+    assert prefilter.model_name.startswith("prefilter:")
+
+
+async def test_scores_toxic_above_benign(prefilter):
+    toxic = await _score(prefilter, "shut up you braindead idiot")
+    benign = await _score(prefilter, "good luck have fun everyone")
+    assert toxic > benign
+    assert toxic >= prefilter.thresholds.allow_below
+    assert benign < prefilter.thresholds.allow_below
+
+
+async def test_skipping_the_embedding_is_conservative(trained_dir: Path):
+    """A skipped message's score is an upper bound (allow side) of its full score."""
+    fast = load_prefilter(trained_dir)
+    full = load_prefilter(trained_dir)
+    full.skip_embeddings = False
+    try:
+        for text in ["gg wp", "well played everyone", "need heal please", "idiot team", "push mid lane"]:
+            folded = normalize(text).folded
+            quick = await fast.score_text(folded)
+            exact = await full.score_text(folded)
+            assert exact.skipped is None
+            if quick.skipped == "low":
+                assert quick.score >= exact.score
+                assert quick.score < fast.thresholds.allow_below
+            elif quick.skipped == "high":
+                assert quick.score <= exact.score
+            else:
+                assert quick.score == pytest.approx(exact.score, abs=1e-4)
+    finally:
+        await fast.aclose()
+        await full.aclose()
+
+
+async def test_concurrent_scoring_batches_and_caches(trained_dir: Path):
+    pf = load_prefilter(trained_dir, batching=BatchingConfig(max_batch=16, max_wait_ms=20))
+    pf.skip_embeddings = False
+    try:
+        texts = [f"report player {i} he is feeding" for i in range(24)] + ["gg"] * 8
+        scores = await asyncio.gather(*(pf.score_text(normalize(t).folded) for t in texts))
+        assert len(scores) == 32
+        stats = pf.batcher_stats
+        assert stats.embedded == 25  # 24 distinct texts + one "gg"
+        assert stats.batches < 25  # batched, not one by one
+        assert stats.cache_hits == 7
+    finally:
+        await pf.aclose()
+
+
+async def test_feedback_moves_the_score(prefilter):
+    text = "omg this guy again with his tower diving"
+    before = await _score(prefilter, text, server="42")
+    await prefilter.add_feedback("discord:42", text, True)
+    upheld = await _score(prefilter, text, server="42")
+    assert upheld > before + 0.2
+    # Other servers are not affected.
+    assert await _score(prefilter, text, server="43") == pytest.approx(before, abs=1e-6)
+    # A moderator overturning it flips the memory for that text.
+    await prefilter.add_feedback("discord:42", text, False)
+    overturned = await _score(prefilter, text, server="42")
+    assert overturned < before
+    assert prefilter.examples.feedback_count("discord:42") == 1
+
+
+async def test_near_copies_of_feedback_are_caught(prefilter):
+    await prefilter.add_feedback("discord:7", "buy cheap gold at goldking shop dot net", True)
+    before = await _score(prefilter, "buy cheap gold at goldkingz shop dot net!!", server="8")
+    after = await _score(prefilter, "buy cheap gold at goldkingz shop dot net!!", server="7")
+    assert after > before
+
+
+async def test_load_feedback_replays_reviews(prefilter):
+    count = await prefilter.load_feedback("discord:9", [("first text", True), ("second text", False)])
+    assert count == 2 and prefilter.examples.feedback_count("discord:9") == 2
+
+
+async def test_policy_examples_count(prefilter):
+    policy = parse_policy(POLICY_WITH_EXAMPLES)
+    text = "visit goldshop-cheap dot com for 10k gold only 5 dollars"
+    plain = await _score(prefilter, text)
+    with_examples = await _score(prefilter, text, policy=policy)
+    assert with_examples > plain
+
+
+def test_default_model_ships_with_a_data_card():
+    folder = default_model_dir()
+    card = (folder / "DATA_CARD.md").read_text(encoding="utf-8")
+    assert "licence" in card.lower() or "license" in card.lower()
+    for excluded in ("gametox", "conda", "toxicchat"):
+        assert excluded in card.lower()  # named as excluded
+    total = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+    assert total < 5_000_000
+
+
+async def test_default_model_scores_the_obvious():
+    pf = load_prefilter()
+    try:
+        assert pf.model_name == "prefilter:default"
+        hateful = await _score(pf, "I hate all immigrants, they are vermin and should be exterminated")
+        benign = await _score(pf, "what time does the tournament start tomorrow?")
+        assert hateful > benign
+        assert not math.isnan(pf.thresholds.allow_below)
+    finally:
+        await pf.aclose()

@@ -1,0 +1,86 @@
+"""Training on a small synthetic file (seconds): files written, thresholds calibrated, bad data refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.normalize import normalize
+from bot.prefilter import PrefilterModel, Thresholds, read_rows
+from bot.prefilter.model import ModelError
+from bot.prefilter.train import TrainConfig, TrainError, train_prefilter
+
+from .conftest import synthetic_rows, write_jsonl
+
+
+def test_writes_a_complete_loadable_folder(trained_dir: Path):
+    for name in ("model.json", "vocabulary.json", "weights.npz", "thresholds.json", "MODEL_CARD.md"):
+        assert (trained_dir / name).is_file(), name
+    model = PrefilterModel.load(trained_dir)
+    assert model.uses_embeddings and model.featurizer.size > 100
+    card = (trained_dir / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "synthetic.jsonl" in card and "allow below" in card
+    meta = json.loads((trained_dir / "model.json").read_text(encoding="utf-8"))
+    assert meta["info"]["rows"] == 240
+
+
+def test_thresholds_reach_the_target_recall_on_the_training_data(trained_dir: Path, synthetic_file: Path, embedder):
+    """Re-score the training rows with the saved model: recall at allow_below meets the target."""
+    model = PrefilterModel.load(trained_dir)
+    th = Thresholds.load(trained_dir / "thresholds.json")
+    assert th.target_recall == 0.95 and th.recall >= 0.95
+    rows = read_rows(synthetic_file)
+    folded = [normalize(r.text).folded for r in rows]
+    base = model.base_logits(model.ngram_logits(model.ngram_features(folded)))
+    logits = base + model.embed_terms(embedder.pooled_many(folded))
+    scores = 1 / (1 + np.exp(-logits))
+    y = np.array([r.unsafe for r in rows])
+    assert (scores[y] >= th.allow_below).mean() >= 0.95
+    # The synthetic classes are easy: the final model separates them well.
+    assert scores[y].mean() > scores[~y].mean() + 0.3
+
+
+def test_custom_target_recall(tmp_path: Path, synthetic_file: Path):
+    out = tmp_path / "m"
+    report = train_prefilter(read_rows(synthetic_file), out, config=TrainConfig(folds=3, target_recall=0.8, use_embeddings=False))
+    assert report.thresholds.target_recall == 0.8 and report.thresholds.recall >= 0.8
+    assert not PrefilterModel.load(out).uses_embeddings
+
+
+def test_policy_keywords_take_part_in_calibration(tmp_path: Path, synthetic_file: Path):
+    from bot.policy import parse_policy
+
+    policy = parse_policy(
+        '+++\nid = "kw"\ntitle = "t"\n[actions]\nhigh = "remove"\n[[categories]]\nid = "h"\ntitle = "H"\n'
+        '[[categories.rules]]\nid = "H1"\ndescription = "insults"\nseverity = "high"\nkeywords = ["idiot", "moron"]\n'
+        "+++\n# Policy\nNo insults.\n"
+    )
+    report = train_prefilter(read_rows(synthetic_file), tmp_path / "m", config=TrainConfig(folds=3, use_embeddings=False), policy=policy)
+    assert report.thresholds.policy_id == "kw" and report.thresholds.policy_version == policy.version
+
+
+def test_refuses_data_it_cannot_learn_from(tmp_path: Path):
+    rows = read_rows(write_jsonl(tmp_path / "few.jsonl", synthetic_rows(10)))
+    with pytest.raises(TrainError, match="too few rows"):
+        train_prefilter(rows, tmp_path / "m", config=TrainConfig(use_embeddings=False))
+    one_class = [r for r in read_rows(write_jsonl(tmp_path / "safe.jsonl", synthetic_rows(200))) if not r.unsafe]
+    with pytest.raises(TrainError, match="unsafe"):
+        train_prefilter(one_class, tmp_path / "m", config=TrainConfig(use_embeddings=False))
+
+
+def test_broken_model_folder_is_a_clear_error(tmp_path: Path, trained_dir: Path):
+    with pytest.raises(ModelError, match="not a prefilter folder"):
+        PrefilterModel.load(tmp_path / "absent")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in ("model.json", "vocabulary.json", "weights.npz"):
+        (broken / name).write_bytes((trained_dir / name).read_bytes())
+    (broken / "vocabulary.json").write_text('["only", "two"]', encoding="utf-8")
+    with pytest.raises(ModelError, match="inconsistent|do not match"):
+        PrefilterModel.load(broken)
+    (broken / "weights.npz").write_bytes(b"garbage")
+    with pytest.raises(ModelError, match="weights.npz"):
+        PrefilterModel.load(broken)
