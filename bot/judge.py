@@ -23,8 +23,9 @@ __all__ = ["Judge", "Routing", "decision_for_rules", "verdict_from_judgement"]
 class Routing:
     """Per-server routing thresholds (see ``ServerSettings`` for their meaning)."""
 
-    allow_below: float = 0.2
-    act_above: float = 0.98
+    #: None: the prefilter's calibrated thresholds (or the fallbacks below when it has none).
+    allow_below: float | None = None
+    act_above: float | None = None
     prefilter_act_decision: Decision = Decision.FLAG
     min_confidence: float = 0.5
     reasoning_effort: str = "low"
@@ -90,12 +91,27 @@ def verdict_from_judgement(policy: Policy, judgement: Judgement, routing: Routin
     return Verdict(decision=decision, categories=categories, rule_ids=judgement.rule_ids, **common)
 
 
+#: Used when neither the server nor the prefilter model gives thresholds.
+FALLBACK_ALLOW_BELOW = 0.2
+FALLBACK_ACT_ABOVE = 0.98
+
+
 class Judge:
     """Runs the stages for one message. Owns nothing but references to the optional backends."""
 
     def __init__(self, *, prefilter: Prefilter | None = None, reasoner: Reasoner | None = None):
         self.prefilter = prefilter
         self.reasoner = reasoner
+        # A trained prefilter carries thresholds calibrated to its target recall; servers inherit them.
+        calibrated = getattr(prefilter, "thresholds", None)
+        self._calibrated_allow = getattr(calibrated, "allow_below", FALLBACK_ALLOW_BELOW)
+        self._calibrated_act = getattr(calibrated, "act_above", FALLBACK_ACT_ABOVE)
+
+    def thresholds(self, routing: Routing) -> tuple[float, float]:
+        """(allow below, act above) for a server: its own values, else the prefilter's calibrated ones."""
+        allow = routing.allow_below if routing.allow_below is not None else self._calibrated_allow
+        act = routing.act_above if routing.act_above is not None else self._calibrated_act
+        return allow, act
 
     async def judge(
         self,
@@ -134,15 +150,16 @@ class Judge:
             )
 
         score = None
+        allow_below, act_above = self.thresholds(routing)
         if self.prefilter is not None:
             result = await self.prefilter.score(policy, event, keywords.normalized.folded)
             score = result.score
             if not force_reasoner and not routing.always_reason:
-                if not keywords.matched and score < routing.allow_below:
+                if not keywords.matched and score < allow_below:
                     return Verdict(
                         Decision.ALLOW, Stage.PREFILTER, confidence=1.0 - score, score=score, model=result.model, **base
                     )
-                if score >= routing.act_above and (self.reasoner is None or not keywords.matched):
+                if score >= act_above and (self.reasoner is None or not keywords.matched):
                     decision, categories = decision_for_rules(policy, keywords.rule_ids)
                     return Verdict(
                         decision=routing.prefilter_act_decision,
@@ -152,7 +169,7 @@ class Judge:
                         confidence=score,
                         score=score,
                         model=result.model,
-                        rationale=f"The prefilter scored this message {score:.2f} (act threshold {routing.act_above:.2f}).",
+                        rationale=f"The prefilter scored this message {score:.2f} (act threshold {act_above:.2f}).",
                         **base,
                     )
         elif not keywords.matched and not force_reasoner and not routing.always_reason:
@@ -163,7 +180,7 @@ class Judge:
             stage = Stage.KEYWORD if keywords.matched else Stage.PREFILTER
             _, categories = decision_for_rules(policy, keywords.rule_ids)
             return Verdict(
-                decision=Decision.FLAG if keywords.matched or (score or 0) >= routing.allow_below else Decision.ALLOW,
+                decision=Decision.FLAG if keywords.matched or (score or 0) >= allow_below else Decision.ALLOW,
                 stage=stage,
                 categories=categories,
                 rule_ids=keywords.rule_ids,

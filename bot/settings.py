@@ -58,9 +58,10 @@ class ServerSettings(BaseModel):
     mode: Mode = "shadow"
     policy_id: str = "game-community"
     #: Prefilter scores below this are allowed without the reasoner (when no keyword matched).
-    allow_below: float = Field(default=0.2, ge=0.0, le=1.0)
-    #: Prefilter scores at or above this are acted on at once.
-    act_above: float = Field(default=0.98, ge=0.0, le=1.0)
+    #: None: the prefilter model's own thresholds, calibrated to its target recall.
+    allow_below: float | None = Field(default=None, ge=0.0, le=1.0)
+    #: Prefilter scores at or above this are acted on at once (None: the model's calibrated value).
+    act_above: float | None = Field(default=None, ge=0.0, le=1.0)
     #: What a confident prefilter acts with (it names no rule, so it cannot pick a severity).
     prefilter_act_decision: Decision = Decision.FLAG
     #: Reasoner violations below this confidence are flagged for review instead of acted on.
