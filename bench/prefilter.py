@@ -33,7 +33,7 @@ from bot.domain import MessageEvent, ServerRef  # noqa: E402
 from bot.keywords import KeywordMatcher  # noqa: E402
 from bot.normalize import normalize  # noqa: E402
 from bot.policy import load_policy  # noqa: E402
-from bot.prefilter import OnnxEmbedder, load_prefilter  # noqa: E402
+from bot.prefilter import BatchingConfig, OnnxEmbedder, load_prefilter  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 POLICY = ROOT / "policies" / "game-community.md"
@@ -88,10 +88,15 @@ def reference_rate(messages: list[str], n: int) -> float:
     return len(sample) / (time.perf_counter() - started)
 
 
-async def prefilter_rate(messages: list[str], directory: Path | None, matcher: KeywordMatcher, policy, skip_share=None) -> dict:
-    pf = load_prefilter(directory, skip_share=skip_share).load()
+async def prefilter_rate(
+    messages: list[str], directory: Path | None, matcher: KeywordMatcher, policy, skip_share=None, max_batch: int = 64
+) -> dict:
+    pf = load_prefilter(directory, skip_share=skip_share, batching=BatchingConfig(max_batch=max_batch)).load()
     server = ServerRef("bench", "1")
-    events = [MessageEvent(server=server, channel_id="c", message_id=str(i), author_id="u", text=m) for i, m in enumerate(messages)]
+    events = [
+        MessageEvent(server=server, channel_id="c", message_id=str(i), author_id="u", text=m)
+        for i, m in enumerate(messages)
+    ]
     await pf.score_text("warm up")
     semaphore = asyncio.Semaphore(256)
 
@@ -134,7 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=6000)
     parser.add_argument("--reference", type=int, default=300, help="messages for the batch-1 reference")
     parser.add_argument("--prefilter", type=Path, default=None, help="prefilter folder (default: the shipped model)")
-    parser.add_argument("--skip-share", type=float, default=None, help="skip bands of the model to use (default: its own)")
+    parser.add_argument(
+        "--skip-share", type=float, default=None, help="skip bands of the model to use (default: its own)"
+    )
+    parser.add_argument("--max-batch", type=int, default=64, help="micro-batch size")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
@@ -142,8 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     messages, source = chat_stream(args.messages)
     policy = load_policy(POLICY)
     matcher = KeywordMatcher.build(policy)
-    ref = reference_rate(messages, args.reference)
-    pre = asyncio.run(prefilter_rate(messages, args.prefilter, matcher, policy, args.skip_share))
+    # The reference runs before and after the prefilter and the mean is used: on a shared machine
+    # the speed drifts, and this keeps both figures from the same stretch of time.
+    ref_before = reference_rate(messages, args.reference)
+    pre = asyncio.run(prefilter_rate(messages, args.prefilter, matcher, policy, args.skip_share, args.max_batch))
+    ref_after = reference_rate(messages, args.reference)
+    ref = (ref_before + ref_after) / 2
     kw = keyword_rate(messages, matcher)
     ratio = pre["rate"] / ref
     result = {
@@ -151,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         "source": source,
         "pinned": pinned,
         "reference_batch1_msgs_per_s": round(ref, 1),
+        "reference_before_after": [round(ref_before, 1), round(ref_after, 1)],
         "prefilter_msgs_per_s": round(pre["rate"], 1),
         "ratio": round(ratio, 2),
         "keyword_msgs_per_s": round(kw),
@@ -165,10 +178,14 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
     else:
         print(f"messages: {len(messages)} short chat messages ({source}); one core ({pinned})")
-        print(f"reference, raw MiniLM batch-1:   {ref:10.1f} msg/s")
-        print(f"whole prefilter (keyword+score): {pre['rate']:10.1f} msg/s  = {ratio:.1f}x the reference (goal >= {GOAL_RATIO:.0f}x)")
-        print(f"  embedding skipped for {result['embedding_skipped_share']:.1%} of scored messages; "
-              f"{result['embedded_share']:.1%} embedded; {pre['cache_hits']} cache hits; mean batch {pre['mean_batch']:.1f}")
+        print(f"reference, raw MiniLM batch-1:   {ref:10.1f} msg/s  (before {ref_before:.1f}, after {ref_after:.1f})")
+        print(
+            f"whole prefilter (keyword+score): {pre['rate']:10.1f} msg/s  = {ratio:.1f}x the reference (goal >= {GOAL_RATIO:.0f}x)"
+        )
+        print(
+            f"  embedding skipped for {result['embedding_skipped_share']:.1%} of scored messages; "
+            f"{result['embedded_share']:.1%} embedded; {pre['cache_hits']} cache hits; mean batch {pre['mean_batch']:.1f}"
+        )
         print(f"keyword stage alone:             {kw:10.0f} msg/s  (goal >= {GOAL_KEYWORDS:,})")
     return 0 if ratio >= GOAL_RATIO and kw >= GOAL_KEYWORDS else 1
 

@@ -129,7 +129,8 @@ def build_prefilter(settings: AppSettings, directory: Path | None = None) -> Pre
         return None
     from .prefilter import load_prefilter
 
-    return load_prefilter(directory or settings.prefilter_dir)
+    # Load now: a missing or broken model fails at start-up, not on the first message.
+    return load_prefilter(directory or settings.prefilter_dir).load()
 
 
 async def build_services(
@@ -164,6 +165,10 @@ async def build_services(
         config=settings.pipeline,
     )
     feedback = prefilter if _is_feedback_sink(prefilter) else None
+    if feedback is not None and callable(getattr(feedback, "load_feedback", None)):
+        # The prefilter keeps moderators' decisions in memory; replay the stored ones.
+        for server_key, examples in (await store.reviewed_examples_by_server()).items():
+            await feedback.load_feedback(server_key, examples)
     moderators = ModeratorService(store, pipeline, policies, server_settings, dispatcher, feedback)
     return Services(
         settings=settings,

@@ -14,11 +14,15 @@ from rich.table import Table
 
 __all__ = ["register"]
 
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 EXIT_USAGE = 2
 
-DataArg = Annotated[list[Path], typer.Argument(help="Labelled JSON-lines files (text, unsafe, category).", show_default=False)]
-HoldoutOpt = Annotated[float, typer.Option("--holdout", help="Share of rows (whole conversations) held out by --split.")]
+DataArg = Annotated[
+    list[Path], typer.Argument(help="Labelled JSON-lines files (text, unsafe, category).", show_default=False)
+]
+HoldoutOpt = Annotated[
+    float, typer.Option("--holdout", help="Share of rows (whole conversations) held out by --split.")
+]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the held-out split.")]
 LimitOpt = Annotated[Optional[int], typer.Option("--limit", help="Use at most N rows (after the split).", min=1)]
 
@@ -30,8 +34,12 @@ def _fail(message: str) -> typer.Exit:
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
     )
 
 
@@ -65,17 +73,35 @@ def _load_policy(path: Path | None):
 
 def train_prefilter_command(
     data: DataArg,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the model, thresholds.json and MODEL_CARD.md to.")],
-    target_recall: Annotated[float, typer.Option("--target-recall", help="Recall of unsafe messages the allow threshold keeps.", min=0.5, max=1.0)] = 0.95,
-    act_precision: Annotated[float, typer.Option("--act-precision", help="Precision needed to act on the score alone.", min=0.5, max=1.0)] = 0.98,
-    policy: Annotated[Optional[Path], typer.Option("--policy", "-p", help="Calibrate together with this policy's keyword stage.")] = None,
-    split: Annotated[str, typer.Option("--split", help="all | train (leave the held-out part for eval --split test).")] = "all",
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder to write the model, thresholds.json and MODEL_CARD.md to.")
+    ],
+    target_recall: Annotated[
+        float,
+        typer.Option("--target-recall", help="Recall of unsafe messages the allow threshold keeps.", min=0.5, max=1.0),
+    ] = 0.95,
+    act_precision: Annotated[
+        float, typer.Option("--act-precision", help="Precision needed to act on the score alone.", min=0.5, max=1.0)
+    ] = 0.98,
+    policy: Annotated[
+        Optional[Path], typer.Option("--policy", "-p", help="Calibrate together with this policy's keyword stage.")
+    ] = None,
+    split: Annotated[
+        str, typer.Option("--split", help="all | train (leave the held-out part for eval --split test).")
+    ] = "all",
     holdout: HoldoutOpt = 0.3,
     seed: SeedOpt = 0,
     limit: LimitOpt = None,
     no_embeddings: Annotated[bool, typer.Option("--no-embeddings", help="n-gram model only (no MiniLM).")] = False,
-    embedding_model: Annotated[Optional[Path], typer.Option("--embedding-model", help="ONNX file (default: the packaged MiniLM).")] = None,
-    name: Annotated[str, typer.Option("--name", help="Model name recorded in the card (default: the folder name).")] = "",
+    embedding_model: Annotated[
+        Optional[Path], typer.Option("--embedding-model", help="ONNX file (default: the packaged MiniLM).")
+    ] = None,
+    name: Annotated[
+        str, typer.Option("--name", help="Model name recorded in the card (default: the folder name).")
+    ] = "",
+    max_features: Annotated[
+        int, typer.Option("--max-features", help="Keep at most this many n-grams (bounds the model size).", min=100)
+    ] = 200_000,
 ) -> None:
     """Train the prefilter classifier on labelled messages and calibrate its thresholds."""
     from .prefilter.embedder import EmbedderConfig, EmbeddingModelError, OnnxEmbedder
@@ -85,7 +111,15 @@ def train_prefilter_command(
         raise _fail("--split must be all, train or test")
     rows = _load_rows(data, split, holdout, seed, limit)
     loaded_policy = _load_policy(policy)
-    config = TrainConfig(target_recall=target_recall, act_precision=act_precision, use_embeddings=not no_embeddings, name=name)
+    from .prefilter.ngrams import NgramSpec
+
+    config = TrainConfig(
+        target_recall=target_recall,
+        act_precision=act_precision,
+        use_embeddings=not no_embeddings,
+        name=name,
+        ngrams=NgramSpec(max_features=max_features),
+    )
     embedder = None if no_embeddings else OnnxEmbedder(EmbedderConfig(model_path=embedding_model))
     sources = [str(p) for p in data] + ([f"split={split} holdout={holdout} seed={seed}"] if split != "all" else [])
     with _progress() as progress:
@@ -97,7 +131,9 @@ def train_prefilter_command(
             progress.update(tasks[stage], completed=done, total=total)
 
         try:
-            result = train_prefilter(rows, out, config=config, policy=loaded_policy, embedder=embedder, progress=report, sources=sources)
+            result = train_prefilter(
+                rows, out, config=config, policy=loaded_policy, embedder=embedder, progress=report, sources=sources
+            )
         except (TrainError, EmbeddingModelError, OSError) as exc:
             raise _fail(str(exc)) from None
     t = result.thresholds
@@ -111,21 +147,54 @@ def train_prefilter_command(
 
 def eval_command(
     data: DataArg,
-    policy: Annotated[Optional[Path], typer.Option("--policy", "-p", help="Policy whose keyword stage runs first (default: none).")] = None,
-    prefilter: Annotated[Optional[Path], typer.Option("--prefilter", help="Prefilter folder (default: the shipped model).")] = None,
-    stages: Annotated[str, typer.Option("--stages", help="prefilter (keyword + prefilter routing) or full (with the reasoner).")] = "prefilter",
+    policy: Annotated[
+        Optional[Path], typer.Option("--policy", "-p", help="Policy whose keyword stage runs first (default: none).")
+    ] = None,
+    prefilter: Annotated[
+        Optional[Path], typer.Option("--prefilter", help="Prefilter folder (default: the shipped model).")
+    ] = None,
+    stages: Annotated[
+        str, typer.Option("--stages", help="prefilter (keyword + prefilter routing) or full (with the reasoner).")
+    ] = "prefilter",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write the recall-vs-escalation curve to this PNG.")] = None,
-    split: Annotated[str, typer.Option("--split", help="all | test (the part train-prefilter --split train left out) | train.")] = "all",
+    plot: Annotated[
+        Optional[Path], typer.Option("--plot", help="Write the recall-vs-escalation curve to this PNG.")
+    ] = None,
+    split: Annotated[
+        str, typer.Option("--split", help="all | test (the part train-prefilter --split train left out) | train.")
+    ] = "all",
     holdout: HoldoutOpt = 0.3,
     seed: SeedOpt = 0,
     limit: LimitOpt = None,
-    target_recall: Annotated[Optional[float], typer.Option("--target-recall", help="Recall at which to report the benign escalated share (default: the model's).")] = None,
-    allow_below: Annotated[Optional[float], typer.Option("--allow-below", help="Override the calibrated allow threshold.", min=0.0, max=1.0)] = None,
-    act_above: Annotated[Optional[float], typer.Option("--act-above", help="Override the calibrated act threshold.", min=0.0, max=1.0)] = None,
-    model: Annotated[Optional[Path], typer.Option("--model", "-m", help="GGUF of gpt-oss-safeguard for --stages full (default: settings).")] = None,
+    target_recall: Annotated[
+        Optional[float],
+        typer.Option(
+            "--target-recall", help="Recall at which to report the benign escalated share (default: the model's)."
+        ),
+    ] = None,
+    allow_below: Annotated[
+        Optional[float],
+        typer.Option("--allow-below", help="Override the calibrated allow threshold.", min=0.0, max=1.0),
+    ] = None,
+    act_above: Annotated[
+        Optional[float], typer.Option("--act-above", help="Override the calibrated act threshold.", min=0.0, max=1.0)
+    ] = None,
+    model: Annotated[
+        Optional[Path],
+        typer.Option("--model", "-m", help="GGUF of gpt-oss-safeguard for --stages full (default: settings)."),
+    ] = None,
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Settings file (for --stages full).")] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", help="Messages in flight at once.", min=1)] = 64,
+    no_skip: Annotated[
+        bool,
+        typer.Option(
+            "--no-skip", help="Embed every message (no n-gram short-circuit), to measure what skipping costs."
+        ),
+    ] = False,
+    skip_share: Annotated[
+        Optional[float],
+        typer.Option("--skip-share", help="Use the model's skip bands for this share (0.8, 0.9, 0.95, 0.99, 0.999)."),
+    ] = None,
 ) -> None:
     """Measure precision, recall and escalation of the pipeline on labelled messages."""
     from .prefilter.embedder import EmbeddingModelError
@@ -139,7 +208,21 @@ def eval_command(
     loaded_policy = _load_policy(policy)
     try:
         report = asyncio.run(
-            _eval(rows, loaded_policy, prefilter, stages, target_recall, allow_below, act_above, model, config, concurrency, as_json)
+            _eval(
+                rows,
+                loaded_policy,
+                prefilter,
+                stages,
+                target_recall,
+                allow_below,
+                act_above,
+                model,
+                config,
+                concurrency,
+                as_json,
+                no_skip,
+                skip_share,
+            )
         )
     except (ModelError, EmbeddingModelError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
@@ -156,13 +239,28 @@ def eval_command(
     _print_report(report, plot)
 
 
-async def _eval(rows, policy, prefilter_dir, stages, target_recall, allow_below, act_above, model, config, concurrency, quiet):
+async def _eval(
+    rows,
+    policy,
+    prefilter_dir,
+    stages,
+    target_recall,
+    allow_below,
+    act_above,
+    model,
+    config,
+    concurrency,
+    quiet,
+    no_skip,
+    skip_share,
+):
     from .judge import Judge, Routing
     from .keywords import KeywordMatcher
     from .prefilter.evaluate import evaluate_rows
     from .prefilter.scorer import load_prefilter
 
-    prefilter = load_prefilter(prefilter_dir).load()
+    prefilter = load_prefilter(prefilter_dir, skip_share=skip_share).load()
+    prefilter.skip_embeddings = not no_skip
     reasoner = None
     if stages == "full":
         from .app import build_reasoner
@@ -179,10 +277,8 @@ async def _eval(rows, policy, prefilter_dir, stages, target_recall, allow_below,
             raise _fail("--stages full needs a reasoner: pass --model FILE.gguf or configure [reasoner]")
     policy = policy or _neutral_policy()
     th = prefilter.thresholds
-    routing = Routing(
-        allow_below=th.allow_below if allow_below is None else allow_below,
-        act_above=th.act_above if act_above is None else act_above,
-    )
+    # None: the Judge uses the prefilter's calibrated thresholds, as it does for a server.
+    routing = Routing(allow_below=allow_below, act_above=act_above)
     judge = Judge(prefilter=prefilter, reasoner=reasoner)
     matcher = KeywordMatcher.build(policy)
     try:
@@ -191,8 +287,14 @@ async def _eval(rows, policy, prefilter_dir, stages, target_recall, allow_below,
             if quiet:
                 progress.disable = not err.is_terminal
             report = await evaluate_rows(
-                rows, judge, policy, matcher, routing, stages=stages,
-                target_recall=target_recall or th.target_recall, concurrency=concurrency,
+                rows,
+                judge,
+                policy,
+                matcher,
+                routing,
+                stages=stages,
+                target_recall=target_recall or th.target_recall,
+                concurrency=concurrency,
                 progress=lambda n: progress.advance(task, n),
             )
     finally:
@@ -235,8 +337,10 @@ def _print_report(report, plot: Path | None) -> None:
         ("F1", report.f1),
         ("escalated share (all)", report.escalated_share),
         ("benign escalated share", report.benign_escalated_share),
-        (f"benign escalated at recall {report.target_recall:.2f} (best threshold on this data)",
-         report.benign_escalated_at_target),
+        (
+            f"benign escalated at recall {report.target_recall:.2f} (best threshold on this data)",
+            report.benign_escalated_at_target,
+        ),
     ):
         summary.add_row(label, "-" if value is None else f"{value:.3f}")
     summary.add_row("allow below / act at", f"{report.routing.allow_below:.4f} / {report.routing.act_above:.4f}")
@@ -252,14 +356,21 @@ def _print_report(report, plot: Path | None) -> None:
     for col in ("category", "n", "unsafe", "recall", "escalated share"):
         cats.add_column(col, justify="left" if col == "category" else "right")
     for name, stats in sorted(report.per_category.items(), key=lambda kv: -kv[1].n):
-        cats.add_row(name, str(stats.n), str(stats.unsafe), "-" if stats.recall is None else f"{stats.recall:.3f}",
-                     f"{stats.escalated_share:.3f}")
+        cats.add_row(
+            name,
+            str(stats.n),
+            str(stats.unsafe),
+            "-" if stats.recall is None else f"{stats.recall:.3f}",
+            f"{stats.escalated_share:.3f}",
+        )
     out.print(cats)
     sweep = Table(title="threshold sweep (allow below t)")
     for col in ("t", "recall", "escalated", "benign escalated"):
         sweep.add_column(col, justify="right")
     for p in report.sweep[:: max(1, len(report.sweep) // 20)]:
-        sweep.add_row(f"{p.threshold:.3f}", f"{p.recall:.3f}", f"{p.escalated_share:.3f}", f"{p.benign_escalated_share:.3f}")
+        sweep.add_row(
+            f"{p.threshold:.3f}", f"{p.recall:.3f}", f"{p.escalated_share:.3f}", f"{p.benign_escalated_share:.3f}"
+        )
     out.print(sweep)
     if plot is not None:
         out.print(f"curve written to {plot}")

@@ -14,7 +14,7 @@ import asyncio
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..domain import Decision, MessageEvent, ServerRef, Stage, Verdict
@@ -124,8 +124,12 @@ class EvalReport:
             "threshold_at_target_recall": r(self.threshold_at_target),
             "benign_escalated_at_target_recall": r(self.benign_escalated_at_target),
             "sweep": [
-                {"threshold": p.threshold, "recall": r(p.recall), "escalated_share": r(p.escalated_share),
-                 "benign_escalated_share": r(p.benign_escalated_share)}
+                {
+                    "threshold": p.threshold,
+                    "recall": r(p.recall),
+                    "escalated_share": r(p.escalated_share),
+                    "benign_escalated_share": r(p.benign_escalated_share),
+                }
                 for p in self.sweep
             ],
             "seconds": round(self.seconds, 2),
@@ -153,7 +157,12 @@ def report_from_verdicts(
     target_recall: float,
     seconds: float = 0.0,
 ) -> EvalReport:
-    """Metrics of a finished run (separate from running, so tests can check the arithmetic)."""
+    """Metrics of a finished run (separate from running, so tests can check the arithmetic).
+
+    ``routing`` must carry the thresholds that were in force (numbers, not None).
+    """
+    if routing.allow_below is None or routing.act_above is None:
+        raise ValueError("report_from_verdicts needs the resolved thresholds (Judge.thresholds)")
     tp = fp = tn = fn = escalated = acted = benign_escalated = 0
     by_stage: Counter[str] = Counter()
     cats: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
@@ -165,7 +174,9 @@ def report_from_verdicts(
         pred = _predicted_unsafe(verdict, stages)
         by_stage[verdict.stage.value] += 1
         if verdict.decision in (Decision.REMOVE, Decision.REMOVE_AND_TIMEOUT) or (
-            verdict.stage is Stage.PREFILTER and verdict.decision is not Decision.ALLOW and verdict.score is not None
+            verdict.stage is Stage.PREFILTER
+            and verdict.decision is not Decision.ALLOW
+            and verdict.score is not None
             and verdict.score >= routing.act_above
         ):
             acted += 1
@@ -233,13 +244,18 @@ async def evaluate_rows(
     if stages not in ("prefilter", "full"):
         raise ValueError("stages must be 'prefilter' or 'full'")
     started = time.perf_counter()
+    # The report states the thresholds in force: the server's, or the prefilter's calibrated ones.
+    allow_below, act_above = judge.thresholds(routing)
+    routing = replace(routing, allow_below=allow_below, act_above=act_above)
     verdicts: list[Verdict | None] = [None] * len(rows)
     hits = [matcher.scan(row.text).matched for row in rows]
     semaphore = asyncio.Semaphore(concurrency)
 
     async def one(i: int, row: LabelledRow) -> None:
         async with semaphore:
-            event = MessageEvent(server=EVAL_SERVER, channel_id="eval", message_id=row.id or str(i), author_id="eval", text=row.text)
+            event = MessageEvent(
+                server=EVAL_SERVER, channel_id="eval", message_id=row.id or str(i), author_id="eval", text=row.text
+            )
             verdicts[i] = await judge.judge(event, policy, matcher, routing)
         if progress is not None:
             progress(1)
@@ -247,7 +263,12 @@ async def evaluate_rows(
     await asyncio.gather(*(one(i, row) for i, row in enumerate(rows)))
     done = [v for v in verdicts if v is not None]
     return report_from_verdicts(
-        rows, done, hits, stages=stages, routing=routing, target_recall=target_recall,
+        rows,
+        done,
+        hits,
+        stages=stages,
+        routing=routing,
+        target_recall=target_recall,
         seconds=time.perf_counter() - started,
     )
 
@@ -264,11 +285,22 @@ def plot_sweep(report: EvalReport, path: Path, *, title: str = "") -> None:
     ax.plot([p.benign_escalated_share for p in pts], [p.recall for p in pts], label="benign messages escalated")
     ax.plot([p.escalated_share for p in pts], [p.recall for p in pts], linestyle="--", label="all messages escalated")
     ax.axhline(report.target_recall, color="grey", linewidth=0.8, linestyle=":")
-    ax.scatter([report.benign_escalated_share], [report.recall], color="red", zorder=3,
-               label=f"operating point (allow below {report.routing.allow_below:.3f})")
+    ax.scatter(
+        [report.benign_escalated_share],
+        [report.recall],
+        color="red",
+        zorder=3,
+        label=f"operating point (allow below {report.routing.allow_below:.3f})",
+    )
     if report.benign_escalated_at_target is not None:
-        ax.scatter([report.benign_escalated_at_target], [report.target_recall], color="black", marker="x", zorder=3,
-                   label=f"recall {report.target_recall:.2f}: {report.benign_escalated_at_target:.1%} benign escalated")
+        ax.scatter(
+            [report.benign_escalated_at_target],
+            [report.target_recall],
+            color="black",
+            marker="x",
+            zorder=3,
+            label=f"recall {report.target_recall:.2f}: {report.benign_escalated_at_target:.1%} benign escalated",
+        )
     ax.set_xlabel("share escalated (to the reasoner or acted on)")
     ax.set_ylabel("recall of unsafe messages")
     ax.set_xlim(0, 1)

@@ -12,6 +12,7 @@ with :meth:`ExampleMemory.load` (``EmbeddingPrefilter.load_feedback``).
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ __all__ = ["ExampleMemory", "ExampleSet", "Similarity", "ensure_embedded", "merg
 MAX_FEEDBACK_PER_SERVER = 5000
 #: Policies whose examples are kept prepared (one per policy version in use).
 MAX_POLICIES = 32
+#: Example sets up to this many (examples x n-grams used) cells are kept as a dense matrix.
+_DENSE_LIMIT = 4_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,10 @@ class ExampleSet:
         self._labels: np.ndarray | None = None
         self._texts: list[str] = []
         self._embeddings: dict[str, np.ndarray] = {}
+        self._slot = np.zeros(0, dtype=np.int32)
+        self._dense: np.ndarray | None = None
+        self._stacked: np.ndarray | None = None
+        self.lock = asyncio.Lock()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -66,8 +73,27 @@ class ExampleSet:
         if self._matrix is None:
             self._texts = list(self._items)
             self._labels = np.fromiter(self._items.values(), dtype=bool, count=len(self._items))
-            # Column-sliced per query (only the message's own n-grams), so kept column-major.
-            self._matrix = self._featurizer.transform(self._texts).tocsc() if self._texts else None
+            matrix = self._featurizer.transform(self._texts).tocsc()
+            # The n-grams the examples use, as a small dense matrix: a message's similarity is then
+            # one gather and one mat-vec over its own n-grams (most chat shares none with them).
+            used = np.unique(matrix.indices)
+            self._slot = np.full(self._featurizer.size, -1, dtype=np.int32)
+            self._slot[used] = np.arange(len(used), dtype=np.int32)
+            if len(self._texts) * len(used) <= _DENSE_LIMIT:
+                self._dense = matrix[:, used].toarray().astype(np.float32)
+            else:
+                self._dense = None
+            self._matrix = matrix
+            self._stacked = None
+
+    def _semantic(self, embedding: np.ndarray) -> np.ndarray:
+        if self._stacked is None or len(self._stacked) != len(self._texts):
+            if any(t not in self._embeddings for t in self._texts):
+                return np.array(
+                    [float(self._embeddings[t] @ embedding) if t in self._embeddings else 0.0 for t in self._texts]
+                )
+            self._stacked = np.stack([self._embeddings[t] for t in self._texts])
+        return self._stacked @ embedding
 
     def missing_embeddings(self) -> list[str]:
         return [t for t in self._items if t not in self._embeddings]
@@ -76,6 +102,7 @@ class ExampleSet:
         for text, vector in zip(texts, vectors):
             if text in self._items:
                 self._embeddings[text] = vector
+        self._stacked = None
 
     def similarity(self, row: tuple[np.ndarray, np.ndarray], embedding: np.ndarray | None) -> Similarity:
         if not self._items:
@@ -83,15 +110,16 @@ class ExampleSet:
         self._prepare()
         assert self._matrix is not None and self._labels is not None
         cols, vals = row
-        if len(cols):
-            sims = np.asarray(self._matrix[:, cols] @ vals).ravel()
-        else:
+        slots = self._slot[cols] if len(cols) else np.zeros(0, dtype=np.int32)
+        shared = slots >= 0
+        if not shared.any():
             sims = np.zeros(len(self._texts))
+        elif self._dense is not None:
+            sims = self._dense[:, slots[shared]] @ vals[shared]
+        else:
+            sims = np.asarray(self._matrix[:, cols[shared]] @ vals[shared]).ravel()
         if embedding is not None:
-            semantic = np.array(
-                [float(self._embeddings[t] @ embedding) if t in self._embeddings else 0.0 for t in self._texts]
-            )
-            sims = np.maximum(sims, semantic)
+            sims = np.maximum(sims, self._semantic(embedding))
         violating = sims[self._labels]
         benign = sims[~self._labels]
         return Similarity(
@@ -140,9 +168,13 @@ class ExampleMemory:
 async def ensure_embedded(sets: Iterable[ExampleSet], embed: Callable[[list[str]], Awaitable[np.ndarray]]) -> None:
     """Compute the missing embeddings of ``sets`` with ``embed`` (texts -> mean embeddings)."""
     for example_set in sets:
-        missing = example_set.missing_embeddings()
-        if missing:
-            example_set.set_embeddings(missing, await embed(missing))
+        if not example_set.missing_embeddings():
+            continue
+        # One caller computes; concurrent scorers of the same server wait for it instead of asking too.
+        async with example_set.lock:
+            missing = example_set.missing_embeddings()
+            if missing:
+                example_set.set_embeddings(missing, await embed(missing))
 
 
 def merge(similarities: Iterable[Similarity]) -> Similarity:
@@ -152,4 +184,3 @@ def merge(similarities: Iterable[Similarity]) -> Similarity:
         best_v = max(best_v, s.to_violation)
         best_b = max(best_b, s.to_benign)
     return Similarity(best_v, best_b)
-

@@ -1,10 +1,10 @@
 """The trained prefilter classifier: n-gram model + embedding head, blended into one risk score.
 
 ``logit = a * ngram_logit + b * embed_logit + c`` (+ the similarity adjustment of :mod:`.examples`),
-``score = sigmoid(logit)``. The n-gram model is cheap; the embedding head needs MiniLM. Because the
-embedding head's contribution is bounded on the data it was trained on (``embed_range``), a message
-whose n-gram logit alone already puts it clearly below the allow threshold (or above the act
-threshold) whatever the embedding says can skip the embedding: see :meth:`PrefilterModel.bounds`.
+``score = sigmoid(logit)``. The n-gram model is cheap; the embedding head needs MiniLM. Training
+records the range the embedding term took out of fold for messages of similar n-gram logit
+(:class:`Blend` bands), so a message whose routing no plausible embedding term could change skips
+the embedding: see :meth:`PrefilterModel.bounds` and :mod:`.scorer`.
 
 A model folder holds ``model.json`` (settings, blend, provenance), ``vocabulary.json`` (n-grams),
 ``weights.npz`` (float arrays only, loaded with ``allow_pickle=False``), ``thresholds.json`` and
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -62,7 +62,7 @@ class EmbeddingHead:
         return ((features - self.mean) / self.scale) @ self.coef + self.intercept
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Blend:
     """How the two logits combine, learned on out-of-fold predictions."""
 
@@ -71,6 +71,31 @@ class Blend:
     bias: float
     #: The range of ``embed_weight * embed_logit`` seen in training, widened by a margin.
     embed_range: tuple[float, float] = (0.0, 0.0)
+    #: The same range per band of the base logit (the two models agree more often than not, so a
+    #: message the n-gram model finds very clean rarely gets a large embedding term): upper edges of
+    #: the bands, and the low/high embedding term seen in each (0.1 and 99.9 percentiles plus a
+    #: margin). Empty: use ``embed_range`` everywhere.
+    band_edges: tuple[float, ...] = ()
+    band_lo: tuple[float, ...] = ()
+    band_hi: tuple[float, ...] = ()
+    #: The same bands for other central shares (share -> (lo, hi)), to trade speed for exactness
+    #: at load time (``EmbeddingPrefilter(skip_share=...)``) without retraining.
+    alt_bands: dict[float, tuple[tuple[float, ...], tuple[float, ...]]] = field(default_factory=dict)
+    skip_share: float | None = None
+
+    def with_skip_share(self, share: float) -> Blend:
+        """This blend using the bands stored for ``share`` (one of :attr:`alt_bands`)."""
+        if share not in self.alt_bands:
+            known = ", ".join(str(k) for k in sorted(self.alt_bands)) or "none"
+            raise ModelError(f"this model has no skip bands for share {share} (it has: {known})")
+        lo, hi = self.alt_bands[share]
+        return replace(self, band_lo=lo, band_hi=hi, skip_share=share)
+
+    def term_range(self, base_logit: float) -> tuple[float, float]:
+        if not self.band_edges:
+            return self.embed_range
+        i = min(int(np.searchsorted(self.band_edges, base_logit)), len(self.band_edges) - 1)
+        return self.band_lo[i], self.band_hi[i]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +153,7 @@ class PrefilterModel:
 
     def bounds(self, base_logit: float) -> tuple[float, float]:
         """The lowest and highest logit the embedding term could give a message of this base logit."""
-        lo, hi = self.blend.embed_range if self.uses_embeddings else (0.0, 0.0)
+        lo, hi = self.blend.term_range(base_logit) if self.uses_embeddings else (0.0, 0.0)
         return base_logit + lo, base_logit + hi
 
     # --- files ------------------------------------------------------------------------------
@@ -159,6 +184,13 @@ class PrefilterModel:
                 "embed_weight": self.blend.embed_weight,
                 "bias": self.blend.bias,
                 "embed_range": list(self.blend.embed_range),
+                "band_edges": list(self.blend.band_edges),
+                "band_lo": list(self.blend.band_lo),
+                "band_hi": list(self.blend.band_hi),
+                "skip_share": self.blend.skip_share,
+                "alt_bands": {
+                    str(k): {"lo": list(lo), "hi": list(hi)} for k, (lo, hi) in sorted(self.blend.alt_bands.items())
+                },
             },
             "similarity": {"threshold": self.similarity.threshold, "weight": self.similarity.weight},
             "info": self.info,
@@ -169,9 +201,11 @@ class PrefilterModel:
     def load(cls, directory: Path) -> PrefilterModel:
         directory = Path(directory)
         if not directory.is_dir():
-            raise ModelError(f"{directory}: not a prefilter folder (run 'modbot train-prefilter ... --out {directory}')")
+            raise ModelError(
+                f"{directory}: not a prefilter folder (run 'modbot train-prefilter ... --out {directory}')"
+            )
         paths = {name: directory / name for name in ("model.json", "vocabulary.json", "weights.npz")}
-        for name, path in paths.items():
+        for path in paths.values():
             if not path.is_file():
                 raise ModelError(f"{path}: missing (a prefilter folder holds model.json, vocabulary.json, weights.npz)")
         try:
@@ -180,7 +214,9 @@ class PrefilterModel:
         except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ModelError(f"{directory}: cannot read the model description: {exc}") from None
         if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
-            raise ModelError(f"{paths['model.json']}: unknown model format {meta.get('format') if isinstance(meta, dict) else meta!r}")
+            raise ModelError(
+                f"{paths['model.json']}: unknown model format {meta.get('format') if isinstance(meta, dict) else meta!r}"
+            )
         if not isinstance(vocabulary, list) or not all(isinstance(t, str) for t in vocabulary):
             raise ModelError(f"{paths['vocabulary.json']}: expected a JSON list of strings")
         try:
@@ -196,9 +232,26 @@ class PrefilterModel:
                 raise ModelError(f"{directory}: the n-gram weights do not match the vocabulary")
             head = None
             if meta.get("head_intercept") is not None:
-                head = EmbeddingHead(arrays["head_mean"], arrays["head_scale"], arrays["head_coef"], float(meta["head_intercept"]))
+                head = EmbeddingHead(
+                    arrays["head_mean"], arrays["head_scale"], arrays["head_coef"], float(meta["head_intercept"])
+                )
             b = meta["blend"]
-            blend = Blend(float(b["ngram_weight"]), float(b["embed_weight"]), float(b["bias"]), tuple(b["embed_range"]))  # type: ignore[arg-type]
+            blend = Blend(
+                float(b["ngram_weight"]),
+                float(b["embed_weight"]),
+                float(b["bias"]),
+                tuple(float(v) for v in b["embed_range"]),  # type: ignore[arg-type]
+                tuple(float(v) for v in b.get("band_edges", ())),
+                tuple(float(v) for v in b.get("band_lo", ())),
+                tuple(float(v) for v in b.get("band_hi", ())),
+                {
+                    float(k): (tuple(float(x) for x in v["lo"]), tuple(float(x) for x in v["hi"]))
+                    for k, v in (b.get("alt_bands") or {}).items()
+                },
+                b.get("skip_share"),
+            )
+            if not len(blend.band_edges) == len(blend.band_lo) == len(blend.band_hi):
+                raise ModelError(f"{paths['model.json']}: blend bands of different lengths")
             sim = meta.get("similarity") or {}
             similarity = SimilarityParams(float(sim.get("threshold", 0.8)), float(sim.get("weight", 4.0)))
         except (KeyError, TypeError, ValueError) as exc:

@@ -3,10 +3,13 @@
 Per message (the Judge passes the folded text):
 
 1. n-gram logit (microseconds) and lexical similarity to the server's examples;
-2. if even the most favourable or unfavourable embedding term cannot move the message across the
-   allow (or act) threshold, the embedding is skipped and a conservative bound is returned: the
-   *upper* bound of the score on the allow side, the *lower* bound on the act side, so a skip never
-   routes a message more leniently than the full computation would;
+2. if no plausible embedding term (the range seen out of fold for messages with a similar n-gram
+   logit, see :class:`.model.Blend`) can move the message into another routing region (allow /
+   escalate / act, by this prefilter's calibrated thresholds), the embedding is skipped and a bound
+   is returned: the upper bound below the allow threshold (never more lenient than the bound), the
+   lower bound above it (never acts sooner). With the calibrated thresholds routing is then the
+   same as with the embedding, except for the rare message whose embedding term lies outside that
+   range; ``modbot eval --no-skip`` measures the difference (none on the held-out game chat);
 3. otherwise the pooled MiniLM features come from the micro-batcher (cache, batching, worker thread),
    the embedding head's term and semantic similarity are added.
 """
@@ -14,8 +17,9 @@ Per message (the Judge passes the folded text):
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +43,8 @@ _SCORE_CEILING = 0.9999
 class BatchingConfig:
     """Micro-batching of embeddings: up to ``max_batch`` texts or ``max_wait_ms``, whichever first."""
 
-    max_batch: int = 32
+    #: Large batches cost little: the embedder runs each batch as groups of similar length.
+    max_batch: int = 64
     max_wait_ms: float = 4.0
     cache_size: int = 8192
 
@@ -57,7 +62,10 @@ class ScoreDetail:
 
     def describe(self) -> str:
         parts = [f"ngram={self.ngram_logit:+.2f}"]
-        parts.append("embed=skipped:" + self.skipped if self.skipped else f"embed={self.embed_term:+.2f}")
+        if self.skipped:
+            parts.append("embed=skipped:" + self.skipped)
+        elif self.embed_term is not None:
+            parts.append(f"embed={self.embed_term:+.2f}")
         if self.similarity_adjustment:
             parts.append(f"examples={self.similarity_adjustment:+.2f}")
         return " ".join(parts)
@@ -75,7 +83,10 @@ class EmbeddingPrefilter:
         batching: BatchingConfig = BatchingConfig(),
         name: str = "prefilter",
         skip_embeddings: bool = True,
+        skip_share: float | None = None,
     ):
+        if skip_share is not None and skip_share != model.blend.skip_share:
+            model = replace(model, blend=model.blend.with_skip_share(skip_share))
         self.model = model
         self.thresholds = thresholds
         self.name = name
@@ -96,6 +107,10 @@ class EmbeddingPrefilter:
         self._act_logit = logit(thresholds.act_above) if thresholds.act_above < 1.0 else math.inf
         self.skipped = 0
         self.scored = 0
+        # Chat repeats itself: the n-gram row and logit of recent texts are kept too (cheap, but
+        # building a row is most of the work for a message whose embedding is skipped).
+        self._ngram_cache: OrderedDict[str, tuple[tuple[np.ndarray, np.ndarray], float]] = OrderedDict()
+        self._ngram_cache_size = batching.cache_size
 
     @property
     def model_name(self) -> str:
@@ -123,9 +138,17 @@ class EmbeddingPrefilter:
         """Score one already-folded text against the examples of ``policy`` and ``server_key``."""
         model = self.model
         self.scored += 1
-        row = model.featurizer.row(folded_text)
-        cols, vals = row
-        ngram = float(vals @ model.ngram_coef[cols]) + model.ngram_intercept if len(cols) else model.ngram_intercept
+        cached = self._ngram_cache.get(folded_text)
+        if cached is None:
+            row = model.featurizer.row(folded_text)
+            cols, vals = row
+            ngram = float(vals @ model.ngram_coef[cols]) + model.ngram_intercept if len(cols) else model.ngram_intercept
+            self._ngram_cache[folded_text] = (row, ngram)
+            if len(self._ngram_cache) > self._ngram_cache_size:
+                self._ngram_cache.popitem(last=False)
+        else:
+            self._ngram_cache.move_to_end(folded_text)
+            row, ngram = cached
         base = float(model.base_logits(np.array([ngram]))[0])
         sets = self._example_sets(policy, server_key)
         lexical = merge(s.similarity(row, None) for s in sets)
@@ -134,12 +157,17 @@ class EmbeddingPrefilter:
         if self.batcher is None or not model.uses_embeddings:
             return ScoreDetail(self._clip(base + adjust), ngram, None, adjust)
         if self.skip_embeddings:
+            # The embedding is skipped when every plausible embedding term leaves the message in the
+            # same routing region (allow / escalate / act) of this prefilter's thresholds.
             if hi < self._allow_logit:
                 self.skipped += 1
                 return ScoreDetail(self._clip(hi), ngram, None, adjust, skipped="low")
             if lo >= self._act_logit:
                 self.skipped += 1
                 return ScoreDetail(self._clip(lo), ngram, None, adjust, skipped="high")
+            if lo >= self._allow_logit and hi < self._act_logit:
+                self.skipped += 1
+                return ScoreDetail(self._clip(lo), ngram, None, adjust, skipped="mid")
         features = await self.batcher.embed(folded_text)
         embed_term = float(model.embed_terms(features[None, :])[0])
         if sets:
@@ -200,8 +228,12 @@ def load_prefilter(
     *,
     embedder: EmbedderConfig | None = None,
     batching: BatchingConfig = BatchingConfig(),
+    skip_share: float | None = None,
 ) -> EmbeddingPrefilter:
-    """The prefilter stored in ``directory`` (``train-prefilter`` output), or the shipped default."""
+    """The prefilter stored in ``directory`` (``train-prefilter`` output), or the shipped default.
+
+    ``skip_share`` picks other skip bands stored with the model (see ``TrainConfig.skip_share``).
+    """
     from .model import ModelError
     from .thresholds import ThresholdsError
 
@@ -224,7 +256,12 @@ def load_prefilter(
         )
     name = "prefilter:" + str(model.info.get("name") or folder.name)
     return EmbeddingPrefilter(
-        model, thresholds, embedder=OnnxEmbedder(config) if model.uses_embeddings else None, batching=batching, name=name
+        model,
+        thresholds,
+        embedder=OnnxEmbedder(config) if model.uses_embeddings else None,
+        batching=batching,
+        name=name,
+        skip_share=skip_share,
     )
 
 

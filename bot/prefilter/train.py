@@ -28,6 +28,9 @@ from .thresholds import Thresholds, calibrate
 
 __all__ = ["TrainConfig", "TrainError", "TrainReport", "train_prefilter"]
 
+#: Skip bands are stored for these central shares too (see ``TrainConfig.skip_share``).
+ALT_SKIP_SHARES = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999)
+
 Progress = Callable[[str, int, int], None]
 
 
@@ -47,8 +50,15 @@ class TrainConfig:
     use_embeddings: bool = True
     ngrams: NgramSpec = field(default_factory=NgramSpec)
     seed: int = 0
-    #: Widening of the embedding term's training range used for skip bounds (fraction of the range).
+    #: Widening (in logits) of each band's embedding-term range used for skip bounds.
     range_margin: float = 0.25
+    #: Each band's range covers this central share of the embedding terms seen out of fold: the
+    #: embedding is skipped when no term inside it could change the routing. Lower is faster; the
+    #: routing of a message whose term falls outside can differ from the full computation
+    #: (``modbot eval --no-skip`` measures it). None: the smallest stored share whose skips, replayed
+    #: on the out-of-fold data, let through at most ``max_skip_loss`` of the unsafe messages.
+    skip_share: float | None = None
+    max_skip_loss: float = 0.001
     name: str = ""
 
 
@@ -78,7 +88,9 @@ def _fit_head(features: np.ndarray, y: np.ndarray, c: float) -> EmbeddingHead:
     scale = features.std(axis=0)
     scale[scale < 1e-6] = 1.0
     clf = LogisticRegression(C=c, max_iter=2000).fit((features - mean) / scale, y)
-    return EmbeddingHead(mean.astype(np.float32), scale.astype(np.float32), clf.coef_[0].astype(np.float32), float(clf.intercept_[0]))
+    return EmbeddingHead(
+        mean.astype(np.float32), scale.astype(np.float32), clf.coef_[0].astype(np.float32), float(clf.intercept_[0])
+    )
 
 
 def _auc(y: np.ndarray, s: np.ndarray) -> float:
@@ -156,12 +168,11 @@ def train_prefilter(
 
     final_ngram = _fit_ngram(x, y, config.ngram_c)
     head = _fit_head(features, y, config.embed_c) if features is not None else None
-    embed_range = (0.0, 0.0)
+    blend = Blend(a, b, c)
     if head is not None and features is not None:
-        terms = b * head.logits(features)
-        lo, hi = float(terms.min()), float(terms.max())
-        pad = config.range_margin * (hi - lo)
-        embed_range = (lo - pad, hi + pad)
+        blend = _bounded_blend(
+            a, b, c, a * oof[:, 0] + c, b * oof[:, 1], config.range_margin, config.skip_share or 0.999
+        )
 
     keyword_hits = None
     if policy is not None:
@@ -180,6 +191,15 @@ def train_prefilter(
         policy_id=policy.id if policy is not None else None,
         policy_version=policy.version if policy is not None else None,
     )
+    skip_loss = None
+    if head is not None:
+        share = config.skip_share
+        if share is None:
+            share = _choose_skip_share(
+                blend, a * oof[:, 0] + c, b * oof[:, 1], y.astype(bool), thresholds, config.max_skip_loss
+            )
+        blend = blend.with_skip_share(share)
+        skip_loss = _skip_loss(blend, a * oof[:, 0] + c, b * oof[:, 1], y.astype(bool), thresholds)
     auc = _auc(y, oof_logit)
     seconds = time.perf_counter() - started
     info: dict[str, object] = {
@@ -199,13 +219,15 @@ def train_prefilter(
             "use_embeddings": config.use_embeddings,
             "seed": config.seed,
         },
+        "skip_share": blend.skip_share,
+        "skip_replay": skip_loss,
     }
     model = PrefilterModel(
         featurizer=featurizer,
         ngram_coef=final_ngram.coef_[0].astype(np.float32),
         ngram_intercept=float(final_ngram.intercept_[0]),
         head=head,
-        blend=Blend(a, b, c, embed_range),
+        blend=blend,
         similarity=SimilarityParams(),
         info=info,
     )
@@ -214,6 +236,69 @@ def train_prefilter(
     thresholds.save(out / "thresholds.json")
     (out / "MODEL_CARD.md").write_text(model_card(model, thresholds, rows), encoding="utf-8")
     return TrainReport(out, len(rows), n_unsafe, thresholds, auc, seconds, featurizer.size)
+
+
+def _bounded_blend(
+    a: float, b: float, c: float, base: np.ndarray, terms: np.ndarray, margin: float, share: float
+) -> Blend:
+    """The blend with the embedding term's range, overall and per band of the base logit.
+
+    Out-of-fold values are used, as they are what unseen messages look like. Each band keeps the
+    central ``share`` of its terms; ``margin`` (in logits) widens the range a little.
+    """
+    lo, hi = float(terms.min()), float(terms.max())
+    pad = 0.25 * (hi - lo)
+    bands = max(1, min(20, len(base) // 500))
+    edges = np.quantile(base, np.linspace(0, 1, bands + 1)[1:])
+    edges[-1] = np.inf
+    which = np.searchsorted(edges, base)
+    finite = [float(e) if np.isfinite(e) else 1e9 for e in edges]
+    alt: dict[float, tuple[tuple[float, ...], tuple[float, ...]]] = {}
+    for other in sorted({*ALT_SKIP_SHARES, share}):
+        o_lo, o_hi = [], []
+        for i in range(bands):
+            in_band = terms[which == i]
+            if len(in_band) < 50:
+                o_lo.append(lo - pad)
+                o_hi.append(hi + pad)
+            else:
+                tail = (1.0 - other) / 2
+                o_lo.append(float(np.quantile(in_band, tail)) - margin)
+                o_hi.append(float(np.quantile(in_band, 1.0 - tail)) + margin)
+        alt[other] = (tuple(o_lo), tuple(o_hi))
+    return Blend(a, b, c, (lo - pad, hi + pad), tuple(finite), alt[share][0], alt[share][1], alt, share)
+
+
+def _skip_loss(
+    blend: Blend, base: np.ndarray, terms: np.ndarray, y: np.ndarray, thresholds: Thresholds
+) -> dict[str, float]:
+    """Replays the skip rule on out-of-fold logits: share skipped, and unsafe messages it would allow."""
+    from .model import logit
+
+    allow = logit(thresholds.allow_below) if thresholds.allow_below > 0 else -np.inf
+    act = logit(thresholds.act_above) if thresholds.act_above < 1 else np.inf
+    bounds = np.array([blend.term_range(float(v)) for v in base])
+    lo, hi = base + bounds[:, 0], base + bounds[:, 1]
+    full = base + terms
+    skipped_low = hi < allow
+    skipped = skipped_low | (lo >= act) | ((lo >= allow) & (hi < act))
+    lost = skipped_low & (full >= allow) & y
+    return {
+        "skipped_share": round(float(skipped.mean()), 4),
+        "unsafe_let_through": int(lost.sum()),
+        "unsafe_let_through_share": round(float(lost.sum() / max(1, int(y.sum()))), 5),
+    }
+
+
+def _choose_skip_share(
+    blend: Blend, base: np.ndarray, terms: np.ndarray, y: np.ndarray, thresholds: Thresholds, max_loss: float
+) -> float:
+    """The smallest stored share whose skips let through at most ``max_loss`` of the unsafe (out of fold)."""
+    for share in sorted(blend.alt_bands):
+        loss = _skip_loss(blend.with_skip_share(share), base, terms, y, thresholds)
+        if loss["unsafe_let_through_share"] <= max_loss:
+            return share
+    return max(blend.alt_bands)
 
 
 def _rows_digest(rows: Sequence[LabelledRow]) -> str:
@@ -244,7 +329,7 @@ def model_card(model: PrefilterModel, thresholds: Thresholds, rows: Sequence[Lab
         "",
         "## Method",
         "",
-        f"- n-gram TF-IDF (characters {model.featurizer.spec.char_min}-{model.featurizer.spec.char_max} within words, "
+        f"- n-gram TF-IDF (characters {model.featurizer.spec.char_min}-{model.featurizer.spec.char_max} within tokens, "
         f"words {model.featurizer.spec.word_min}-{model.featurizer.spec.word_max}; {model.featurizer.size} features) "
         "+ logistic regression, on the folded text",
         f"- embedding head: {'logistic regression on MiniLM mean+max pooled features' if model.head is not None else 'none'}"
@@ -253,6 +338,8 @@ def model_card(model: PrefilterModel, thresholds: Thresholds, rows: Sequence[Lab
         f"{model.blend.bias:+.3f} (fitted on out-of-fold logits); out-of-fold ROC AUC {info.get('oof_auc')}",
         f"- similarity to a server's examples: +/- up to {model.similarity.weight} logit above cosine "
         f"{model.similarity.threshold}",
+        f"- embedding skipped when it cannot change the routing: skip bands for share {model.blend.skip_share}; "
+        f"replayed out of fold: {info.get('skip_replay')}",
         "",
         "## Thresholds (thresholds.json)",
         "",

@@ -221,6 +221,32 @@ def _sqlite_value(value: Any) -> Any:
     return value
 
 
+def _sqlite_rows(columns: list[str], rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Rows as driver tuples, converting only the columns whose values need it (JSON, datetimes, bools)."""
+    convert = [
+        i
+        for i, column in enumerate(columns)
+        if isinstance(next((row[column] for row in rows if row[column] is not None), None), (datetime, dict, list, bool))
+    ]
+    if not convert:
+        return [tuple(row[column] for column in columns) for row in rows]
+    stamps: dict[datetime, str] = {}  # a batch shares a handful of timestamps
+    converted = []
+    for row in rows:
+        values = [row[column] for column in columns]
+        for i in convert:
+            value = values[i]
+            if isinstance(value, datetime):
+                text = stamps.get(value)
+                if text is None:
+                    text = stamps[value] = _sqlite_value(value)
+                values[i] = text
+            else:
+                values[i] = _sqlite_value(value)
+        converted.append(tuple(values))
+    return converted
+
+
 def _aware(value: datetime) -> datetime:
     # SQLite returns naive datetimes even for timezone-aware columns; they were written as UTC.
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
@@ -253,7 +279,7 @@ class Store:
             connection = await session.connection()
             last_id = f"SELECT max(id) FROM {table.name}"
             before = (await connection.exec_driver_sql(last_id)).scalar() or 0
-            await connection.exec_driver_sql(sql, [tuple(_sqlite_value(row[c]) for c in columns) for row in rows])
+            await connection.exec_driver_sql(sql, _sqlite_rows(columns, rows))
             after = (await connection.exec_driver_sql(last_id)).scalar() or 0
             # Inside one write transaction SQLite numbers new rows max(id)+1, +2, ... in order; the
             # check guards the assumption, and the caller looks the ids up when it does not hold.
@@ -428,6 +454,7 @@ class Store:
         if not events:
             return []
         keys = [(e.server.key, e.message_id, e.content_hash) for e in events]
+        now = utcnow()
         async with self.writing() as session:
             known = await self._revisions(session, keys)
             fresh: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -445,8 +472,8 @@ class Store:
                         "edited": event.edited,
                         "status": MessageStatus.PENDING,
                         "attempts": 0,
-                        "received_at": utcnow(),
-                        "updated_at": utcnow(),
+                        "received_at": now,
+                        "updated_at": now,
                     }
             created: dict[tuple[str, str, str], int] = {}
             if fresh:
@@ -694,6 +721,16 @@ class Store:
                 )
             ).all()
             return [(text, status == "upheld") for text, status in rows]
+
+    async def reviewed_examples_by_server(self, limit_per_server: int = 500) -> dict[str, list[tuple[str, bool]]]:
+        """Every server's reviewed examples, oldest first (replayed into the prefilter at start-up)."""
+        async with self.session() as session:
+            keys = (await session.scalars(select(CaseRow.server_key).where(CaseRow.status.in_(("upheld", "overturned"))).distinct())).all()
+        result = {}
+        for key in keys:
+            examples = await self.reviewed_examples(ServerRef.parse(key), limit_per_server)
+            result[key] = list(reversed(examples))
+        return result
 
     # -- actions, notices, audit ---------------------------------------------------------------
 

@@ -73,20 +73,22 @@ def test_broken_tokenizer_is_a_clear_error(tmp_path: Path):
         OnnxEmbedder(EmbedderConfig(tokenizer_path=bad)).load()
 
 
-def test_pull_offline_gives_a_clear_error(tmp_path: Path, monkeypatch):
+def test_pull_offline_gives_a_clear_error(tmp_path: Path):
     # HF_HUB_OFFLINE makes huggingface_hub refuse to touch the network, as on a machine without it.
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    # huggingface_hub reads its environment when its constants module loads: reload it inside the
+    # patched environment, and again after, so later tests see the real settings.
     import importlib
 
     import huggingface_hub.constants
 
-    importlib.reload(huggingface_hub.constants)
-    try:
-        from bot.prefilter import pull_embedding_model
+    from bot.prefilter import pull_embedding_model
 
-        with pytest.raises(EmbeddingModelError, match="unreachable|offline|cannot download"):
-            pull_embedding_model(tmp_path / "out")
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("HF_HUB_OFFLINE", "1")
+            patch.setenv("HF_HOME", str(tmp_path / "hf"))
+            importlib.reload(huggingface_hub.constants)
+            with pytest.raises(EmbeddingModelError, match="unreachable|offline|cannot download"):
+                pull_embedding_model(tmp_path / "out")
     finally:
-        monkeypatch.delenv("HF_HUB_OFFLINE")
         importlib.reload(huggingface_hub.constants)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 from pathlib import Path
 
@@ -69,24 +70,57 @@ async def test_scores_toxic_above_benign(prefilter):
     assert benign < prefilter.thresholds.allow_below
 
 
-async def test_skipping_the_embedding_is_conservative(trained_dir: Path):
-    """A skipped message's score is an upper bound (allow side) of its full score."""
-    fast = load_prefilter(trained_dir)
-    full = load_prefilter(trained_dir)
-    full.skip_embeddings = False
+async def test_skipping_the_embedding_keeps_the_routing(trained_dir: Path):
+    """A skipped message lands in the same routing region as with the embedding, on the safe side.
+
+    On the synthetic data the embedding head dominates, so the model is reshaped into the situation
+    of real chat (a strong n-gram model, a small bounded embedding term) before scoring.
+    """
+    loaded = load_prefilter(trained_dir)
+    await loaded.aclose()
+    blend = dataclasses.replace(
+        loaded.model.blend,
+        ngram_weight=2.0,
+        embed_weight=0.05,
+        bias=0.0,
+        band_edges=(1e9,),
+        band_lo=(-0.6,),
+        band_hi=(0.6,),
+    )
+    model = dataclasses.replace(loaded.model, blend=blend)
+    th = dataclasses.replace(loaded.thresholds, allow_below=0.3, act_above=0.97)
+    fast = EmbeddingPrefilter(model, th, embedder=loaded.embedder)
+    full = EmbeddingPrefilter(model, th, embedder=loaded.embedder, skip_embeddings=False)
+
+    def region(score: float) -> int:
+        return 0 if score < th.allow_below else (2 if score >= th.act_above else 1)
+
     try:
-        for text in ["gg wp", "well played everyone", "need heal please", "idiot team", "push mid lane"]:
+        kinds = set()
+        texts = [
+            "gg wp",
+            "well played everyone",
+            "need heal please",
+            "idiot team",
+            "push mid lane",
+            "shut up you braindead idiot",
+            "uninstall the game you clown",
+            "thanks for the carry",
+        ]
+        for text in texts:
             folded = normalize(text).folded
             quick = await fast.score_text(folded)
             exact = await full.score_text(folded)
             assert exact.skipped is None
+            kinds.add(quick.skipped)
+            assert region(quick.score) == region(exact.score), text
             if quick.skipped == "low":
-                assert quick.score >= exact.score
-                assert quick.score < fast.thresholds.allow_below
-            elif quick.skipped == "high":
-                assert quick.score <= exact.score
+                assert quick.score >= exact.score  # an upper bound: never more lenient
+            elif quick.skipped in ("mid", "high"):
+                assert quick.score <= exact.score  # a lower bound: never acts sooner
             else:
                 assert quick.score == pytest.approx(exact.score, abs=1e-4)
+        assert kinds - {None}, "expected at least one skipped message"
     finally:
         await fast.aclose()
         await full.aclose()

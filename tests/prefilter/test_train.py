@@ -45,7 +45,9 @@ def test_thresholds_reach_the_target_recall_on_the_training_data(trained_dir: Pa
 
 def test_custom_target_recall(tmp_path: Path, synthetic_file: Path):
     out = tmp_path / "m"
-    report = train_prefilter(read_rows(synthetic_file), out, config=TrainConfig(folds=3, target_recall=0.8, use_embeddings=False))
+    report = train_prefilter(
+        read_rows(synthetic_file), out, config=TrainConfig(folds=3, target_recall=0.8, use_embeddings=False)
+    )
     assert report.thresholds.target_recall == 0.8 and report.thresholds.recall >= 0.8
     assert not PrefilterModel.load(out).uses_embeddings
 
@@ -58,7 +60,9 @@ def test_policy_keywords_take_part_in_calibration(tmp_path: Path, synthetic_file
         '[[categories.rules]]\nid = "H1"\ndescription = "insults"\nseverity = "high"\nkeywords = ["idiot", "moron"]\n'
         "+++\n# Policy\nNo insults.\n"
     )
-    report = train_prefilter(read_rows(synthetic_file), tmp_path / "m", config=TrainConfig(folds=3, use_embeddings=False), policy=policy)
+    report = train_prefilter(
+        read_rows(synthetic_file), tmp_path / "m", config=TrainConfig(folds=3, use_embeddings=False), policy=policy
+    )
     assert report.thresholds.policy_id == "kw" and report.thresholds.policy_version == policy.version
 
 

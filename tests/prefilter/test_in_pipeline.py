@@ -1,0 +1,44 @@
+"""The shipped prefilter inside the real pipeline: real ONNX inference, real SQLite, reviews fed back."""
+
+from __future__ import annotations
+
+from bot.app import build_prefilter, build_services
+from bot.commands import Invoker, Review
+from bot.domain import ServerRef, Stage
+from tests.conftest import event, make_settings
+from tests.support.scripted import ScriptedReasoner, by_keyword
+
+SERVER = ServerRef("test", "g1")
+
+
+async def test_prefilter_routes_traffic_and_learns_from_reviews_across_restarts(tmp_path):
+    settings = make_settings(tmp_path, prefilter_enabled=True)
+    reasoner = ScriptedReasoner(by_keyword({"aimbot": "CH1"}))
+    services = await build_services(settings, reasoner=reasoner, prefilter=build_prefilter(settings))
+    await services.start()
+    fine = await services.pipeline.submit(event("good game everyone, thanks for the match"))
+    risky = await services.pipeline.submit(event("selling aimbot, cheap, dm me"))
+    await services.pipeline.drain(60)
+    rows = {}
+    from sqlalchemy import select
+
+    from bot.store.schema import VerdictRow
+
+    async with services.store.session() as session:
+        for row in (await session.scalars(select(VerdictRow))).all():
+            rows[row.message_row_id] = row
+    assert rows[fine.row_id].score is not None  # every message was scored
+    assert rows[risky.row_id].stage == Stage.REASONER.value  # the keyword hit went on to the reasoner
+    cases, _ = await services.store.list_cases(SERVER)
+    moderator = Invoker(SERVER, "mod", permissions=frozenset({"manage_messages"}))
+    reply = await services.moderators.execute(moderator, Review(cases[0].id, "overturn"))
+    assert reply.ok
+    await services.close()
+
+    # A restart replays the stored review into the new prefilter instance.
+    prefilter = build_prefilter(settings)
+    services = await build_services(settings, reasoner=None, prefilter=prefilter)
+    assert services.prefilter is prefilter
+    assert prefilter.examples.feedback_count(SERVER.key) == 1
+    assert await services.store.reviewed_examples_by_server() == {SERVER.key: [("selling aimbot, cheap, dm me", False)]}
+    await services.close()
