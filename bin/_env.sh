@@ -13,13 +13,17 @@ modbot_env() {
     "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "modbot needs Python 3.11 or newer")'
     echo "modbot: creating $VENV (first run; building llama.cpp takes a few minutes)" >&2
     "$PYTHON" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install -q --upgrade pip >&2
+    "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
   fi
   stamp="$VENV/.modbot-installed"
   want="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)-$extras"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    echo "modbot: installing dependencies ($extras)" >&2
-    "$VENV/bin/python" -m pip install -q -e "$ROOT[$extras]" >&2
+    echo "modbot: installing dependencies ($extras; log in $VENV/install.log)" >&2
+    if ! "$VENV/bin/python" -m pip install -e "$ROOT[$extras]" >"$VENV/install.log" 2>&1; then
+      tail -n 40 "$VENV/install.log" >&2
+      echo "modbot: installing dependencies failed; the whole log is $VENV/install.log" >&2
+      exit 1
+    fi
     echo "$want" > "$stamp"
   fi
 }

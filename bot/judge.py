@@ -198,5 +198,12 @@ class Judge:
 
 
 def _describe_hits(keywords: KeywordResult, rule_ids: tuple[str, ...], lead: str) -> str:
-    terms = [f"{h.rule_id}: {h.term!r}" for h in keywords.hits if h.rule_id in rule_ids]
-    return f"{lead}: {', '.join(dict.fromkeys(terms))}."
+    """A moderator-facing summary: the matched words per rule (regexes are named, not printed)."""
+    parts = []
+    for rule_id in rule_ids:
+        hits = [h for h in keywords.hits if h.rule_id == rule_id]
+        terms = list(dict.fromkeys(repr(h.term) for h in hits if h.kind == "keyword"))
+        if any(h.kind == "regex" for h in hits):
+            terms.append("a pattern")
+        parts.append(f"{rule_id} ({', '.join(terms)})")
+    return f"{lead}: {'; '.join(parts)}."
