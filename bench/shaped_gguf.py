@@ -37,7 +37,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.support.tiny_gguf import VOCAB_SIZE, _vocabulary  # noqa: E402
+from tests.support.tiny_gguf import VOCAB_SIZE, _vocabulary, add_harmony_tokenizer  # noqa: E402
 
 #: MXFP4 block: 32 weights = one E8M0 scale byte + 16 bytes of e2m1 nibbles.
 MXFP4_BLOCK, MXFP4_BYTES = 32, 17
@@ -197,15 +197,7 @@ def build_shaped_gguf(path: Path, spec: ShapeSpec | None = None, *, log: Callabl
     writer.add_sliding_window(spec.sliding_window)
     writer.add_file_type(gguf.LlamaFileType.MOSTLY_MXFP4_MOE)
 
-    writer.add_tokenizer_model("gpt2")
-    writer.add_tokenizer_pre("gpt-4o")
-    writer.add_token_list(tokens)
-    writer.add_token_types(types)
-    writer.add_token_merges(merges)
-    writer.add_bos_token_id(199998)
-    writer.add_eos_token_id(200002)
-    writer.add_pad_token_id(199999)
-    writer.add_add_bos_token(False)
+    add_harmony_tokenizer(writer, tokens, types, merges)
 
     qtypes = {"mxfp4": gguf.GGMLQuantizationType.MXFP4, "q8_0": gguf.GGMLQuantizationType.Q8_0}
     tensors = list(_tensors(spec))

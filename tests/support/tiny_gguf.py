@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["HARMONY_SPECIAL_NAMES", "TinyModelSpec", "build_tiny_gguf", "default_cache_dir", "ensure_tiny_gguf"]
+__all__ = ["HARMONY_SPECIAL_NAMES", "TinyModelSpec", "add_harmony_tokenizer", "build_tiny_gguf", "default_cache_dir", "ensure_tiny_gguf"]
 
 #: Bumped whenever the output of the builder changes for the same spec (part of the cache key).
 BUILDER_VERSION = 3
@@ -196,6 +196,19 @@ def _vocabulary() -> tuple[list[str], list[int], list[str]]:
 # -------------------------------------------------------------------------------------------------------- model
 
 
+def add_harmony_tokenizer(writer, tokens: list[str], types: list[int], merges: list[str]) -> None:
+    """Write the o200k_harmony tokenizer the way llama.cpp's converter does for gpt-oss."""
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("gpt-4o")
+    writer.add_token_list(tokens)
+    writer.add_token_types(types)
+    writer.add_token_merges(merges)
+    writer.add_bos_token_id(199998)
+    writer.add_eos_token_id(200002)
+    writer.add_pad_token_id(199999)
+    writer.add_add_bos_token(False)
+
+
 def build_tiny_gguf(path: Path, spec: TinyModelSpec | None = None) -> Path:
     """Write the tiny model to ``path`` (takes ~10-20 s, dominated by recovering the BPE merges)."""
     import gguf
@@ -225,15 +238,7 @@ def build_tiny_gguf(path: Path, spec: TinyModelSpec | None = None) -> Path:
     writer.add_expert_feed_forward_length(spec.n_ff_exp)
     writer.add_sliding_window(spec.sliding_window)
 
-    writer.add_tokenizer_model("gpt2")
-    writer.add_tokenizer_pre("gpt-4o")
-    writer.add_token_list(tokens)
-    writer.add_token_types(types)
-    writer.add_token_merges(merges)
-    writer.add_bos_token_id(199998)
-    writer.add_eos_token_id(200002)
-    writer.add_pad_token_id(199999)
-    writer.add_add_bos_token(False)
+    add_harmony_tokenizer(writer, tokens, types, merges)
 
     e, v, ff, ne = spec.n_embd, VOCAB_SIZE, spec.n_ff_exp, spec.n_expert
     q_dim, kv_dim = spec.n_head * spec.head_dim, spec.n_head_kv * spec.head_dim
