@@ -88,6 +88,10 @@ class ReasonerSettings(BaseModel):
             raise ValueError("reasoner.base_url is required when reasoner.backend = 'http'")
         return self
 
+    def effort_for(self, requested: str) -> str:
+        """The reasoning effort a request asked for, or the configured one when it asked for none we know."""
+        return requested if requested in ("low", "medium", "high") else self.reasoning_effort
+
     def resolved_model_name(self) -> str:
         if self.model_name:
             return self.model_name

@@ -33,13 +33,12 @@ from ..domain import TokenCounts
 from ..ports import Judgement, JudgeRequest, ReasonerUnavailable
 from .config import ReasonerSettings
 from .harmony import FIRST_SPECIAL_TOKEN, HarmonyCodec, PromptBuilder, RenderedPrompt
-from .output import judgement_from_completion
+from .output import failed_judgement, judgement_from_completion
 
 __all__ = ["OpenAICompatibleReasoner"]
 
 MAX_RETRY_AFTER_S = 60.0
 MAX_BACKOFF_S = 30.0
-_EFFORTS = ("low", "medium", "high")
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +130,7 @@ class OpenAICompatibleReasoner:
         self._pending += 1
         try:
             started = time.perf_counter()
-            effort = request.reasoning_effort if request.reasoning_effort in _EFFORTS else self.settings.reasoning_effort
+            effort = self.settings.effort_for(request.reasoning_effort)
             prompt = self.builder.build(request.policy, request.event, effort)
             async with self._semaphore:
                 try:
@@ -160,10 +159,9 @@ class OpenAICompatibleReasoner:
             self._pending -= 1
 
     def _failed(self, prompt: RenderedPrompt, started: float, error: str) -> Judgement:
-        return Judgement(
-            violation=None,
+        return failed_judgement(
+            len(prompt),
             model=self._model_name,
-            tokens=TokenCounts(prompt=len(prompt)),
             latency_ms=(time.perf_counter() - started) * 1000,
             truncated=prompt.truncated,
             error=error,

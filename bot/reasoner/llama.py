@@ -29,7 +29,7 @@ from ..domain import TokenCounts
 from ..ports import Judgement, JudgeRequest, ReasonerUnavailable
 from .config import ReasonerSettings
 from .harmony import HarmonyCodec, PromptBuilder
-from .output import judgement_from_completion
+from .output import failed_judgement, judgement_from_completion
 from .worker import (
     ForcedOutput,
     GenerateJob,
@@ -44,7 +44,6 @@ __all__ = ["LlamaReasoner", "ReasonerStats"]
 
 #: After a failed model load, new requests fail fast for this long instead of reloading each time.
 LOAD_FAILURE_BACKOFF_S = 30.0
-_EFFORTS = ("low", "medium", "high")
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +158,7 @@ class LlamaReasoner:
     async def _judge(self, request: JudgeRequest) -> Judgement:
         started = time.perf_counter()
         try:
-            effort = request.reasoning_effort if request.reasoning_effort in _EFFORTS else self.settings.reasoning_effort
+            effort = self.settings.effort_for(request.reasoning_effort)
             prompt = self.builder.build(request.policy, request.event, effort)
             forced = self._output_script(request) if self._output_script else None
             job = GenerateJob(
@@ -181,13 +180,8 @@ class LlamaReasoner:
             latency_ms = (time.perf_counter() - started) * 1000
             if outcome is None or outcome.finish_reason == "error":
                 why = failure if outcome is None else f"the reasoner failed: {outcome.error}"
-                return Judgement(
-                    violation=None,
-                    model=self._model_name,
-                    tokens=TokenCounts(prompt=len(prompt)),
-                    latency_ms=latency_ms,
-                    truncated=prompt.truncated,
-                    error=why,
+                return failed_judgement(
+                    len(prompt), model=self._model_name, latency_ms=latency_ms, truncated=prompt.truncated, error=why
                 )
             parsed = self.codec.parse_completion(outcome.tokens)
             return judgement_from_completion(

@@ -22,7 +22,8 @@ from ..policy import Policy
 from ..ports import Judgement
 from .harmony import ParsedCompletion
 
-__all__ = ["AnswerError", "ParsedAnswer", "judgement_from_completion", "parse_answer"]
+__all__ = [
+    "failed_judgement","AnswerError", "ParsedAnswer", "judgement_from_completion", "parse_answer"]
 
 _FENCE = re.compile(r"^```(?:json)?\s*\n?(.*?)\n?```$", re.DOTALL | re.IGNORECASE)
 MAX_RATIONALE_CHARS = 2000
@@ -136,6 +137,18 @@ def _note(answer: ParsedAnswer) -> str:
     if answer.dropped_category:
         notes.append(f"unknown category ignored: {answer.dropped_category}")
     return f" [modbot: {'; '.join(notes)}]" if notes else ""
+
+
+def failed_judgement(prompt_tokens: int, *, model: str, latency_ms: float, truncated: bool, error: str) -> Judgement:
+    """The reasoner produced no completion to parse (server down, worker crashed): escalate with the reason."""
+    return Judgement(
+        violation=None,
+        model=model,
+        tokens=TokenCounts(prompt=prompt_tokens),
+        latency_ms=latency_ms,
+        truncated=truncated,
+        error=error,
+    )
 
 
 def judgement_from_completion(
