@@ -101,7 +101,7 @@ class Pipeline:
         # Events recorded by this process and not yet judged: no need to read them back.
         self._fresh: dict[int, MessageEvent] = {}
         self._intake: BatchWriter[MessageEvent, RecordedMessage] = BatchWriter(store.record_messages)
-        self._verdicts: BatchWriter[VerdictToSave, tuple[int, int | None]] = BatchWriter(store.save_verdicts)
+        self._verdicts: BatchWriter[VerdictToSave, tuple[int | None, int | None]] = BatchWriter(store.save_verdicts)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
