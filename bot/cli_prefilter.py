@@ -102,6 +102,23 @@ def train_prefilter_command(
     max_features: Annotated[
         int, typer.Option("--max-features", help="Keep at most this many n-grams (bounds the model size).", min=100)
     ] = 200_000,
+    no_communities: Annotated[
+        bool,
+        typer.Option(
+            "--no-communities",
+            help="One n-gram model for all sources (default: a shared model plus a correction per source "
+            "when the data has two or more sources with enough rows).",
+        ),
+    ] = False,
+    no_memory: Annotated[
+        bool,
+        typer.Option(
+            "--no-memory", help="Do not keep the training messages' embeddings for the nearest-neighbour rate."
+        ),
+    ] = False,
+    hidden: Annotated[
+        int, typer.Option("--hidden", help="Hidden units of the embedding head (0: logistic regression).", min=0)
+    ] = 256,
 ) -> None:
     """Train the prefilter classifier on labelled messages and calibrate its thresholds."""
     from .prefilter.embedder import EmbedderConfig, EmbeddingModelError, OnnxEmbedder
@@ -117,6 +134,9 @@ def train_prefilter_command(
         target_recall=target_recall,
         act_precision=act_precision,
         use_embeddings=not no_embeddings,
+        communities=False if no_communities else None,
+        memory=not no_memory,
+        embed_hidden=hidden,
         name=name,
         ngrams=NgramSpec(max_features=max_features),
     )
@@ -195,6 +215,14 @@ def eval_command(
         Optional[float],
         typer.Option("--skip-share", help="Use the model's skip bands for this share (0.8, 0.9, 0.95, 0.99, 0.999)."),
     ] = None,
+    community: Annotated[
+        str,
+        typer.Option(
+            "--community",
+            help="auto: each row's source, where the model has that community (as a server set to it would); "
+            "none: the shared model only; or one community name for every row.",
+        ),
+    ] = "auto",
 ) -> None:
     """Measure precision, recall and escalation of the pipeline on labelled messages."""
     from .prefilter.embedder import EmbeddingModelError
@@ -222,6 +250,7 @@ def eval_command(
                 as_json,
                 no_skip,
                 skip_share,
+                community,
             )
         )
     except (ModelError, EmbeddingModelError, FileNotFoundError) as exc:
@@ -253,6 +282,7 @@ async def _eval(
     quiet,
     no_skip,
     skip_share,
+    community,
 ):
     from .judge import Judge, Routing
     from .keywords import KeywordMatcher
@@ -261,6 +291,15 @@ async def _eval(
 
     prefilter = load_prefilter(prefilter_dir, skip_share=skip_share).load()
     prefilter.skip_embeddings = not no_skip
+    known = prefilter.model.community_names
+    if community == "auto":
+        community_of = (lambda row: row.source if row.source in known else None) if known else None
+    elif community == "none":
+        community_of = None
+    elif community in known:
+        community_of = lambda row: community  # noqa: E731
+    else:
+        raise _fail(f"--community {community!r}: the model has no such community (it has: {', '.join(known) or 'none'})")
     reasoner = None
     if stages == "full":
         from .app import build_reasoner
@@ -296,6 +335,7 @@ async def _eval(
                 target_recall=target_recall or th.target_recall,
                 concurrency=concurrency,
                 progress=lambda n: progress.advance(task, n),
+                community_of=community_of,
             )
     finally:
         await prefilter.aclose()
@@ -311,6 +351,7 @@ async def _eval(
         "mean_batch": round(stats.mean_batch, 2) if stats else 0,
     }
     report.extra["policy"] = policy.id
+    report.extra["community"] = community if known else "none (the model has no communities)"
     return report
 
 

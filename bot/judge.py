@@ -30,6 +30,8 @@ class Routing:
     min_confidence: float = 0.5
     reasoning_effort: str = "low"
     always_reason: bool = False
+    #: Which community's corrections a prefilter trained on several communities applies (None: shared).
+    prefilter_community: str | None = None
 
     @classmethod
     def from_settings(cls, settings: ServerSettings) -> Routing:
@@ -40,6 +42,7 @@ class Routing:
             min_confidence=settings.min_confidence,
             reasoning_effort=settings.reasoning_effort,
             always_reason=settings.always_reason,
+            prefilter_community=settings.prefilter_community,
         )
 
 
@@ -152,7 +155,9 @@ class Judge:
         score = None
         allow_below, act_above = self.thresholds(routing)
         if self.prefilter is not None:
-            result = await self.prefilter.score(policy, event, keywords.normalized.folded)
+            result = await self.prefilter.score(
+                policy, event, keywords.normalized.folded, community=routing.prefilter_community
+            )
             score = result.score
             if not force_reasoner and not routing.always_reason:
                 if not keywords.matched and score < allow_below:

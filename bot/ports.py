@@ -82,7 +82,15 @@ class PrefilterScore:
 class Prefilter(Protocol):
     """Scores every message cheaply; high recall, so that only risky ones reach the reasoner."""
 
-    async def score(self, policy: Policy, event: MessageEvent, normalized_text: str) -> PrefilterScore: ...
+    async def score(
+        self, policy: Policy, event: MessageEvent, normalized_text: str, *, community: str | None = None
+    ) -> PrefilterScore:
+        """Score ``normalized_text`` (the folded text of ``event``).
+
+        ``community``: the server's ``prefilter_community`` setting; a prefilter trained on several
+        communities' data applies that community's corrections, others ignore it.
+        """
+        ...
 
 
 @runtime_checkable

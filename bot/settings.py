@@ -64,6 +64,9 @@ class ServerSettings(BaseModel):
     act_above: float | None = Field(default=None, ge=0.0, le=1.0)
     #: What a confident prefilter acts with (it names no rule, so it cannot pick a severity).
     prefilter_act_decision: Decision = Decision.FLAG
+    #: The community (a training data source) whose corrections the prefilter applies; see
+    #: ``modbot train-prefilter`` (None: the shared model).
+    prefilter_community: str | None = Field(default=None, min_length=1, max_length=100)
     #: Reasoner violations below this confidence are flagged for review instead of acted on.
     min_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
     reasoning_effort: Literal["low", "medium", "high"] = "low"
@@ -93,6 +96,7 @@ class ServerOverrides(BaseModel):
     allow_below: float | None = Field(default=None, ge=0.0, le=1.0)
     act_above: float | None = Field(default=None, ge=0.0, le=1.0)
     prefilter_act_decision: Decision | None = None
+    prefilter_community: str | None = Field(default=None, min_length=1, max_length=100)
     min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
     reasoning_effort: Literal["low", "medium", "high"] | None = None
     reason_after_act: bool | None = None

@@ -237,8 +237,13 @@ async def evaluate_rows(
     target_recall: float = 0.95,
     concurrency: int = 64,
     progress: Callable[[int], None] | None = None,
+    community_of: Callable[[LabelledRow], str | None] | None = None,
 ) -> EvalReport:
-    """Judge every row (``concurrency`` at a time, so the prefilter's micro-batching works)."""
+    """Judge every row (``concurrency`` at a time, so the prefilter's micro-batching works).
+
+    ``community_of`` gives each row's ``prefilter_community`` (as if each source were a server set
+    to its own community); None scores every row with ``routing``'s community.
+    """
     import time
 
     if stages not in ("prefilter", "full"):
@@ -256,7 +261,8 @@ async def evaluate_rows(
             event = MessageEvent(
                 server=EVAL_SERVER, channel_id="eval", message_id=row.id or str(i), author_id="eval", text=row.text
             )
-            verdicts[i] = await judge.judge(event, policy, matcher, routing)
+            row_routing = routing if community_of is None else replace(routing, prefilter_community=community_of(row))
+            verdicts[i] = await judge.judge(event, policy, matcher, row_routing)
         if progress is not None:
             progress(1)
 

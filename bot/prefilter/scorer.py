@@ -2,7 +2,9 @@
 
 Per message (the Judge passes the folded text):
 
-1. n-gram logit (microseconds) and lexical similarity to the server's examples;
+1. n-gram logit (microseconds; the shared part plus the server's community correction, when its
+   ``prefilter_community`` setting names one the model knows) and lexical similarity to the
+   server's examples;
 2. if no plausible embedding term (the range seen out of fold for messages with a similar n-gram
    logit, see :class:`.model.Blend`) can move the message into another routing region (allow /
    escalate / act, by this prefilter's calibrated thresholds), the embedding is skipped and a bound
@@ -10,12 +12,14 @@ Per message (the Judge passes the folded text):
    lower bound above it (never acts sooner). With the calibrated thresholds routing is then the
    same as with the embedding, except for the rare message whose embedding term lies outside that
    range; ``modbot eval --no-skip`` measures the difference (none on the held-out game chat);
-3. otherwise the pooled MiniLM features come from the micro-batcher (cache, batching, worker thread),
-   the embedding head's term and semantic similarity are added.
+3. otherwise the pooled MiniLM features (and the neighbour memory's unsafe rate, computed for the
+   whole batch in the same worker thread) come from the micro-batcher (cache, batching), and the
+   embedding-dependent terms and semantic similarity are added.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -28,12 +32,14 @@ from ..domain import MessageEvent
 from ..policy import Policy
 from ..ports import PrefilterScore
 from .batcher import BatcherStats, MicroBatcher
-from .embedder import EMBEDDING_DIM, EmbedderConfig, OnnxEmbedder
+from .embedder import EMBEDDING_DIM, FEATURE_DIM, EmbedderConfig, OnnxEmbedder
 from .examples import ExampleMemory, ExampleSet, ensure_embedded, merge
 from .model import PrefilterModel, logit, sigmoid
 from .thresholds import Thresholds
 
 __all__ = ["BatchingConfig", "EmbeddingPrefilter", "ScoreDetail"]
+
+log = logging.getLogger(__name__)
 
 # Scores stay strictly inside (0, 1): an act threshold of 1.0 then means "never act on the score".
 _SCORE_CEILING = 0.9999
@@ -93,7 +99,7 @@ class EmbeddingPrefilter:
         self.embedder = embedder if embedder is not None else (OnnxEmbedder() if model.uses_embeddings else None)
         self.batcher = (
             MicroBatcher(
-                self.embedder.pooled,
+                self._batch_features,
                 max_batch=batching.max_batch,
                 max_wait_ms=batching.max_wait_ms,
                 cache_size=batching.cache_size,
@@ -111,6 +117,7 @@ class EmbeddingPrefilter:
         # building a row is most of the work for a message whose embedding is skipped).
         self._ngram_cache: OrderedDict[str, tuple[tuple[np.ndarray, np.ndarray], float]] = OrderedDict()
         self._ngram_cache_size = batching.cache_size
+        self._unknown_communities: set[str] = set()
 
     @property
     def model_name(self) -> str:
@@ -128,14 +135,25 @@ class EmbeddingPrefilter:
 
     # --- the port ---------------------------------------------------------------------------
 
-    async def score(self, policy: Policy, event: MessageEvent, normalized_text: str) -> PrefilterScore:
-        detail = await self.score_text(normalized_text, policy=policy, server_key=event.server.key)
+    async def score(
+        self, policy: Policy, event: MessageEvent, normalized_text: str, *, community: str | None = None
+    ) -> PrefilterScore:
+        detail = await self.score_text(normalized_text, policy=policy, server_key=event.server.key, community=community)
         return PrefilterScore(score=detail.score, model=self.name, detail=detail.describe())
 
     async def score_text(
-        self, folded_text: str, *, policy: Policy | None = None, server_key: str | None = None
+        self,
+        folded_text: str,
+        *,
+        policy: Policy | None = None,
+        server_key: str | None = None,
+        community: str | None = None,
     ) -> ScoreDetail:
-        """Score one already-folded text against the examples of ``policy`` and ``server_key``."""
+        """Score one already-folded text against the examples of ``policy`` and ``server_key``.
+
+        ``community`` picks the model's correction for that community (see :mod:`.model`); one the
+        model was not trained with scores with the shared part alone (logged once).
+        """
         model = self.model
         self.scored += 1
         cached = self._ngram_cache.get(folded_text)
@@ -149,6 +167,17 @@ class EmbeddingPrefilter:
         else:
             self._ngram_cache.move_to_end(folded_text)
             row, ngram = cached
+        if community is not None:
+            if community in model.community_names:
+                ngram += model.community_offset(community, *row)
+            elif community not in self._unknown_communities:
+                self._unknown_communities.add(community)
+                log.warning(
+                    "prefilter %s has no community %r (it knows: %s); scoring with the shared model",
+                    self.name,
+                    community,
+                    ", ".join(model.community_names) or "none",
+                )
         base = float(model.base_logits(np.array([ngram]))[0])
         sets = self._example_sets(policy, server_key)
         lexical = merge(s.similarity(row, None) for s in sets)
@@ -168,13 +197,24 @@ class EmbeddingPrefilter:
             if lo >= self._allow_logit and hi < self._act_logit:
                 self.skipped += 1
                 return ScoreDetail(self._clip(lo), ngram, None, adjust, skipped="mid")
-        features = await self.batcher.embed(folded_text)
-        embed_term = float(model.embed_terms(features[None, :])[0])
+        computed = await self.batcher.embed(folded_text)
+        features = computed[:FEATURE_DIM]
+        rates = computed[FEATURE_DIM:] if len(computed) > FEATURE_DIM else None
+        embed_term = float(model.embed_terms(features[None, :], memory_rates=rates)[0])
         if sets:
             await ensure_embedded(sets, self._mean_embeddings)
             both = merge(s.similarity(row, features[:EMBEDDING_DIM]) for s in sets)
             adjust = model.similarity.adjustment(both.to_violation, both.to_benign)
         return ScoreDetail(self._clip(base + embed_term + adjust), ngram, embed_term, adjust)
+
+    def _batch_features(self, texts: list[str]) -> np.ndarray:
+        """Runs in the batcher's worker thread: pooled features, plus the neighbour rate column."""
+        assert self.embedder is not None
+        pooled = self.embedder.pooled(texts)
+        if self.model.memory is None or self.model.blend.memory_weight == 0.0:
+            return pooled
+        rates = self.model.memory_rates(pooled).astype(np.float32)
+        return np.concatenate([pooled, rates[:, None]], axis=1)
 
     @staticmethod
     def _clip(value: float) -> float:

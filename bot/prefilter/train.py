@@ -1,9 +1,12 @@
-"""``modbot train-prefilter``: fit the n-gram model and the embedding head, blend them, calibrate.
+"""``modbot train-prefilter``: fit the n-gram model, the embedding head and the neighbour memory, blend, calibrate.
 
 1. Every text is folded exactly as the Judge folds it, and embedded once (unique texts only).
-2. k-fold out-of-fold logits of both models train the blend (a 3-parameter logistic regression),
-   so the blend and the thresholds are fitted on predictions for data each model did not see.
-3. Both models are refitted on all rows; thresholds for the target recall come from the
+2. The n-gram model is one logistic regression over character/word n-grams, with a correction per
+   community when the rows come from several sources (see :func:`_community_design`).
+3. k-fold out-of-fold values of the three parts (n-gram logit, embedding-head logit, neighbour
+   unsafe rate) train the blend (a small logistic regression), so the blend and the thresholds are
+   fitted on predictions for data each part did not see.
+4. Every part is refitted on all rows; thresholds for the target recall come from the
    out-of-fold scores (with the policy's keyword stage, when one is given).
 """
 
@@ -17,12 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.sparse import csr_matrix, diags, hstack
 
 from ..normalize import normalize
 from ..policy import Policy
 from .data import LabelledRow
 from .embedder import OnnxEmbedder
-from .model import Blend, EmbeddingHead, PrefilterModel, SimilarityParams, sigmoid
+from .embedder import EMBEDDING_DIM
+from .model import Blend, CommunityWeights, EmbeddingHead, NeighbourMemory, PrefilterModel, SimilarityParams, sigmoid
 from .ngrams import NgramFeaturizer, NgramSpec
 from .thresholds import Thresholds, calibrate
 
@@ -45,9 +50,25 @@ class TrainConfig:
     target_recall: float = 0.95
     act_precision: float = 0.98
     folds: int = 5
-    ngram_c: float = 1.0
+    ngram_c: float = 1.5
+    #: Logistic-regression strength of the embedding head when ``embed_hidden`` is 0.
     embed_c: float = 0.1
+    #: Hidden units of the embedding head's MLP (0: logistic regression, as format 1 models).
+    embed_hidden: int = 256
+    embed_alpha: float = 1e-2
+    #: Below this many rows the head is logistic regression whatever ``embed_hidden`` says (an MLP
+    #: fitted on a few hundred messages is overconfident, and its thresholds with it).
+    min_hidden_rows: int = 1000
     use_embeddings: bool = True
+    #: Keep the training messages' embeddings for a nearest-neighbour unsafe rate (larger model folder).
+    memory: bool = True
+    memory_k: int = 20
+    memory_sharpness: float = 10.0
+    #: Principal components the memory keeps (0: all 384 dimensions).
+    memory_dims: int = 128
+    #: Per-source corrections of the n-gram model: True, False, or None (when two or more sources qualify).
+    communities: bool | None = None
+    min_community_rows: int = 200
     ngrams: NgramSpec = field(default_factory=NgramSpec)
     seed: int = 0
     #: Widening (in logits) of each band's embedding-term range used for skip bounds.
@@ -81,16 +102,86 @@ def _fit_ngram(x, y: np.ndarray, c: float):
     return LogisticRegression(C=c, solver="liblinear", max_iter=3000).fit(x, y)
 
 
-def _fit_head(features: np.ndarray, y: np.ndarray, c: float) -> EmbeddingHead:
-    from sklearn.linear_model import LogisticRegression
-
+def _fit_head(features: np.ndarray, y: np.ndarray, config: TrainConfig) -> EmbeddingHead:
+    """The embedding head: a one-hidden-layer MLP (``embed_hidden`` > 0) or logistic regression."""
     mean = features.mean(axis=0)
     scale = features.std(axis=0)
     scale[scale < 1e-6] = 1.0
-    clf = LogisticRegression(C=c, max_iter=2000).fit((features - mean) / scale, y)
+    z = (features - mean) / scale
+    if config.embed_hidden > 0 and len(y) >= config.min_hidden_rows:
+        from sklearn.neural_network import MLPClassifier
+
+        # Early stopping holds out 10% of the rows to decide when to stop.
+        mlp = MLPClassifier(
+            hidden_layer_sizes=(config.embed_hidden,),
+            alpha=config.embed_alpha,
+            early_stopping=True,
+            random_state=config.seed,
+            max_iter=200,
+        ).fit(z, y)
+        return EmbeddingHead(
+            mean.astype(np.float32),
+            scale.astype(np.float32),
+            mlp.coefs_[1][:, 0].astype(np.float32),
+            float(mlp.intercepts_[1][0]),
+            mlp.coefs_[0].astype(np.float32),
+            mlp.intercepts_[0].astype(np.float32),
+        )
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(C=config.embed_c, max_iter=2000).fit(z, y)
     return EmbeddingHead(
         mean.astype(np.float32), scale.astype(np.float32), clf.coef_[0].astype(np.float32), float(clf.intercept_[0])
     )
+
+
+def _community_groups(rows: Sequence[LabelledRow], config: TrainConfig) -> tuple[np.ndarray, list[str]]:
+    """Each row's community index (-1: shared part only) and the community names, in order.
+
+    A source becomes a community when ``config.communities`` allows it (None: when the data holds at
+    least two sources that qualify) and it has ``min_community_rows`` rows with both labels present
+    at least ``config.folds`` times each.
+    """
+    from collections import Counter
+
+    groups = np.full(len(rows), -1, dtype=np.int32)
+    if config.communities is False:
+        return groups, []
+    totals = Counter(r.source for r in rows)
+    unsafe = Counter(r.source for r in rows if r.unsafe)
+    names = sorted(
+        source
+        for source, n in totals.items()
+        if source
+        and n >= config.min_community_rows
+        and min(unsafe[source], n - unsafe[source]) >= config.folds
+    )
+    if len(names) < 2 and config.communities is None:
+        return groups, []
+    index = {name: i for i, name in enumerate(names)}
+    for i, row in enumerate(rows):
+        groups[i] = index.get(row.source, -1)
+    return groups, names
+
+
+def _community_design(x: csr_matrix, groups: np.ndarray, n: int) -> csr_matrix:
+    """Feature augmentation: ``[x, x * in_community_1, ..., x * in_community_n, one-hot community]``.
+
+    One logistic regression over this learns shared weights plus a correction per community (the
+    correction is regularised towards zero, so a community only departs from the shared weights
+    where its own labels insist).
+    """
+    if n == 0:
+        return x
+    blocks = [x]
+    for i in range(n):
+        blocks.append(diags((groups == i).astype(np.float32)) @ x)
+    onehot = csr_matrix(
+        (np.ones(int((groups >= 0).sum()), np.float32), (np.flatnonzero(groups >= 0), groups[groups >= 0])),
+        shape=(x.shape[0], n),
+    )
+    blocks.append(onehot)
+    return hstack(blocks, format="csr")
 
 
 def _auc(y: np.ndarray, s: np.ndarray) -> float:
@@ -144,35 +235,71 @@ def train_prefilter(
         position = {text: i for i, text in enumerate(unique)}
         features = pooled[[position[t] for t in folded]]
 
-    # Out-of-fold logits for the blend and the calibration.
-    oof = np.zeros((len(rows), 2))
+    groups, community_names = _community_groups(rows, config)
+    design = _community_design(x, groups, len(community_names))
+
+    mean_vectors = features[:, :EMBEDDING_DIM] if features is not None else None
+    use_memory = features is not None and config.memory
+
+    # Out-of-fold logits for the blend and the calibration: columns n-gram, head, memory rate.
+    oof = np.zeros((len(rows), 3))
     splitter = StratifiedKFold(n_splits=config.folds, shuffle=True, random_state=config.seed)
     for fold, (train_idx, test_idx) in enumerate(splitter.split(np.zeros(len(y)), y)):
         say("folds", fold, config.folds)
-        oof[test_idx, 0] = _fit_ngram(x[train_idx], y[train_idx], config.ngram_c).decision_function(x[test_idx])
+        oof[test_idx, 0] = _fit_ngram(design[train_idx], y[train_idx], config.ngram_c).decision_function(
+            design[test_idx]
+        )
         if features is not None:
-            head = _fit_head(features[train_idx], y[train_idx], config.embed_c)
-            oof[test_idx, 1] = head.logits(features[test_idx])
+            fold_head = _fit_head(features[train_idx], y[train_idx], config)
+            oof[test_idx, 1] = fold_head.logits(features[test_idx])
+        if use_memory:
+            assert mean_vectors is not None
+            fold_memory = NeighbourMemory.build(
+                [folded[i] for i in train_idx],
+                mean_vectors[train_idx],
+                y[train_idx],
+                k=config.memory_k,
+                sharpness=config.memory_sharpness,
+                dims=config.memory_dims,
+                seed=config.seed,
+            )
+            oof[test_idx, 2] = fold_memory.rates(mean_vectors[test_idx])
     say("folds", config.folds, config.folds)
 
     from sklearn.linear_model import LogisticRegression
 
+    a, b, m, c = 1.0, 0.0, 0.0, 0.0
     if features is not None:
-        blend_clf = LogisticRegression(C=10.0, max_iter=1000).fit(oof, y)
-        a, b = (float(w) for w in blend_clf.coef_[0])
+        columns = [0, 1, 2] if use_memory else [0, 1]
+        blend_clf = LogisticRegression(C=10.0, max_iter=1000).fit(oof[:, columns], y)
+        weights = [float(w) for w in blend_clf.coef_[0]]
+        a, b = weights[0], weights[1]
+        m = weights[2] if use_memory else 0.0
         c = float(blend_clf.intercept_[0])
-    else:
-        a, b, c = 1.0, 0.0, 0.0
-    oof_logit = a * oof[:, 0] + b * oof[:, 1] + c
+    base_oof = a * oof[:, 0] + c
+    terms_oof = b * oof[:, 1] + m * oof[:, 2]
+    oof_logit = base_oof + terms_oof
     oof_score = np.asarray(sigmoid(oof_logit))
 
-    final_ngram = _fit_ngram(x, y, config.ngram_c)
-    head = _fit_head(features, y, config.embed_c) if features is not None else None
-    blend = Blend(a, b, c)
-    if head is not None and features is not None:
-        blend = _bounded_blend(
-            a, b, c, a * oof[:, 0] + c, b * oof[:, 1], config.range_margin, config.skip_share or 0.999
+    say("final model", 0, 1)
+    final_ngram = _fit_ngram(design, y, config.ngram_c)
+    head = _fit_head(features, y, config) if features is not None else None
+    memory = None
+    if use_memory:
+        assert mean_vectors is not None
+        memory = NeighbourMemory.build(
+            folded,
+            mean_vectors,
+            y,
+            k=config.memory_k,
+            sharpness=config.memory_sharpness,
+            dims=config.memory_dims,
+            seed=config.seed,
         )
+    say("final model", 1, 1)
+    blend = Blend(a, b, c, m)
+    if head is not None:
+        blend = _bounded_blend(a, b, c, m, base_oof, terms_oof, config.range_margin, config.skip_share or 0.999)
 
     keyword_hits = None
     if policy is not None:
@@ -195,11 +322,9 @@ def train_prefilter(
     if head is not None:
         share = config.skip_share
         if share is None:
-            share = _choose_skip_share(
-                blend, a * oof[:, 0] + c, b * oof[:, 1], y.astype(bool), thresholds, config.max_skip_loss
-            )
+            share = _choose_skip_share(blend, base_oof, terms_oof, y.astype(bool), thresholds, config.max_skip_loss)
         blend = blend.with_skip_share(share)
-        skip_loss = _skip_loss(blend, a * oof[:, 0] + c, b * oof[:, 1], y.astype(bool), thresholds)
+        skip_loss = _skip_loss(blend, base_oof, terms_oof, y.astype(bool), thresholds)
     auc = _auc(y, oof_logit)
     seconds = time.perf_counter() - started
     info: dict[str, object] = {
@@ -216,20 +341,41 @@ def train_prefilter(
             "folds": config.folds,
             "ngram_c": config.ngram_c,
             "embed_c": config.embed_c,
+            "embed_hidden": config.embed_hidden,
+            "embed_alpha": config.embed_alpha,
             "use_embeddings": config.use_embeddings,
+            "memory": use_memory,
+            "memory_k": config.memory_k,
+            "memory_sharpness": config.memory_sharpness,
+            "memory_dims": config.memory_dims,
             "seed": config.seed,
+        },
+        "communities": {
+            name: int((groups == i).sum()) for i, name in enumerate(community_names)
         },
         "skip_share": blend.skip_share,
         "skip_replay": skip_loss,
     }
+    size = featurizer.size
+    coef = final_ngram.coef_[0].astype(np.float32)
+    communities = None
+    if community_names:
+        n = len(community_names)
+        communities = CommunityWeights(
+            tuple(community_names),
+            coef[size : size * (n + 1)].reshape(n, size).copy(),
+            coef[size * (n + 1) :].copy(),
+        )
     model = PrefilterModel(
         featurizer=featurizer,
-        ngram_coef=final_ngram.coef_[0].astype(np.float32),
+        ngram_coef=coef[:size].copy(),
         ngram_intercept=float(final_ngram.intercept_[0]),
         head=head,
         blend=blend,
         similarity=SimilarityParams(),
         info=info,
+        communities=communities,
+        memory=memory,
     )
     out.mkdir(parents=True, exist_ok=True)
     model.save(out)
@@ -239,7 +385,7 @@ def train_prefilter(
 
 
 def _bounded_blend(
-    a: float, b: float, c: float, base: np.ndarray, terms: np.ndarray, margin: float, share: float
+    a: float, b: float, c: float, m: float, base: np.ndarray, terms: np.ndarray, margin: float, share: float
 ) -> Blend:
     """The blend with the embedding term's range, overall and per band of the base logit.
 
@@ -266,7 +412,7 @@ def _bounded_blend(
                 o_lo.append(float(np.quantile(in_band, tail)) - margin)
                 o_hi.append(float(np.quantile(in_band, 1.0 - tail)) + margin)
         alt[other] = (tuple(o_lo), tuple(o_hi))
-    return Blend(a, b, c, (lo - pad, hi + pad), tuple(finite), alt[share][0], alt[share][1], alt, share)
+    return Blend(a, b, c, m, (lo - pad, hi + pad), tuple(finite), alt[share][0], alt[share][1], alt, share)
 
 
 def _skip_loss(
@@ -308,6 +454,15 @@ def _rows_digest(rows: Sequence[LabelledRow]) -> str:
     return digest.hexdigest()[:16]
 
 
+def _describe_head(model: PrefilterModel) -> str:
+    head = model.head
+    if head is None:
+        return "none"
+    if head.hidden_weight is not None:
+        return f"MLP ({head.hidden_weight.shape[1]} ReLU units) on MiniLM mean+max pooled features"
+    return "logistic regression on MiniLM mean+max pooled features"
+
+
 def model_card(model: PrefilterModel, thresholds: Thresholds, rows: Sequence[LabelledRow]) -> str:
     """A short Markdown description of a trained prefilter: data, method, thresholds."""
     from collections import Counter
@@ -332,10 +487,19 @@ def model_card(model: PrefilterModel, thresholds: Thresholds, rows: Sequence[Lab
         f"- n-gram TF-IDF (characters {model.featurizer.spec.char_min}-{model.featurizer.spec.char_max} within tokens, "
         f"words {model.featurizer.spec.word_min}-{model.featurizer.spec.word_max}; {model.featurizer.size} features) "
         "+ logistic regression, on the folded text",
-        f"- embedding head: {'logistic regression on MiniLM mean+max pooled features' if model.head is not None else 'none'}"
-        + (f" ({info.get('embedding_model')})" if model.head is not None else ""),
+        "- communities (per-source corrections of the n-gram model): "
+        + (", ".join(f"{k} ({v} rows)" for k, v in (info.get("communities") or {}).items()) or "none"),
+        f"- embedding head: {_describe_head(model)}" + (f" ({info.get('embedding_model')})" if model.head is not None else ""),
+        "- neighbour memory: "
+        + (
+            f"{len(model.memory)} distinct training texts in {model.memory.vectors.shape[1]} dimensions, "
+            f"k={model.memory.k}, sharpness {model.memory.sharpness}"
+            if model.memory is not None
+            else "none"
+        ),
         f"- blend: logit = {model.blend.ngram_weight:.3f} * ngram + {model.blend.embed_weight:.3f} * embed "
-        f"{model.blend.bias:+.3f} (fitted on out-of-fold logits); out-of-fold ROC AUC {info.get('oof_auc')}",
+        f"+ {model.blend.memory_weight:.3f} * neighbour_rate {model.blend.bias:+.3f} (fitted on out-of-fold values); "
+        f"out-of-fold ROC AUC {info.get('oof_auc')}",
         f"- similarity to a server's examples: +/- up to {model.similarity.weight} logit above cosine "
         f"{model.similarity.threshold}",
         f"- embedding skipped when it cannot change the routing: skip bands for share {model.blend.skip_share}; "

@@ -59,7 +59,8 @@ async def test_socket_mode_receives_events_and_commands_and_acks_them(tmp_path):
         await h.mock.send_envelope(command)
         answer = await h.response("socket-queue")
         assert "Review queue (1 open)" in answer["text"]
-        assert any(a.get("envelope_id") == "a8e1f7d1-cmd" for a in h.mock.socket_acks)
+        # The ack comes back over the socket, the answer over HTTP: either may arrive first.
+        await h.mock.wait_for(lambda: any(a.get("envelope_id") == "a8e1f7d1-cmd" for a in h.mock.socket_acks))
 
         # No signing secret in Socket Mode, so no HTTP events endpoint that anyone could forge.
         async with TestClient(TestServer(h.adapter.web_app())) as client:
