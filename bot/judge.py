@@ -105,15 +105,21 @@ class Judge:
     def __init__(self, *, prefilter: Prefilter | None = None, reasoner: Reasoner | None = None):
         self.prefilter = prefilter
         self.reasoner = reasoner
-        # A trained prefilter carries thresholds calibrated to its target recall; servers inherit them.
-        calibrated = getattr(prefilter, "thresholds", None)
-        self._calibrated_allow = getattr(calibrated, "allow_below", FALLBACK_ALLOW_BELOW)
-        self._calibrated_act = getattr(calibrated, "act_above", FALLBACK_ACT_ABOVE)
+    def _calibrated(self, community: str | None) -> tuple[float, float]:
+        # A trained prefilter carries thresholds calibrated to its target recall (one set per kind of
+        # server when it was trained with communities); servers inherit them.
+        pick = getattr(self.prefilter, "thresholds_for", None)
+        calibrated = pick(community) if callable(pick) else getattr(self.prefilter, "thresholds", None)
+        return (
+            getattr(calibrated, "allow_below", FALLBACK_ALLOW_BELOW),
+            getattr(calibrated, "act_above", FALLBACK_ACT_ABOVE),
+        )
 
     def thresholds(self, routing: Routing) -> tuple[float, float]:
         """(allow below, act above) for a server: its own values, else the prefilter's calibrated ones."""
-        allow = routing.allow_below if routing.allow_below is not None else self._calibrated_allow
-        act = routing.act_above if routing.act_above is not None else self._calibrated_act
+        calibrated_allow, calibrated_act = self._calibrated(routing.prefilter_community)
+        allow = routing.allow_below if routing.allow_below is not None else calibrated_allow
+        act = routing.act_above if routing.act_above is not None else calibrated_act
         return allow, act
 
     async def judge(

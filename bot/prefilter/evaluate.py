@@ -249,7 +249,11 @@ async def evaluate_rows(
     if stages not in ("prefilter", "full"):
         raise ValueError("stages must be 'prefilter' or 'full'")
     started = time.perf_counter()
-    # The report states the thresholds in force: the server's, or the prefilter's calibrated ones.
+    # The report states the thresholds in force: the server's, or the prefilter's calibrated ones
+    # (for the community most rows are scored with, when rows carry communities).
+    if community_of is not None and rows:
+        most = Counter(community_of(row) for row in rows).most_common(1)[0][0]
+        routing = replace(routing, prefilter_community=most)
     allow_below, act_above = judge.thresholds(routing)
     routing = replace(routing, allow_below=allow_below, act_above=act_above)
     verdicts: list[Verdict | None] = [None] * len(rows)

@@ -73,10 +73,12 @@ class ExampleSet:
         if self._matrix is None:
             self._texts = list(self._items)
             self._labels = np.fromiter(self._items.values(), dtype=bool, count=len(self._items))
-            matrix = self._featurizer.transform(self._texts).tocsc()
+            rows = self._featurizer.transform(self._texts)
+            matrix = rows.tocsc()
             # The n-grams the examples use, as a small dense matrix: a message's similarity is then
             # one gather and one mat-vec over its own n-grams (most chat shares none with them).
-            used = np.unique(matrix.indices)
+            # (Column numbers come from the CSR rows: a CSC matrix's ``indices`` are row numbers.)
+            used = np.unique(rows.indices)
             self._slot = np.full(self._featurizer.size, -1, dtype=np.int32)
             self._slot[used] = np.arange(len(used), dtype=np.int32)
             if len(self._texts) * len(used) <= _DENSE_LIMIT:

@@ -37,7 +37,10 @@ from .examples import ExampleMemory, ExampleSet, ensure_embedded, merge
 from .model import PrefilterModel, logit, sigmoid
 from .thresholds import Thresholds
 
-__all__ = ["BatchingConfig", "EmbeddingPrefilter", "ScoreDetail"]
+__all__ = ["SHARED_THRESHOLDS_FILE", "BatchingConfig", "EmbeddingPrefilter", "ScoreDetail"]
+
+#: Thresholds for servers that name no community of a model trained with communities.
+SHARED_THRESHOLDS_FILE = "thresholds.shared.json"
 
 log = logging.getLogger(__name__)
 
@@ -90,11 +93,15 @@ class EmbeddingPrefilter:
         name: str = "prefilter",
         skip_embeddings: bool = True,
         skip_share: float | None = None,
+        shared_thresholds: Thresholds | None = None,
     ):
         if skip_share is not None and skip_share != model.blend.skip_share:
             model = replace(model, blend=model.blend.with_skip_share(skip_share))
         self.model = model
+        #: Calibrated with each training row's own community: for servers of a known community.
         self.thresholds = thresholds
+        #: Calibrated on the shared model's scores (models with communities only): for other servers.
+        self.shared_thresholds = shared_thresholds
         self.name = name
         self.embedder = embedder if embedder is not None else (OnnxEmbedder() if model.uses_embeddings else None)
         self.batcher = (
@@ -109,8 +116,6 @@ class EmbeddingPrefilter:
         )
         self.examples = ExampleMemory(model.featurizer)
         self.skip_embeddings = skip_embeddings
-        self._allow_logit = logit(thresholds.allow_below) if thresholds.allow_below > 0 else -math.inf
-        self._act_logit = logit(thresholds.act_above) if thresholds.act_above < 1.0 else math.inf
         self.skipped = 0
         self.scored = 0
         # Chat repeats itself: the n-gram row and logit of recent texts are kept too (cheap, but
@@ -122,6 +127,18 @@ class EmbeddingPrefilter:
     @property
     def model_name(self) -> str:
         return self.name
+
+    def thresholds_for(self, community: str | None) -> Thresholds:
+        """The calibrated thresholds for a server of ``community`` (None or unknown: the shared model's)."""
+        if self.shared_thresholds is None or community in self.model.community_names:
+            return self.thresholds
+        return self.shared_thresholds
+
+    @staticmethod
+    def _region_logits(thresholds: Thresholds) -> tuple[float, float]:
+        allow = logit(thresholds.allow_below) if thresholds.allow_below > 0 else -math.inf
+        act = logit(thresholds.act_above) if thresholds.act_above < 1.0 else math.inf
+        return allow, act
 
     @property
     def batcher_stats(self) -> BatcherStats | None:
@@ -182,19 +199,23 @@ class EmbeddingPrefilter:
         sets = self._example_sets(policy, server_key)
         lexical = merge(s.similarity(row, None) for s in sets)
         adjust = model.similarity.adjustment(lexical.to_violation, lexical.to_benign)
-        lo, hi = model.bounds(base + adjust)
+        # The bands describe the embedding term of messages with this n-gram logit; the examples'
+        # adjustment is added on top (it moves the score, not the n-gram content the bands know).
+        lo, hi = model.bounds(base)
+        lo, hi = lo + adjust, hi + adjust
         if self.batcher is None or not model.uses_embeddings:
             return ScoreDetail(self._clip(base + adjust), ngram, None, adjust)
         if self.skip_embeddings:
             # The embedding is skipped when every plausible embedding term leaves the message in the
-            # same routing region (allow / escalate / act) of this prefilter's thresholds.
-            if hi < self._allow_logit:
+            # same routing region (allow / escalate / act) of the thresholds this server inherits.
+            allow_logit, act_logit = self._region_logits(self.thresholds_for(community))
+            if hi < allow_logit:
                 self.skipped += 1
                 return ScoreDetail(self._clip(hi), ngram, None, adjust, skipped="low")
-            if lo >= self._act_logit:
+            if lo >= act_logit:
                 self.skipped += 1
                 return ScoreDetail(self._clip(lo), ngram, None, adjust, skipped="high")
-            if lo >= self._allow_logit and hi < self._act_logit:
+            if lo >= allow_logit and hi < act_logit:
                 self.skipped += 1
                 return ScoreDetail(self._clip(lo), ngram, None, adjust, skipped="mid")
         computed = await self.batcher.embed(folded_text)
@@ -282,8 +303,10 @@ def load_prefilter(
     thresholds_path = folder / "thresholds.json"
     if not thresholds_path.is_file():
         raise ModelError(f"{thresholds_path}: missing (train-prefilter writes it next to the model)")
+    shared_path = folder / SHARED_THRESHOLDS_FILE
     try:
         thresholds = Thresholds.load(thresholds_path)
+        shared = Thresholds.load(shared_path) if model.community_names and shared_path.is_file() else None
     except ThresholdsError as exc:
         raise ModelError(str(exc)) from None
     config = embedder or EmbedderConfig()
@@ -302,6 +325,7 @@ def load_prefilter(
         batching=batching,
         name=name,
         skip_share=skip_share,
+        shared_thresholds=shared,
     )
 
 

@@ -29,12 +29,13 @@ from .embedder import OnnxEmbedder
 from .embedder import EMBEDDING_DIM
 from .model import Blend, CommunityWeights, EmbeddingHead, NeighbourMemory, PrefilterModel, SimilarityParams, sigmoid
 from .ngrams import NgramFeaturizer, NgramSpec
+from .scorer import SHARED_THRESHOLDS_FILE
 from .thresholds import Thresholds, calibrate
 
 __all__ = ["TrainConfig", "TrainError", "TrainReport", "train_prefilter"]
 
 #: Skip bands are stored for these central shares too (see ``TrainConfig.skip_share``).
-ALT_SKIP_SHARES = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999)
+ALT_SKIP_SHARES = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999)
 
 Progress = Callable[[str, int, int], None]
 
@@ -77,9 +78,13 @@ class TrainConfig:
     #: embedding is skipped when no term inside it could change the routing. Lower is faster; the
     #: routing of a message whose term falls outside can differ from the full computation
     #: (``modbot eval --no-skip`` measures it). None: the smallest stored share whose skips, replayed
-    #: on the out-of-fold data, let through at most ``max_skip_loss`` of the unsafe messages.
+    #: on the out-of-fold data with the allow threshold calibrated again on the replayed scores (so
+    #: the target recall holds with the skips), escalate at most ``max_skip_cost`` more of the
+    #: benign messages than exact scores would, and whose skips (before that recalibration) would
+    #: have let through at most ``max_skip_loss`` of the unsafe messages.
     skip_share: float | None = None
-    max_skip_loss: float = 0.001
+    max_skip_cost: float = 0.005
+    max_skip_loss: float = 0.005
     name: str = ""
 
 
@@ -243,12 +248,16 @@ def train_prefilter(
 
     # Out-of-fold logits for the blend and the calibration: columns n-gram, head, memory rate.
     oof = np.zeros((len(rows), 3))
+    oof_shared = np.zeros(len(rows))
     splitter = StratifiedKFold(n_splits=config.folds, shuffle=True, random_state=config.seed)
     for fold, (train_idx, test_idx) in enumerate(splitter.split(np.zeros(len(y)), y)):
         say("folds", fold, config.folds)
-        oof[test_idx, 0] = _fit_ngram(design[train_idx], y[train_idx], config.ngram_c).decision_function(
-            design[test_idx]
-        )
+        fold_ngram = _fit_ngram(design[train_idx], y[train_idx], config.ngram_c)
+        oof[test_idx, 0] = fold_ngram.decision_function(design[test_idx])
+        if community_names:
+            # The shared part alone, as a server that names no community gets it.
+            shared_coef = fold_ngram.coef_[0][: featurizer.size]
+            oof_shared[test_idx] = x[test_idx] @ shared_coef + fold_ngram.intercept_[0]
         if features is not None:
             fold_head = _fit_head(features[train_idx], y[train_idx], config)
             oof[test_idx, 1] = fold_head.logits(features[test_idx])
@@ -308,23 +317,46 @@ def train_prefilter(
         matcher = KeywordMatcher.build(policy)
         keyword_hits = [matcher.scan(r.text).matched for r in rows]
     description = ", ".join(sources) if sources else f"{len(rows)} rows"
-    thresholds = calibrate(
-        oof_score,
-        y.astype(bool),
-        keyword_hits,
-        target_recall=config.target_recall,
-        act_precision=config.act_precision,
-        calibrated_on=f"{config.folds}-fold out-of-fold scores on the training data ({description})",
-        policy_id=policy.id if policy is not None else None,
-        policy_version=policy.version if policy is not None else None,
+
+    def calibrate_on(scores: np.ndarray, what: str) -> Thresholds:
+        return calibrate(
+            scores,
+            y.astype(bool),
+            keyword_hits,
+            target_recall=config.target_recall,
+            act_precision=config.act_precision,
+            calibrated_on=f"{config.folds}-fold out-of-fold {what} on the training data ({description})",
+            policy_id=policy.id if policy is not None else None,
+            policy_version=policy.version if policy is not None else None,
+        )
+
+    thresholds = calibrate_on(oof_score, "scores")
+    shared_base_oof = a * oof_shared + c
+    shared_thresholds = (
+        calibrate_on(np.asarray(sigmoid(shared_base_oof + terms_oof)), "scores of the shared model (no community)")
+        if community_names
+        else None
     )
     skip_loss = None
     if head is not None:
-        share = config.skip_share
-        if share is None:
-            share = _choose_skip_share(blend, base_oof, terms_oof, y.astype(bool), thresholds, config.max_skip_loss)
-        blend = blend.with_skip_share(share)
+        exact, shared_exact = thresholds, shared_thresholds
+        shares = [config.skip_share] if config.skip_share is not None else sorted(blend.alt_bands)
+        for share in shares:
+            candidate = blend.with_skip_share(share)
+            replayed = np.asarray(sigmoid(_replay_logits(candidate, base_oof, terms_oof, exact)))
+            thresholds = calibrate_on(replayed, "scores with embedding skips replayed")
+            cost = thresholds.benign_escalated_share - exact.benign_escalated_share
+            if shared_exact is not None:
+                replayed = np.asarray(sigmoid(_replay_logits(candidate, shared_base_oof, terms_oof, shared_exact)))
+                shared_thresholds = calibrate_on(replayed, "shared-model scores with embedding skips replayed")
+                cost = max(cost, shared_thresholds.benign_escalated_share - shared_exact.benign_escalated_share)
+            lost = _skip_loss(candidate, base_oof, terms_oof, y.astype(bool), exact)["unsafe_let_through_share"]
+            if cost <= config.max_skip_cost and lost <= config.max_skip_loss:
+                break
+        blend = candidate
         skip_loss = _skip_loss(blend, base_oof, terms_oof, y.astype(bool), thresholds)
+        skip_loss["benign_escalated_exact"] = round(exact.benign_escalated_share, 4)
+        skip_loss["benign_escalated_with_skips"] = round(thresholds.benign_escalated_share, 4)
     auc = _auc(y, oof_logit)
     seconds = time.perf_counter() - started
     info: dict[str, object] = {
@@ -380,7 +412,12 @@ def train_prefilter(
     out.mkdir(parents=True, exist_ok=True)
     model.save(out)
     thresholds.save(out / "thresholds.json")
-    (out / "MODEL_CARD.md").write_text(model_card(model, thresholds, rows), encoding="utf-8")
+    shared_path = out / SHARED_THRESHOLDS_FILE
+    if shared_thresholds is not None:
+        shared_thresholds.save(shared_path)
+    elif shared_path.exists():
+        shared_path.unlink()  # left by an earlier training into the same folder
+    (out / "MODEL_CARD.md").write_text(model_card(model, thresholds, rows, shared_thresholds), encoding="utf-8")
     return TrainReport(out, len(rows), n_unsafe, thresholds, auc, seconds, featurizer.size)
 
 
@@ -415,6 +452,30 @@ def _bounded_blend(
     return Blend(a, b, c, m, (lo - pad, hi + pad), tuple(finite), alt[share][0], alt[share][1], alt, share)
 
 
+def _skip_regions(
+    blend: Blend, base: np.ndarray, thresholds: Thresholds
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The scorer's skip rule over many messages: (lo, hi, skipped low, skipped high or mid)."""
+    from .model import logit
+
+    allow = logit(thresholds.allow_below) if thresholds.allow_below > 0 else -np.inf
+    act = logit(thresholds.act_above) if thresholds.act_above < 1 else np.inf
+    bounds = np.array([blend.term_range(float(v)) for v in base])
+    lo, hi = base + bounds[:, 0], base + bounds[:, 1]
+    skipped_low = hi < allow
+    skipped_above = ~skipped_low & ((lo >= act) | ((lo >= allow) & (hi < act)))
+    return lo, hi, skipped_low, skipped_above
+
+
+def _replay_logits(blend: Blend, base: np.ndarray, terms: np.ndarray, thresholds: Thresholds) -> np.ndarray:
+    """The logits the scorer would return: exact where it embeds, the bound it returns where it skips."""
+    lo, hi, skipped_low, skipped_above = _skip_regions(blend, base, thresholds)
+    out = base + terms
+    out[skipped_low] = hi[skipped_low]
+    out[skipped_above] = lo[skipped_above]
+    return out
+
+
 def _skip_loss(
     blend: Blend, base: np.ndarray, terms: np.ndarray, y: np.ndarray, thresholds: Thresholds
 ) -> dict[str, float]:
@@ -422,29 +483,13 @@ def _skip_loss(
     from .model import logit
 
     allow = logit(thresholds.allow_below) if thresholds.allow_below > 0 else -np.inf
-    act = logit(thresholds.act_above) if thresholds.act_above < 1 else np.inf
-    bounds = np.array([blend.term_range(float(v)) for v in base])
-    lo, hi = base + bounds[:, 0], base + bounds[:, 1]
-    full = base + terms
-    skipped_low = hi < allow
-    skipped = skipped_low | (lo >= act) | ((lo >= allow) & (hi < act))
-    lost = skipped_low & (full >= allow) & y
+    _, _, skipped_low, skipped_above = _skip_regions(blend, base, thresholds)
+    lost = skipped_low & (base + terms >= allow) & y
     return {
-        "skipped_share": round(float(skipped.mean()), 4),
+        "skipped_share": round(float((skipped_low | skipped_above).mean()), 4),
         "unsafe_let_through": int(lost.sum()),
         "unsafe_let_through_share": round(float(lost.sum() / max(1, int(y.sum()))), 5),
     }
-
-
-def _choose_skip_share(
-    blend: Blend, base: np.ndarray, terms: np.ndarray, y: np.ndarray, thresholds: Thresholds, max_loss: float
-) -> float:
-    """The smallest stored share whose skips let through at most ``max_loss`` of the unsafe (out of fold)."""
-    for share in sorted(blend.alt_bands):
-        loss = _skip_loss(blend.with_skip_share(share), base, terms, y, thresholds)
-        if loss["unsafe_let_through_share"] <= max_loss:
-            return share
-    return max(blend.alt_bands)
 
 
 def _rows_digest(rows: Sequence[LabelledRow]) -> str:
@@ -463,7 +508,12 @@ def _describe_head(model: PrefilterModel) -> str:
     return "logistic regression on MiniLM mean+max pooled features"
 
 
-def model_card(model: PrefilterModel, thresholds: Thresholds, rows: Sequence[LabelledRow]) -> str:
+def model_card(
+    model: PrefilterModel,
+    thresholds: Thresholds,
+    rows: Sequence[LabelledRow],
+    shared_thresholds: Thresholds | None = None,
+) -> str:
     """A short Markdown description of a trained prefilter: data, method, thresholds."""
     from collections import Counter
 
@@ -510,6 +560,15 @@ def model_card(model: PrefilterModel, thresholds: Thresholds, rows: Sequence[Lab
         f"- target recall {thresholds.target_recall}: allow below {thresholds.allow_below:.4f} "
         f"(recall {thresholds.recall:.3f}, benign escalated {thresholds.benign_escalated_share:.3f} on {thresholds.calibrated_on})",
         f"- act at or above {thresholds.act_above:.4f} (precision target {thresholds.act_precision})",
+        *(
+            [
+                f"- servers that name no community (`{SHARED_THRESHOLDS_FILE}`): allow below "
+                f"{shared_thresholds.allow_below:.4f} (recall {shared_thresholds.recall:.3f}, benign escalated "
+                f"{shared_thresholds.benign_escalated_share:.3f}), act at or above {shared_thresholds.act_above:.4f}"
+            ]
+            if shared_thresholds is not None
+            else []
+        ),
         f"- policy: {thresholds.policy_id or '(none: keyword stage not part of the calibration)'}"
         + (f" version {thresholds.policy_version}" if thresholds.policy_version else ""),
         "",

@@ -48,6 +48,7 @@ def two_community_rows(n_per_source: int = 700, seed: int = 3) -> list[dict]:
                 text = rng.choice(_CONTESTED)
                 unsafe = int(source == "dota")
                 row = {**row, "text": text, "unsafe": unsafe, "category": "taunt" if unsafe else "non_toxic"}
+
             rows.append({**row, "id": f"{source}-{i}", "source": source})
     rng.shuffle(rows)
     return rows
@@ -219,3 +220,33 @@ def test_train_flags_turn_the_parts_off(cli, community_file: Path, tmp_path: Pat
     model = PrefilterModel.load(out)
     assert model.community_names == () and model.memory is None
     assert model.head is not None and model.head.hidden_weight is None
+
+
+async def test_an_upheld_copy_moves_the_score_even_when_the_embedding_is_skipped(community_model: Path):
+    """Moderators' reviews count on the n-gram path too: lexical similarity, and bounds moved by it."""
+    import math
+
+    def logit(p: float) -> float:
+        return math.log(p / (1 - p))
+
+    pf = load_prefilter(community_model).load()
+    try:
+        text = "stop feeding"
+        folded = normalize(text).folded
+        before = await pf.score_text(folded, server_key="discord:9", community="tanks")
+        assert before.skipped == "low" and before.score < pf.thresholds.allow_below
+        await pf.add_feedback("discord:9", text, True)
+        after = await pf.score_text(folded, server_key="discord:9", community="tanks")
+        weight = pf.model.similarity.weight
+        assert after.similarity_adjustment == pytest.approx(weight, abs=1e-3)
+        # The same n-gram band, so the bound moves by exactly the adjustment (unless the score
+        # reached the floor or the message is now embedded).
+        if after.skipped == "low":
+            assert logit(after.score) - logit(max(before.score, 1e-4)) == pytest.approx(weight, abs=1e-3)
+        else:
+            assert after.score > before.score
+        # Another server's reviews do not leak in.
+        other = await pf.score_text(folded, server_key="discord:10", community="tanks")
+        assert other.score == pytest.approx(before.score)
+    finally:
+        await pf.aclose()

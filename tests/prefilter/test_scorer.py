@@ -142,6 +142,9 @@ async def test_concurrent_scoring_batches_and_caches(trained_dir: Path):
 
 
 async def test_feedback_moves_the_score(prefilter):
+    # Exact scores: a skipped message's score is only a bound (routing is what skipping keeps), and
+    # on these easy synthetic classes the calibrated thresholds sit at the extremes.
+    prefilter.skip_embeddings = False
     text = "omg this guy again with his tower diving"
     before = await _score(prefilter, text, server="42")
     await prefilter.add_feedback("discord:42", text, True)
@@ -196,3 +199,19 @@ async def test_default_model_scores_the_obvious():
         assert not math.isnan(pf.thresholds.allow_below)
     finally:
         await pf.aclose()
+
+
+def test_lexical_similarity_to_examples_without_the_embedding(trained_dir: Path):
+    """The n-gram similarity alone (what a skipped message gets) finds an example's copy and spares others."""
+    from bot.prefilter import PrefilterModel
+    from bot.prefilter.examples import ExampleSet
+
+    featurizer = PrefilterModel.load(trained_dir).featurizer
+    examples = ExampleSet(featurizer)
+    texts = ["buy cheap gold at goldking shop", "gg wp everyone", "push mid lane now"]
+    for text, violation in zip(texts, (True, False, False)):
+        examples.add(normalize(text).folded, violation)
+    copy = examples.similarity(featurizer.row(normalize("buy cheap gold at goldking shop").folded), None)
+    assert copy.to_violation == pytest.approx(1.0, abs=1e-5) and copy.to_benign < 0.5
+    benign = examples.similarity(featurizer.row(normalize("gg wp everyone").folded), None)
+    assert benign.to_benign == pytest.approx(1.0, abs=1e-5) and benign.to_violation < 0.5

@@ -88,3 +88,29 @@ def test_broken_model_folder_is_a_clear_error(tmp_path: Path, trained_dir: Path)
     (broken / "weights.npz").write_bytes(b"garbage")
     with pytest.raises(ModelError, match="weights.npz"):
         PrefilterModel.load(broken)
+
+
+async def test_training_replays_the_scorers_skip_rule(trained_dir: Path, synthetic_file: Path, embedder):
+    """The skip replay that calibrates the thresholds returns what the scorer returns, message by message."""
+    from bot.prefilter import load_prefilter
+    from bot.prefilter.model import sigmoid
+    from bot.prefilter.train import _replay_logits
+
+    pf = load_prefilter(trained_dir).load()
+    try:
+        model, th = pf.model, pf.thresholds
+        texts = [normalize(r.text).folded for r in read_rows(synthetic_file)[:60]]
+        texts += [normalize(t).folded for t in ("gg wp", "you absolute clown", "push mid", "idiot lol")]
+        base = model.base_logits(model.ngram_logits(model.ngram_features(texts)))
+        terms = model.embed_terms(embedder.pooled_many(texts))
+        replayed = np.asarray(sigmoid(_replay_logits(model.blend, base, terms, th)))
+        served = [(await pf.score_text(t)) for t in texts]
+        assert any(s.skipped for s in served) and any(not s.skipped for s in served)
+        for text, want, got in zip(texts, replayed, served):
+            assert got.score == pytest.approx(min(max(want, 1e-4), 1 - 1e-4), abs=1e-4), (text, got)
+    finally:
+        await pf.aclose()
+    replay = json.loads((trained_dir / "model.json").read_text(encoding="utf-8"))["info"]["skip_replay"]
+    # The allow threshold was calibrated on the replayed scores: skips cost at most the budget.
+    assert replay["benign_escalated_with_skips"] - replay["benign_escalated_exact"] <= TrainConfig().max_skip_cost
+    assert th.recall >= th.target_recall
