@@ -57,6 +57,8 @@ class TrainConfig:
     #: Hidden units of the embedding head's MLP (0: logistic regression, as format 1 models).
     embed_hidden: int = 256
     embed_alpha: float = 1e-2
+    #: MLPs (different seeds) whose logits the head averages.
+    embed_ensemble: int = 3
     #: Below this many rows the head is logistic regression whatever ``embed_hidden`` says (an MLP
     #: fitted on a few hundred messages is overconfident, and its thresholds with it).
     min_hidden_rows: int = 1000
@@ -72,8 +74,8 @@ class TrainConfig:
     min_community_rows: int = 200
     ngrams: NgramSpec = field(default_factory=NgramSpec)
     seed: int = 0
-    #: Widening (in logits) of each band's embedding-term range used for skip bounds.
-    range_margin: float = 0.25
+    #: Widenings (in logits) of each band's embedding-term range tried for skip bounds.
+    range_margins: tuple[float, ...] = (0.0, 0.1, 0.25)
     #: Each band's range covers this central share of the embedding terms seen out of fold: the
     #: embedding is skipped when no term inside it could change the routing. Lower is faster; the
     #: routing of a message whose term falls outside can differ from the full computation
@@ -116,21 +118,28 @@ def _fit_head(features: np.ndarray, y: np.ndarray, config: TrainConfig) -> Embed
     if config.embed_hidden > 0 and len(y) >= config.min_hidden_rows:
         from sklearn.neural_network import MLPClassifier
 
-        # Early stopping holds out 10% of the rows to decide when to stop.
-        mlp = MLPClassifier(
-            hidden_layer_sizes=(config.embed_hidden,),
-            alpha=config.embed_alpha,
-            early_stopping=True,
-            random_state=config.seed,
-            max_iter=200,
-        ).fit(z, y)
+        # Several MLPs from different seeds, their logits averaged (a steadier tail: this is where
+        # the recall target is decided). Averaging the output layers of MLPs that share the input is
+        # one MLP with their hidden units side by side, so the saved head stays one hidden layer.
+        # Early stopping holds out 10% of the rows to decide when each one stops.
+        nets = [
+            MLPClassifier(
+                hidden_layer_sizes=(config.embed_hidden,),
+                alpha=config.embed_alpha,
+                early_stopping=True,
+                random_state=config.seed + k,
+                max_iter=200,
+            ).fit(z, y)
+            for k in range(max(1, config.embed_ensemble))
+        ]
+        n = len(nets)
         return EmbeddingHead(
             mean.astype(np.float32),
             scale.astype(np.float32),
-            mlp.coefs_[1][:, 0].astype(np.float32),
-            float(mlp.intercepts_[1][0]),
-            mlp.coefs_[0].astype(np.float32),
-            mlp.intercepts_[0].astype(np.float32),
+            np.concatenate([net.coefs_[1][:, 0] for net in nets]).astype(np.float32) / n,
+            float(np.mean([net.intercepts_[1][0] for net in nets])),
+            np.concatenate([net.coefs_[0] for net in nets], axis=1).astype(np.float32),
+            np.concatenate([net.intercepts_[0] for net in nets]).astype(np.float32),
         )
     from sklearn.linear_model import LogisticRegression
 
@@ -307,8 +316,6 @@ def train_prefilter(
         )
     say("final model", 1, 1)
     blend = Blend(a, b, c, m)
-    if head is not None:
-        blend = _bounded_blend(a, b, c, m, base_oof, terms_oof, config.range_margin, config.skip_share or 0.999)
 
     keyword_hits = None
     if policy is not None:
@@ -339,24 +346,19 @@ def train_prefilter(
     )
     skip_loss = None
     if head is not None:
-        exact, shared_exact = thresholds, shared_thresholds
-        shares = [config.skip_share] if config.skip_share is not None else sorted(blend.alt_bands)
-        for share in shares:
-            candidate = blend.with_skip_share(share)
-            replayed = np.asarray(sigmoid(_replay_logits(candidate, base_oof, terms_oof, exact)))
-            thresholds = calibrate_on(replayed, "scores with embedding skips replayed")
-            cost = thresholds.benign_escalated_share - exact.benign_escalated_share
-            if shared_exact is not None:
-                replayed = np.asarray(sigmoid(_replay_logits(candidate, shared_base_oof, terms_oof, shared_exact)))
-                shared_thresholds = calibrate_on(replayed, "shared-model scores with embedding skips replayed")
-                cost = max(cost, shared_thresholds.benign_escalated_share - shared_exact.benign_escalated_share)
-            lost = _skip_loss(candidate, base_oof, terms_oof, y.astype(bool), exact)["unsafe_let_through_share"]
-            if cost <= config.max_skip_cost and lost <= config.max_skip_loss:
-                break
-        blend = candidate
-        skip_loss = _skip_loss(blend, base_oof, terms_oof, y.astype(bool), thresholds)
-        skip_loss["benign_escalated_exact"] = round(exact.benign_escalated_share, 4)
-        skip_loss["benign_escalated_with_skips"] = round(thresholds.benign_escalated_share, 4)
+        choice = _choose_skips(
+            (a, b, c, m),
+            base_oof,
+            shared_base_oof if shared_thresholds is not None else None,
+            terms_oof,
+            y.astype(bool),
+            thresholds,
+            shared_thresholds,
+            calibrate_on,
+            config,
+        )
+        blend, thresholds, shared_thresholds = choice.blend, choice.thresholds, choice.shared_thresholds
+        skip_loss = choice.report
     auc = _auc(y, oof_logit)
     seconds = time.perf_counter() - started
     info: dict[str, object] = {
@@ -375,6 +377,7 @@ def train_prefilter(
             "embed_c": config.embed_c,
             "embed_hidden": config.embed_hidden,
             "embed_alpha": config.embed_alpha,
+            "embed_ensemble": config.embed_ensemble,
             "use_embeddings": config.use_embeddings,
             "memory": use_memory,
             "memory_k": config.memory_k,
@@ -419,6 +422,66 @@ def train_prefilter(
         shared_path.unlink()  # left by an earlier training into the same folder
     (out / "MODEL_CARD.md").write_text(model_card(model, thresholds, rows, shared_thresholds), encoding="utf-8")
     return TrainReport(out, len(rows), n_unsafe, thresholds, auc, seconds, featurizer.size)
+
+
+@dataclass(frozen=True, slots=True)
+class _SkipChoice:
+    blend: Blend
+    thresholds: Thresholds
+    shared_thresholds: Thresholds | None
+    report: dict[str, float]
+
+
+def _choose_skips(
+    weights: tuple[float, float, float, float],
+    base: np.ndarray,
+    shared_base: np.ndarray | None,
+    terms: np.ndarray,
+    y: np.ndarray,
+    exact: Thresholds,
+    shared_exact: Thresholds | None,
+    calibrate_on: Callable[[np.ndarray, str], Thresholds],
+    config: TrainConfig,
+) -> _SkipChoice:
+    """The skip bands (margin and share) that skip the most, within the cost budget.
+
+    Each candidate is replayed on the out-of-fold values; the allow threshold is calibrated again on
+    the replayed scores (so the target recall holds with the skips), and the candidate is acceptable
+    when that costs at most ``max_skip_cost`` of benign escalation (for servers with and without a
+    community) and its skips, before recalibration, let through at most ``max_skip_loss`` of the
+    unsafe messages. None acceptable: the widest bands.
+    """
+    a, b, c, m = weights
+    shares = (config.skip_share,) if config.skip_share is not None else ALT_SKIP_SHARES
+    best: tuple[float, _SkipChoice] | None = None
+    widest: _SkipChoice | None = None
+    for margin in sorted(config.range_margins):
+        bands = _bounded_blend(a, b, c, m, base, terms, margin, max(shares))
+        for share in sorted(shares):
+            candidate = bands.with_skip_share(share)
+            replayed = np.asarray(sigmoid(_replay_logits(candidate, base, terms, exact)))
+            thresholds = calibrate_on(replayed, "scores with embedding skips replayed")
+            cost = thresholds.benign_escalated_share - exact.benign_escalated_share
+            shared_thresholds = None
+            if shared_base is not None and shared_exact is not None:
+                replayed = np.asarray(sigmoid(_replay_logits(candidate, shared_base, terms, shared_exact)))
+                shared_thresholds = calibrate_on(replayed, "shared-model scores with embedding skips replayed")
+                cost = max(cost, shared_thresholds.benign_escalated_share - shared_exact.benign_escalated_share)
+            replay = _skip_loss(candidate, base, terms, y, exact)
+            report = {
+                **replay,
+                "margin": margin,
+                "benign_escalated_exact": round(exact.benign_escalated_share, 4),
+                "benign_escalated_with_skips": round(thresholds.benign_escalated_share, 4),
+                "cost": round(cost, 4),
+            }
+            choice = _SkipChoice(candidate, thresholds, shared_thresholds, report)
+            widest = choice  # the last one tried: the largest margin and share
+            acceptable = cost <= config.max_skip_cost and replay["unsafe_let_through_share"] <= config.max_skip_loss
+            if acceptable and (best is None or replay["skipped_share"] > best[0]):
+                best = (replay["skipped_share"], choice)
+    assert widest is not None
+    return best[1] if best is not None else widest
 
 
 def _bounded_blend(
@@ -504,7 +567,10 @@ def _describe_head(model: PrefilterModel) -> str:
     if head is None:
         return "none"
     if head.hidden_weight is not None:
-        return f"MLP ({head.hidden_weight.shape[1]} ReLU units) on MiniLM mean+max pooled features"
+        nets = int((model.info.get("config") or {}).get("embed_ensemble") or 1)  # type: ignore[union-attr]
+        units = head.hidden_weight.shape[1]
+        shape = f"{nets} averaged MLPs of {units // nets} ReLU units" if nets > 1 else f"MLP ({units} ReLU units)"
+        return f"{shape} on MiniLM mean+max pooled features"
     return "logistic regression on MiniLM mean+max pooled features"
 
 

@@ -72,12 +72,13 @@ def test_the_folder_holds_communities_mlp_and_memory(community_model: Path, comm
     model = PrefilterModel.load(community_model)
     assert model.community_names == ("dota", "tanks")
     assert model.head is not None and model.head.hidden_weight is not None
-    assert model.head.hidden_weight.shape == (768, 256)
+    # Three averaged MLPs of 256 units, saved as one hidden layer of 768.
+    assert model.head.hidden_weight.shape == (768, 3 * 256)
     distinct = {normalize(r.text).folded for r in read_rows(community_file)}
     assert model.memory is not None and len(model.memory) == len(distinct)
     assert model.blend.memory_weight != 0.0
     card = (community_model / "MODEL_CARD.md").read_text(encoding="utf-8")
-    assert "dota (700 rows), tanks (700 rows)" in card and "MLP (256 ReLU units)" in card
+    assert "dota (700 rows), tanks (700 rows)" in card and "3 averaged MLPs of 256 ReLU units" in card
 
 
 async def test_a_community_gets_its_own_reading_of_a_word(community_model: Path):

@@ -172,6 +172,7 @@ async def test_load_feedback_replays_reviews(prefilter):
 
 
 async def test_policy_examples_count(prefilter):
+    prefilter.skip_embeddings = False  # exact scores (a skipped message's score is a bound)
     policy = parse_policy(POLICY_WITH_EXAMPLES)
     text = "visit goldshop-cheap dot com for 10k gold only 5 dollars"
     plain = await _score(prefilter, text)

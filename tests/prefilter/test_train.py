@@ -114,3 +114,28 @@ async def test_training_replays_the_scorers_skip_rule(trained_dir: Path, synthet
     # The allow threshold was calibrated on the replayed scores: skips cost at most the budget.
     assert replay["benign_escalated_with_skips"] - replay["benign_escalated_exact"] <= TrainConfig().max_skip_cost
     assert th.recall >= th.target_recall
+
+
+def test_the_mlp_head_averages_its_networks_as_one_hidden_layer():
+    """Three seeds' MLPs saved side by side give exactly the mean of their logits."""
+    from sklearn.neural_network import MLPClassifier
+
+    from bot.prefilter.train import _fit_head
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(300, 768)).astype(np.float32)
+    y = (features[:, :5].sum(axis=1) + 0.5 * rng.normal(size=300) > 0).astype(int)
+    config = TrainConfig(embed_hidden=8, embed_ensemble=3, min_hidden_rows=100, seed=4)
+    head = _fit_head(features, y, config)
+    assert head.hidden_weight is not None and head.hidden_weight.shape == (768, 24)
+    z = (features - head.mean) / head.scale
+    expected = np.zeros(len(y))
+    for k in range(3):
+        net = MLPClassifier(
+            hidden_layer_sizes=(8,), alpha=config.embed_alpha, early_stopping=True, random_state=4 + k, max_iter=200
+        ).fit(z, y)
+        p = np.clip(net.predict_proba(z)[:, 1], 1e-12, 1 - 1e-12)
+        expected += np.log(p / (1 - p)) / 3
+    assert np.allclose(head.logits(features), expected, atol=1e-3)
+    # Fewer rows than min_hidden_rows: logistic regression.
+    assert _fit_head(features[:50], y[:50], config).hidden_weight is None
