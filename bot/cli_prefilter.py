@@ -163,6 +163,12 @@ def train_prefilter_command(
         f"  allow below {t.allow_below:.4f} -> recall {t.recall:.3f}, benign escalated {t.benign_escalated_share:.3f}; "
         f"act at or above {t.act_above:.4f}"
     )
+    if result.shared_thresholds is not None:
+        s = result.shared_thresholds
+        err.print(
+            f"  servers that name no community: allow below {s.allow_below:.4f} -> recall {s.recall:.3f}, "
+            f"benign escalated {s.benign_escalated_share:.3f}"
+        )
 
 
 def eval_command(
@@ -213,7 +219,9 @@ def eval_command(
     ] = False,
     skip_share: Annotated[
         Optional[float],
-        typer.Option("--skip-share", help="Use the model's skip bands for this share (0.8, 0.9, 0.95, 0.99, 0.999)."),
+        typer.Option(
+            "--skip-share", help="Use the model's skip bands for this share (0.3, 0.4, ... 0.9, 0.95, 0.99, 0.999)."
+        ),
     ] = None,
     community: Annotated[
         str,

@@ -166,8 +166,15 @@ class NeighbourMemory:
             rng = np.random.default_rng(seed)
             sample = kept[rng.choice(len(kept), size=min(len(kept), 20_000), replace=False)] - center
             projection = np.linalg.svd(sample, full_matrices=False)[2][:dims].T.astype(np.float32)
-        memory = cls(np.zeros((0, 0), np.float32), np.asarray(counts, np.float32), np.asarray(unsafe, np.float32),
-                     k, sharpness, center, projection)
+        memory = cls(
+            np.zeros((0, 0), np.float32),
+            np.asarray(counts, np.float32),
+            np.asarray(unsafe, np.float32),
+            k,
+            sharpness,
+            center,
+            projection,
+        )
         return replace(memory, vectors=memory.project(kept))
 
     def project(self, vectors: np.ndarray) -> np.ndarray:

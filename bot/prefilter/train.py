@@ -25,8 +25,7 @@ from scipy.sparse import csr_matrix, diags, hstack
 from ..normalize import normalize
 from ..policy import Policy
 from .data import LabelledRow
-from .embedder import OnnxEmbedder
-from .embedder import EMBEDDING_DIM
+from .embedder import EMBEDDING_DIM, OnnxEmbedder
 from .model import Blend, CommunityWeights, EmbeddingHead, NeighbourMemory, PrefilterModel, SimilarityParams, sigmoid
 from .ngrams import NgramFeaturizer, NgramSpec
 from .scorer import SHARED_THRESHOLDS_FILE
@@ -79,11 +78,8 @@ class TrainConfig:
     #: Each band's range covers this central share of the embedding terms seen out of fold: the
     #: embedding is skipped when no term inside it could change the routing. Lower is faster; the
     #: routing of a message whose term falls outside can differ from the full computation
-    #: (``modbot eval --no-skip`` measures it). None: the smallest stored share whose skips, replayed
-    #: on the out-of-fold data with the allow threshold calibrated again on the replayed scores (so
-    #: the target recall holds with the skips), escalate at most ``max_skip_cost`` more of the
-    #: benign messages than exact scores would, and whose skips (before that recalibration) would
-    #: have let through at most ``max_skip_loss`` of the unsafe messages.
+    #: (``modbot eval --no-skip`` measures it). None: the margin and share that skip the most within
+    #: ``max_skip_cost`` and ``max_skip_loss`` (see :func:`_choose_skips`).
     skip_share: float | None = None
     max_skip_cost: float = 0.005
     max_skip_loss: float = 0.005
@@ -101,6 +97,8 @@ class TrainReport:
     oof_auc: float
     seconds: float
     vocabulary: int
+    #: For servers that name no community (models trained with communities only).
+    shared_thresholds: Thresholds | None = None
 
 
 def _fit_ngram(x, y: np.ndarray, c: float):
@@ -421,7 +419,7 @@ def train_prefilter(
     elif shared_path.exists():
         shared_path.unlink()  # left by an earlier training into the same folder
     (out / "MODEL_CARD.md").write_text(model_card(model, thresholds, rows, shared_thresholds), encoding="utf-8")
-    return TrainReport(out, len(rows), n_unsafe, thresholds, auc, seconds, featurizer.size)
+    return TrainReport(out, len(rows), n_unsafe, thresholds, auc, seconds, featurizer.size, shared_thresholds)
 
 
 @dataclass(frozen=True, slots=True)

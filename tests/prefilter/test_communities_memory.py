@@ -90,6 +90,11 @@ async def test_a_community_gets_its_own_reading_of_a_word(community_model: Path)
         shared = (await pf.score_text(folded)).score
         assert dota > 0.8 and tanks < 0.2, (dota, tanks)
         assert tanks < shared < dota
+        # The batch path (training, eval arithmetic) applies the same corrections as the scorer.
+        features = pf.model.ngram_features([folded, folded, folded])
+        batch = pf.model.ngram_logits(features, ["dota", "tanks", None])
+        details = [await pf.score_text(folded, community=c) for c in ("dota", "tanks", None)]
+        assert batch.tolist() == pytest.approx([d.ngram_logit for d in details], abs=1e-4)
         # Words both communities agree on are unaffected by the choice.
         insult = normalize("shut up you idiot").folded
         assert (await pf.score_text(insult, community="tanks")).score > 0.8
