@@ -247,6 +247,14 @@ class Blend:
         i = min(int(np.searchsorted(self.band_edges, base_logit)), len(self.band_edges) - 1)
         return self.band_lo[i], self.band_hi[i]
 
+    def term_ranges(self, base_logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`term_range` for many base logits at once: (low terms, high terms)."""
+        base_logits = np.asarray(base_logits, dtype=np.float64)
+        if not self.band_edges:
+            return np.full(len(base_logits), self.embed_range[0]), np.full(len(base_logits), self.embed_range[1])
+        i = np.minimum(np.searchsorted(self.band_edges, base_logits), len(self.band_edges) - 1)
+        return np.asarray(self.band_lo)[i], np.asarray(self.band_hi)[i]
+
 
 @dataclass(frozen=True, slots=True)
 class SimilarityParams:

@@ -116,6 +116,8 @@ class EmbeddingPrefilter:
         )
         self.examples = ExampleMemory(model.featurizer)
         self.skip_embeddings = skip_embeddings
+        self._regions = self._region_logits(thresholds)
+        self._shared_regions = self._region_logits(shared_thresholds) if shared_thresholds is not None else None
         self.skipped = 0
         self.scored = 0
         # Chat repeats itself: the n-gram row and logit of recent texts are kept too (cheap, but
@@ -128,14 +130,19 @@ class EmbeddingPrefilter:
     def model_name(self) -> str:
         return self.name
 
+    def _uses_shared(self, community: str | None) -> bool:
+        return self.shared_thresholds is not None and community not in self.model.community_names
+
     def thresholds_for(self, community: str | None) -> Thresholds:
         """The calibrated thresholds for a server of ``community`` (None or unknown: the shared model's)."""
-        if self.shared_thresholds is None or community in self.model.community_names:
-            return self.thresholds
-        return self.shared_thresholds
+        if self._uses_shared(community):
+            assert self.shared_thresholds is not None
+            return self.shared_thresholds
+        return self.thresholds
 
     @staticmethod
     def _region_logits(thresholds: Thresholds) -> tuple[float, float]:
+        """(allow, act) thresholds as logits, the scale the skip rule compares bounds on."""
         allow = logit(thresholds.allow_below) if thresholds.allow_below > 0 else -math.inf
         act = logit(thresholds.act_above) if thresholds.act_above < 1.0 else math.inf
         return allow, act
@@ -208,7 +215,9 @@ class EmbeddingPrefilter:
         if self.skip_embeddings:
             # The embedding is skipped when every plausible embedding term leaves the message in the
             # same routing region (allow / escalate / act) of the thresholds this server inherits.
-            allow_logit, act_logit = self._region_logits(self.thresholds_for(community))
+            allow_logit, act_logit = (
+                self._shared_regions if self._shared_regions is not None and self._uses_shared(community) else self._regions
+            )
             if hi < allow_logit:
                 self.skipped += 1
                 return ScoreDetail(self._clip(hi), ngram, None, adjust, skipped="low")

@@ -521,8 +521,8 @@ def _skip_regions(
 
     allow = logit(thresholds.allow_below) if thresholds.allow_below > 0 else -np.inf
     act = logit(thresholds.act_above) if thresholds.act_above < 1 else np.inf
-    bounds = np.array([blend.term_range(float(v)) for v in base])
-    lo, hi = base + bounds[:, 0], base + bounds[:, 1]
+    term_lo, term_hi = blend.term_ranges(base)
+    lo, hi = base + term_lo, base + term_hi
     skipped_low = hi < allow
     skipped_above = ~skipped_low & ((lo >= act) | ((lo >= allow) & (hi < act)))
     return lo, hi, skipped_low, skipped_above
