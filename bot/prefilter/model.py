@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from scipy.sparse import csr_matrix
 
+from .embedder import EMBEDDING_DIM, FEATURE_DIM
 from .ngrams import NgramFeaturizer, NgramSpec
 
 __all__ = [
@@ -341,8 +342,6 @@ class PrefilterModel:
 
     def memory_rates(self, features: np.ndarray) -> np.ndarray:
         """The neighbour memory's unsafe rate per row of pooled features (zeros without a memory)."""
-        from .embedder import EMBEDDING_DIM
-
         if self.memory is None:
             return np.zeros(len(features))
         return self.memory.rates(features[:, :EMBEDDING_DIM])
@@ -536,8 +535,6 @@ class PrefilterModel:
 
 def _check_head(head: EmbeddingHead, directory: Path) -> None:
     """Shapes that would otherwise fail only when the first message is embedded."""
-    from .embedder import FEATURE_DIM
-
     width = FEATURE_DIM
     if head.mean.shape != (width,) or head.scale.shape != (width,):
         raise ModelError(f"{directory}: the embedding head expects {width} features")

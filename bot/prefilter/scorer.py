@@ -135,10 +135,15 @@ class EmbeddingPrefilter:
 
     def thresholds_for(self, community: str | None) -> Thresholds:
         """The calibrated thresholds for a server of ``community`` (None or unknown: the shared model's)."""
-        if self._uses_shared(community):
-            assert self.shared_thresholds is not None
+        if self._uses_shared(community) and self.shared_thresholds is not None:
             return self.shared_thresholds
         return self.thresholds
+
+    def _region_logits_for(self, community: str | None) -> tuple[float, float]:
+        """:meth:`thresholds_for` as (allow, act) logits, computed once at construction."""
+        if self._uses_shared(community) and self._shared_regions is not None:
+            return self._shared_regions
+        return self._regions
 
     @staticmethod
     def _region_logits(thresholds: Thresholds) -> tuple[float, float]:
@@ -215,9 +220,7 @@ class EmbeddingPrefilter:
         if self.skip_embeddings:
             # The embedding is skipped when every plausible embedding term leaves the message in the
             # same routing region (allow / escalate / act) of the thresholds this server inherits.
-            allow_logit, act_logit = (
-                self._shared_regions if self._shared_regions is not None and self._uses_shared(community) else self._regions
-            )
+            allow_logit, act_logit = self._region_logits_for(community)
             if hi < allow_logit:
                 self.skipped += 1
                 return ScoreDetail(self._clip(hi), ngram, None, adjust, skipped="low")

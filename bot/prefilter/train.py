@@ -26,7 +26,16 @@ from ..normalize import normalize
 from ..policy import Policy
 from .data import LabelledRow
 from .embedder import EMBEDDING_DIM, OnnxEmbedder
-from .model import Blend, CommunityWeights, EmbeddingHead, NeighbourMemory, PrefilterModel, SimilarityParams, sigmoid
+from .model import (
+    Blend,
+    CommunityWeights,
+    EmbeddingHead,
+    NeighbourMemory,
+    PrefilterModel,
+    SimilarityParams,
+    logit,
+    sigmoid,
+)
 from .ngrams import NgramFeaturizer, NgramSpec
 from .scorer import SHARED_THRESHOLDS_FILE
 from .thresholds import Thresholds, calibrate
@@ -517,8 +526,6 @@ def _skip_regions(
     blend: Blend, base: np.ndarray, thresholds: Thresholds
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The scorer's skip rule over many messages: (lo, hi, skipped low, skipped high or mid)."""
-    from .model import logit
-
     allow = logit(thresholds.allow_below) if thresholds.allow_below > 0 else -np.inf
     act = logit(thresholds.act_above) if thresholds.act_above < 1 else np.inf
     term_lo, term_hi = blend.term_ranges(base)
@@ -541,8 +548,6 @@ def _skip_loss(
     blend: Blend, base: np.ndarray, terms: np.ndarray, y: np.ndarray, thresholds: Thresholds
 ) -> dict[str, float]:
     """Replays the skip rule on out-of-fold logits: share skipped, and unsafe messages it would allow."""
-    from .model import logit
-
     allow = logit(thresholds.allow_below) if thresholds.allow_below > 0 else -np.inf
     _, _, skipped_low, skipped_above = _skip_regions(blend, base, thresholds)
     lost = skipped_low & (base + terms >= allow) & y
