@@ -24,9 +24,10 @@ import aiosqlite  # noqa: E402
 
 from bot.app import build_services  # noqa: E402
 from bot.domain import MessageEvent, ServerRef, TokenCounts  # noqa: E402
-from bot.pipeline import IntakeStatus  # noqa: E402
+from bot.moderation.pipeline import IntakeStatus
 from bot.ports import Judgement, JudgeRequest  # noqa: E402
-from bot.settings import AppSettings, PipelineSettings, ServerSettings  # noqa: E402
+from bot.config import AppSettings, PipelineSettings
+from bot.domain.settings import ServerSettings
 
 CHAT = [
     "gg ez", "nice shot", "anyone up for ranked?", "lag is insane today", "who wants to duo",

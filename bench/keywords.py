@@ -25,8 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from a checkout, without installing the package
 
-from bot.keywords import KeywordMatcher  # noqa: E402
-from bot.policy import Policy, load_policy, parse_policy  # noqa: E402
+from bot.stages.keywords import KeywordMatcher
+from bot.domain.policy import Policy, load_policy, parse_policy
 
 GOAL = 50_000
 POLICY_PATH = ROOT / "policies" / "game-community.md"

@@ -32,10 +32,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from a checkout, without installing the package
 
 from bot.domain import MessageEvent, ServerRef  # noqa: E402
-from bot.keywords import KeywordMatcher  # noqa: E402
-from bot.normalize import normalize  # noqa: E402
-from bot.policy import load_policy  # noqa: E402
-from bot.prefilter import BatchingConfig, OnnxEmbedder, load_prefilter  # noqa: E402
+from bot.stages.keywords import KeywordMatcher
+from bot.stages.normalize import normalize
+from bot.domain.policy import load_policy
+from bot.stages.prefilter import BatchingConfig, OnnxEmbedder, load_prefilter
 
 DATA = ROOT.parent / "shared" / "data"
 POLICY = ROOT / "policies" / "game-community.md"

@@ -13,17 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from .actions import ActionDispatcher
-from .commands import ModeratorService
-from .judge import Judge
-from .keywords import MatcherCache
-from .pipeline import Pipeline
-from .policy import Policy
-from .ports import ActionSink, Prefilter, Reasoner
-from .resolvers import PolicyResolver, SettingsResolver, load_policy_dir
-from .settings import AppSettings
-from .store.database import create_engine, upgrade
-from .store.repository import Store
+from bot.moderation.enforcement import ActionDispatcher
+from bot.commands import ModeratorService
+from bot.moderation.judge import Judge
+from bot.stages.keywords import MatcherCache
+from bot.moderation.pipeline import Pipeline
+from bot.domain.policy import Policy
+from bot.ports import ActionSink, Prefilter, Reasoner
+from bot.moderation.resolvers import PolicyResolver, SettingsResolver, load_policy_dir
+from bot.config import AppSettings
+from bot.store.database import create_engine, upgrade
+from bot.store.repository import Store
 
 __all__ = ["ADAPTER_MODULES", "FROM_SETTINGS", "PlatformAdapter", "Services", "build_reasoner", "build_services"]
 
@@ -97,8 +97,8 @@ DEFAULT_MODEL_DIR = Path("models")
 
 def reasoner_settings(settings: AppSettings, model_path: Path | None = None):  # -> ReasonerSettings
     """The validated ``[reasoner]`` table; the pulled model's default location fills a missing path."""
-    from .cli_model import DEFAULT_FILE
-    from .reasoner.config import ReasonerSettings
+    from bot.cli.model import DEFAULT_FILE
+    from bot.stages.reasoner.config import ReasonerSettings
 
     values = dict(settings.reasoner)
     if model_path is not None:
@@ -112,7 +112,7 @@ def build_reasoner(settings: AppSettings, model_path: Path | None = None) -> Rea
 
     Raises ``ReasonerConfigError`` when the in-process backend has no model file to load.
     """
-    from .reasoner.config import ReasonerConfigError, build_reasoner as build_backend
+    from bot.stages.reasoner.config import ReasonerConfigError, build_reasoner as build_backend
 
     config = reasoner_settings(settings, model_path)
     if config.backend == "llama" and (config.model_path is None or not config.model_path.is_file()):
@@ -127,7 +127,7 @@ def build_prefilter(settings: AppSettings, directory: Path | None = None) -> Pre
     """The embedding prefilter (the shipped default model unless a folder is configured)."""
     if not settings.prefilter_enabled and directory is None:
         return None
-    from .prefilter import EmbedderConfig, load_prefilter
+    from bot.stages.prefilter import EmbedderConfig, load_prefilter
 
     embedder = None
     if settings.embedding_model_dir is not None:
@@ -193,7 +193,7 @@ async def build_services(
 
 def _reasoner_or_degrade(settings: AppSettings) -> Reasoner | None:
     """For ``serve``: without a usable model, run the fast stages alone and say so loudly."""
-    from .reasoner.config import ReasonerConfigError
+    from bot.stages.reasoner.config import ReasonerConfigError
 
     try:
         return build_reasoner(settings)

@@ -10,7 +10,8 @@ import pytest
 
 from bot.app import Services, build_services
 from bot.domain import MessageEvent, ServerRef
-from bot.settings import AppSettings, PipelineSettings, ServerSettings
+from bot.config import AppSettings, PipelineSettings
+from bot.domain.settings import ServerSettings
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

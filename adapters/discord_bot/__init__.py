@@ -15,7 +15,7 @@ Modules:
 from __future__ import annotations
 
 from bot.app import Services
-from bot.settings import AppSettings
+from bot.config import AppSettings
 
 from .client import (
     INVITE_PERMISSIONS,

@@ -32,8 +32,8 @@ from bot.commands import (
     ShowReasoning,
     parse_mod_command,
 )
-from bot.pipeline import IntakeStatus
-from bot.settings import AppSettings, SlackSettings
+from bot.moderation.pipeline import IntakeStatus
+from bot.config import AppSettings, SlackSettings
 
 from .blocks import case_message, parse_action_id, reply_message
 from .clients import DEFAULT_API_BASE_URL, ClientFactory

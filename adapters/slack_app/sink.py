@@ -19,7 +19,7 @@ from typing import Protocol
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.domain import Action, ActionKind, ActionOutcome, ServerRef
-from bot.resolvers import SettingsResolver
+from bot.moderation.resolvers import SettingsResolver
 from bot.store.repository import Store
 
 from .blocks import case_message

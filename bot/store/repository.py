@@ -19,7 +19,7 @@ from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, upda
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from ..domain import (
+from bot.domain import (
     Action,
     ActionOutcome,
     Attachment,
@@ -33,9 +33,9 @@ from ..domain import (
     Verdict,
     utcnow,
 )
-from ..policy import Policy, parse_policy
-from ..settings import ServerOverrides
-from .schema import (
+from bot.domain.policy import Policy, parse_policy
+from bot.domain.settings import ServerOverrides
+from bot.store.schema import (
     ActionRow,
     AuditRow,
     CaseRow,

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from ..domain import utcnow
+from bot.domain import utcnow
 
 __all__ = [
     "ActionRow",

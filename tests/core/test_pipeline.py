@@ -6,8 +6,8 @@ import asyncio
 
 from bot.app import build_services
 from bot.domain import ActionKind, Decision, ServerRef, Stage
-from bot.pipeline import IntakeStatus
-from bot.settings import PipelineSettings
+from bot.moderation.pipeline import IntakeStatus
+from bot.config import PipelineSettings
 from bot.store.repository import MessageStatus
 from tests.conftest import event, make_settings
 from tests.support.recording_sink import RecordingSink
@@ -231,7 +231,7 @@ async def test_missing_permission_is_reported_to_moderators_once(tmp_path):
 
 
 async def test_server_specific_terms_add_to_the_policy_lists(tmp_path):
-    from bot.settings import ServerTerms
+    from bot.domain.settings import ServerTerms
 
     services, sink = await build(tmp_path, None)
     other = ServerRef("test", "g2")

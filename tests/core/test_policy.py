@@ -10,8 +10,8 @@ import pytest
 import re2
 
 from bot.domain import Decision
-from bot.keywords import KeywordMatcher
-from bot.policy import (
+from bot.stages.keywords import KeywordMatcher
+from bot.domain.policy import (
     MAX_POLICY_BYTES,
     Policy,
     PolicyError,

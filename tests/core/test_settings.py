@@ -6,7 +6,8 @@ import logging
 
 import pytest
 
-from bot.settings import ServerOverrides, ServerSettings, SettingsError, load_settings
+from bot.domain.settings import ServerOverrides, ServerSettings
+from bot.config import SettingsError, load_settings
 
 
 def test_file_and_environment_combine_and_secrets_stay_secret(tmp_path, monkeypatch, caplog):

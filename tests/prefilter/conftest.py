@@ -72,8 +72,8 @@ def synthetic_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def trained_dir(tmp_path_factory, synthetic_file) -> Path:
     """A prefilter trained (with real MiniLM embeddings) on the synthetic rows; seconds."""
-    from bot.prefilter import read_rows
-    from bot.prefilter.train import TrainConfig, train_prefilter
+    from bot.stages.prefilter import read_rows
+    from bot.training.train import TrainConfig, train_prefilter
 
     out = tmp_path_factory.mktemp("model") / "synthetic-model"
     train_prefilter(read_rows(synthetic_file), out, config=TrainConfig(folds=3), sources=[str(synthetic_file)])
@@ -82,6 +82,6 @@ def trained_dir(tmp_path_factory, synthetic_file) -> Path:
 
 @pytest.fixture(scope="session")
 def embedder():
-    from bot.prefilter import OnnxEmbedder
+    from bot.stages.prefilter import OnnxEmbedder
 
     return OnnxEmbedder().load()

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from bot.prefilter import MicroBatcher
+from bot.stages.prefilter import MicroBatcher
 
 
 class Recorder:

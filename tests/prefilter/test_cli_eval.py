@@ -9,11 +9,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from bot.cli_prefilter import register
+from bot.cli.prefilter import register
 from bot.domain import Decision, Stage, Verdict
-from bot.judge import Routing
-from bot.prefilter import LabelledRow
-from bot.prefilter.evaluate import report_from_verdicts
+from bot.moderation.judge import Routing
+from bot.stages.prefilter import LabelledRow
+from bot.training.evaluate import report_from_verdicts
 
 from .conftest import SHARED_DATA, synthetic_rows, write_jsonl
 
@@ -171,11 +171,11 @@ class _WordReasoner:
 
 
 async def test_full_stages_send_escalations_to_the_reasoner(trained_dir: Path):
-    from bot.cli_prefilter import _neutral_policy
-    from bot.judge import Judge
-    from bot.keywords import KeywordMatcher
-    from bot.prefilter import load_prefilter, read_rows
-    from bot.prefilter.evaluate import evaluate_rows
+    from bot.cli.prefilter import _neutral_policy
+    from bot.moderation.judge import Judge
+    from bot.stages.keywords import KeywordMatcher
+    from bot.stages.prefilter import load_prefilter, read_rows
+    from bot.training.evaluate import evaluate_rows
 
     rows = read_rows(write_jsonl(Path(trained_dir).parent / "full.jsonl", synthetic_rows(60, seed=21)))
     prefilter = load_prefilter(trained_dir)

@@ -16,16 +16,16 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from bot.cli_prefilter import register
+from bot.cli.prefilter import register
 from bot.domain import Decision, MessageEvent, ServerRef
-from bot.judge import Judge, Routing
-from bot.keywords import KeywordMatcher
-from bot.normalize import normalize
-from bot.policy import parse_policy
-from bot.prefilter import PrefilterModel, load_prefilter, read_rows
-from bot.prefilter.model import NeighbourMemory
-from bot.prefilter.train import TrainConfig, train_prefilter
-from bot.settings import ServerOverrides, ServerSettings
+from bot.moderation.judge import Judge, Routing
+from bot.stages.keywords import KeywordMatcher
+from bot.stages.normalize import normalize
+from bot.domain.policy import parse_policy
+from bot.stages.prefilter import PrefilterModel, load_prefilter, read_rows
+from bot.stages.prefilter.model import NeighbourMemory
+from bot.training.train import TrainConfig, train_prefilter
+from bot.domain.settings import ServerOverrides, ServerSettings
 
 from .conftest import synthetic_rows, write_jsonl
 
@@ -108,7 +108,7 @@ async def test_an_unknown_community_scores_with_the_shared_model_and_says_so_onc
     try:
         folded = normalize("ez mid").folded
         shared = (await pf.score_text(folded)).score
-        with caplog.at_level(logging.WARNING, logger="bot.prefilter.scorer"):
+        with caplog.at_level(logging.WARNING, logger="bot.stages.prefilter.scorer"):
             first = (await pf.score_text(folded, community="chess")).score
             second = (await pf.score_text(folded, community="chess")).score
         assert first == second == shared
@@ -174,7 +174,7 @@ def test_neighbour_memory_rates():
 
 
 def test_inconsistent_format_2_folders_are_refused(tmp_path: Path, community_model: Path):
-    from bot.prefilter.model import ModelError
+    from bot.stages.prefilter.model import ModelError
 
     broken = tmp_path / "broken"
     broken.mkdir()

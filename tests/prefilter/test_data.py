@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.prefilter import DataError, LabelledRow, read_rows, read_rows_many, split_rows
+from bot.stages.prefilter import DataError, LabelledRow, read_rows, read_rows_many, split_rows
 
 from .conftest import SHARED_DATA, synthetic_rows, write_jsonl
 

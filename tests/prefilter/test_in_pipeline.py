@@ -49,7 +49,7 @@ async def test_a_configured_embedding_folder_is_used_and_checked(tmp_path):
 
     import pytest
 
-    from bot.prefilter import default_model_path, default_tokenizer_path
+    from bot.stages.prefilter import default_model_path, default_tokenizer_path
 
     folder = tmp_path / "minilm"
     folder.mkdir()

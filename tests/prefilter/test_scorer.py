@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from bot.domain import MessageEvent, ServerRef
-from bot.normalize import normalize
-from bot.policy import parse_policy
+from bot.stages.normalize import normalize
+from bot.domain.policy import parse_policy
 from bot.ports import Prefilter, PrefilterScore
-from bot.prefilter import EmbeddingPrefilter, load_prefilter
-from bot.prefilter.scorer import BatchingConfig, default_model_dir
+from bot.stages.prefilter import EmbeddingPrefilter, load_prefilter
+from bot.stages.prefilter.scorer import BatchingConfig, default_model_dir
 
 POLICY_WITH_EXAMPLES = """+++
 id = "ex"
@@ -204,8 +204,8 @@ async def test_default_model_scores_the_obvious():
 
 def test_lexical_similarity_to_examples_without_the_embedding(trained_dir: Path):
     """The n-gram similarity alone (what a skipped message gets) finds an example's copy and spares others."""
-    from bot.prefilter import PrefilterModel
-    from bot.prefilter.examples import ExampleSet
+    from bot.stages.prefilter import PrefilterModel
+    from bot.stages.prefilter.examples import ExampleSet
 
     featurizer = PrefilterModel.load(trained_dir).featurizer
     examples = ExampleSet(featurizer)

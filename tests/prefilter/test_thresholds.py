@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.prefilter import Thresholds, ThresholdsError, calibrate
+from bot.stages.prefilter import Thresholds, ThresholdsError, calibrate
 
 
 def _data(seed: int = 0, n: int = 2000):

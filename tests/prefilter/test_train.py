@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.normalize import normalize
-from bot.prefilter import PrefilterModel, Thresholds, read_rows
-from bot.prefilter.model import ModelError
-from bot.prefilter.train import TrainConfig, TrainError, train_prefilter
+from bot.stages.normalize import normalize
+from bot.stages.prefilter import PrefilterModel, Thresholds, read_rows
+from bot.stages.prefilter.model import ModelError
+from bot.training.train import TrainConfig, TrainError, train_prefilter
 
 from .conftest import synthetic_rows, write_jsonl
 
@@ -53,7 +53,7 @@ def test_custom_target_recall(tmp_path: Path, synthetic_file: Path):
 
 
 def test_policy_keywords_take_part_in_calibration(tmp_path: Path, synthetic_file: Path):
-    from bot.policy import parse_policy
+    from bot.domain.policy import parse_policy
 
     policy = parse_policy(
         '+++\nid = "kw"\ntitle = "t"\n[actions]\nhigh = "remove"\n[[categories]]\nid = "h"\ntitle = "H"\n'
@@ -92,9 +92,9 @@ def test_broken_model_folder_is_a_clear_error(tmp_path: Path, trained_dir: Path)
 
 async def test_training_replays_the_scorers_skip_rule(trained_dir: Path, synthetic_file: Path, embedder):
     """The skip replay that calibrates the thresholds returns what the scorer returns, message by message."""
-    from bot.prefilter import load_prefilter
-    from bot.prefilter.model import sigmoid
-    from bot.prefilter.train import _replay_logits
+    from bot.stages.prefilter import load_prefilter
+    from bot.stages.prefilter.model import sigmoid
+    from bot.training.train import _replay_logits
 
     pf = load_prefilter(trained_dir).load()
     try:
@@ -120,7 +120,7 @@ def test_the_mlp_head_averages_its_networks_as_one_hidden_layer():
     """Three seeds' MLPs saved side by side give exactly the mean of their logits."""
     from sklearn.neural_network import MLPClassifier
 
-    from bot.prefilter.train import _fit_head
+    from bot.training.train import _fit_head
 
     rng = np.random.default_rng(0)
     features = rng.normal(size=(300, 768)).astype(np.float32)

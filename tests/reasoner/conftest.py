@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.policy import Policy, parse_policy
-from bot.reasoner import HarmonyCodec, ReasonerSettings
+from bot.domain.policy import Policy, parse_policy
+from bot.stages.reasoner import HarmonyCodec, ReasonerSettings
 from tests.conftest import TEST_POLICY
 from tests.reasoner.policies import GAMING_POLICY, SHORT_POLICY
 from tests.reasoner.loopback import LoopbackServer

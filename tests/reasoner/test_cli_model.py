@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli_model import DEFAULT_FILE, DEFAULT_REPO, KNOWN_SHA256, model_app, sha256_file
+from bot.cli.model import DEFAULT_FILE, DEFAULT_REPO, KNOWN_SHA256, model_app, sha256_file
 
 runner = CliRunner()
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from bot.domain import Attachment, ContextMessage
-from bot.policy import Policy, parse_policy
-from bot.reasoner import HarmonyCodec, PromptBuilder, ensure_tiktoken_cache
-from bot.reasoner.harmony import (
+from bot.domain.policy import Policy, parse_policy
+from bot.stages.reasoner import HarmonyCodec, PromptBuilder, ensure_tiktoken_cache
+from bot.stages.reasoner.harmony import (
     ASSISTANT_START,
     FIRST_SPECIAL_TOKEN,
     O200K_SHA256,

@@ -7,11 +7,17 @@ import socket
 
 import pytest
 
-from bot.policy import Policy
+from bot.domain.policy import Policy
 from bot.ports import JudgeRequest, Reasoner, ReasonerUnavailable
-from bot.reasoner import HarmonyCodec, OpenAICompatibleReasoner, PromptBuilder, ReasonerSettings, build_reasoner
-from bot.reasoner.harmony import FIRST_SPECIAL_TOKEN
-from bot.reasoner.testing import scripted_completion_tokens
+from bot.stages.reasoner import (
+    HarmonyCodec,
+    OpenAICompatibleReasoner,
+    PromptBuilder,
+    ReasonerSettings,
+    build_reasoner,
+)
+from bot.stages.reasoner.harmony import FIRST_SPECIAL_TOKEN
+from bot.stages.reasoner.testing import scripted_completion_tokens
 from tests.conftest import event
 from tests.reasoner.loopback import LoopbackServer
 from tests.reasoner.test_harmony import INJECTION
@@ -193,7 +199,7 @@ def test_retry_after_forms() -> None:
     from email.utils import format_datetime
     from datetime import datetime, timedelta, timezone
 
-    from bot.reasoner.http import _retry_after
+    from bot.stages.reasoner.http import _retry_after
 
     assert _retry_after("3") == 3.0 and _retry_after(None) is None and _retry_after("soon") is None
     in_ten = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=10), usegmt=True)

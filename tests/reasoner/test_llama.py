@@ -11,10 +11,17 @@ import pytest
 from pydantic import ValidationError
 
 from bot.domain import ContextMessage
-from bot.policy import Policy
+from bot.domain.policy import Policy
 from bot.ports import JudgeRequest, Reasoner, ReasonerUnavailable
-from bot.reasoner import HarmonyCodec, LlamaReasoner, PromptBuilder, ReasonerConfigError, ReasonerSettings, build_reasoner
-from bot.reasoner.testing import ForcedOutput, scripted_answer
+from bot.stages.reasoner import (
+    HarmonyCodec,
+    LlamaReasoner,
+    PromptBuilder,
+    ReasonerConfigError,
+    ReasonerSettings,
+    build_reasoner,
+)
+from bot.stages.reasoner.testing import ForcedOutput, scripted_answer
 from tests.conftest import event
 from tests.reasoner.test_harmony import INJECTION
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from bot.domain import TokenCounts
-from bot.policy import Policy
-from bot.reasoner import AnswerError, HarmonyCodec, judgement_from_completion, parse_answer
-from bot.reasoner.harmony import ParsedCompletion
+from bot.domain.policy import Policy
+from bot.stages.reasoner import AnswerError, HarmonyCodec, judgement_from_completion, parse_answer
+from bot.stages.reasoner.harmony import ParsedCompletion
 
 
 @pytest.mark.parametrize(

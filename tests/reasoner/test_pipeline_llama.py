@@ -15,8 +15,8 @@ from pathlib import Path
 
 from bot.app import build_services
 from bot.domain import ActionKind, Decision, ServerRef, Stage
-from bot.reasoner import HarmonyCodec, LlamaReasoner, ReasonerSettings
-from bot.reasoner.testing import scripted_answer
+from bot.stages.reasoner import HarmonyCodec, LlamaReasoner, ReasonerSettings
+from bot.stages.reasoner.testing import scripted_answer
 from tests.conftest import event, make_settings
 from tests.support.recording_sink import RecordingSink
 

@@ -119,7 +119,7 @@ async def test_notices_are_recorded_once(store):
 
 async def test_policy_versions_are_private_to_their_server(store, tmp_path):
     from tests.conftest import TEST_POLICY
-    from bot.policy import parse_policy
+    from bot.domain.policy import parse_policy
 
     policy = parse_policy(TEST_POLICY.replace("Test policy", "Guild A's own"))
     row = await store.add_policy(policy, A, uploaded_by="mod")

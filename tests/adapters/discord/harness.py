@@ -18,7 +18,8 @@ from sqlalchemy import select
 from adapters.discord_bot import DiscordAdapter, RetryPolicy
 from bot.app import Services, build_services
 from bot.domain import MessageEvent, ServerRef
-from bot.settings import AppSettings, DiscordSettings, PipelineSettings, ServerSettings
+from bot.config import AppSettings, DiscordSettings, PipelineSettings
+from bot.domain.settings import ServerSettings
 from bot.store.schema import MessageRow
 from tests.adapters.discord import payloads as p
 from tests.conftest import make_settings

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from bot.settings import ServerSettings
+from bot.domain.settings import ServerSettings
 from tests.adapters.discord import payloads as p
 from tests.adapters.discord.harness import EPHEMERAL, SERVER, game_policy_text, interact, make_harness, slash, upload_payload
 from tests.adapters.discord.fake_discord import FakeDiscord

@@ -9,7 +9,7 @@ import pytest
 import adapters.discord_bot as discord_bot
 from bot.app import ADAPTER_MODULES, build_services
 from bot.ports import ActionSink
-from bot.settings import AppSettings, DiscordSettings
+from bot.config import AppSettings, DiscordSettings
 from tests.adapters.discord.harness import discord_settings
 
 

@@ -24,7 +24,8 @@ from slack_sdk.signature import SignatureVerifier
 from adapters.slack_app import SlackAdapter, create
 from bot.app import Services, build_services
 from bot.domain import ServerRef
-from bot.settings import ServerSettings, SlackSettings
+from bot.domain.settings import ServerSettings
+from bot.config import SlackSettings
 from tests.conftest import make_settings
 from tests.support.scripted import ScriptedReasoner
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.domain import Action, ActionKind, Case, Decision, MessageEvent, Stage, Verdict
-from bot.settings import ServerSettings
+from bot.domain.settings import ServerSettings
 from tests.adapters.slack.slack_harness import (
     GENERAL,
     MOD_CHANNEL,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import ServerSettings
+from bot.domain.settings import ServerSettings
 from tests.adapters.slack.slack_harness import (
     ADMIN,
     ADMIN_TOKEN,

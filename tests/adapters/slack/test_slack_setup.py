@@ -9,7 +9,7 @@ import yaml
 import adapters.slack_app as slack_app
 from adapters.slack_app import BOT_SCOPES, USER_SCOPES, missing_settings
 from bot.app import ADAPTER_MODULES
-from bot.settings import AppSettings, SlackSettings
+from bot.config import AppSettings, SlackSettings
 
 MANIFEST = Path(__file__).resolve().parents[3] / "slack" / "manifest.yml"
 

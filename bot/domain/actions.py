@@ -1,0 +1,64 @@
+"""Actions: instructions for a platform's action executor, and what came of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.domain.cases import Case
+from bot.domain.messages import ServerRef
+
+__all__ = ["Action", "ActionKind", "ActionOutcome"]
+
+
+class ActionKind(StrEnum):
+    """Things the bot can do on a platform."""
+
+    DELETE = "delete"
+    TIMEOUT = "timeout"
+    WARN = "warn"
+    BAN = "ban"
+    POST_CASE = "post_case"
+    NOTIFY_MODS = "notify_mods"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One instruction for a platform's action executor, carrying everything the executor needs.
+
+    The enforcement layer fills it in completely (where the mod channel is, what the member is told,
+    how long a timeout lasts), so an ``ActionSink`` never calls back into the core.
+    """
+
+    kind: ActionKind
+    server: ServerRef
+    channel_id: str | None = None
+    message_id: str | None = None
+    user_id: str | None = None
+    #: Why, for the platform's audit log and the moderators (the rationale or the rule ids).
+    reason: str = ""
+    duration_s: int | None = None
+    case: Case | None = None
+    #: The thread or forum post the message lives in, when not the channel itself.
+    thread_id: str | None = None
+    #: Where cases and notices go (the server's ``mod_channel_id``); None: none configured.
+    mod_channel_id: str | None = None
+    #: What the member is told (WARN): the rules broken, in the policy's own words.
+    member_notice: str = ""
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable across retries and restarts: the same action on the same thing has the same key."""
+        subject = f"case-{self.case.id}" if self.case is not None else f"{self.channel_id}/{self.message_id}/{self.user_id}"
+        return f"{self.server.key}:{subject}:{self.kind.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class ActionOutcome:
+    """What happened when an action was carried out; recorded for every action, failures too."""
+
+    ok: bool
+    detail: str = ""
+    #: A refusal that will repeat until a human fixes something (missing permission, role order).
+    permission_problem: bool = False
+    platform_ref: str | None = None

@@ -1,0 +1,203 @@
+"""Moderator commands as values: who runs one (``Invoker``), what they asked (one frozen value per
+command) and the platform-neutral ``Reply`` that adapters render.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from bot.domain.cases import Case
+from bot.domain.messages import ServerRef
+from bot.domain.verdicts import Verdict
+
+__all__ = [
+    "CaseAction",
+    "Exempt",
+    "Forget",
+    "Help",
+    "Invoker",
+    "MemberHistory",
+    "ModCommand",
+    "PolicyShow",
+    "PolicyTest",
+    "PolicyUpload",
+    "PolicyUse",
+    "Reply",
+    "Review",
+    "SetMode",
+    "SetModChannel",
+    "ShowCase",
+    "ShowQueue",
+    "ShowReasoning",
+    "Stats",
+    "case_summary",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Invoker:
+    """Who runs a command, where, and with which platform permissions (as reported by the adapter)."""
+
+    server: ServerRef
+    user_id: str
+    role_ids: tuple[str, ...] = ()
+    #: The adapter's answer to "does the platform call this user a moderator?" (Manage Messages on
+    #: Discord, workspace admin or a moderator user group on Slack). Platform permission names stay
+    #: in the adapters; the core also accepts the server's configured moderator roles.
+    platform_moderator: bool = False
+    display_name: str = ""
+
+
+# -- commands (one frozen value object each) ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyShow:
+    name = "policy show"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyUpload:
+    text: str
+    filename: str = "policy.md"
+    activate: bool = True
+    name = "policy upload"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyUse:
+    ref: str
+    name = "policy use"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyTest:
+    text: str
+    name = "policy test"
+
+
+@dataclass(frozen=True, slots=True)
+class SetMode:
+    mode: Literal["shadow", "enforce"]
+    name = "mode"
+
+
+@dataclass(frozen=True, slots=True)
+class SetModChannel:
+    """Where cases and notices are posted."""
+
+    channel_id: str
+    name = "modchannel"
+
+
+@dataclass(frozen=True, slots=True)
+class ShowQueue:
+    page: int = 1
+    name = "queue"
+
+
+@dataclass(frozen=True, slots=True)
+class ShowCase:
+    case_id: int
+    name = "case"
+
+
+@dataclass(frozen=True, slots=True)
+class MemberHistory:
+    member_id: str
+    page: int = 1
+    name = "history"
+
+
+@dataclass(frozen=True, slots=True)
+class Exempt:
+    kind: Literal["role", "channel"]
+    op: Literal["add", "remove"]
+    target_id: str
+    name = "exempt"
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    days: int = 7
+    name = "stats"
+
+
+@dataclass(frozen=True, slots=True)
+class Forget:
+    member_id: str
+    name = "forget"
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """A button on a posted case: uphold or overturn the bot's decision."""
+
+    case_id: int
+    outcome: Literal["uphold", "overturn"]
+    name = "review"
+
+
+@dataclass(frozen=True, slots=True)
+class CaseAction:
+    """A button on a posted case: time out or ban the author."""
+
+    case_id: int
+    kind: Literal["timeout", "ban"]
+    duration_s: int | None = None
+    name = "case action"
+
+
+@dataclass(frozen=True, slots=True)
+class ShowReasoning:
+    case_id: int
+    name = "reasoning"
+
+
+@dataclass(frozen=True, slots=True)
+class Help:
+    name = "help"
+
+
+ModCommand = (
+    PolicyShow | PolicyUpload | PolicyUse | PolicyTest | SetMode | SetModChannel | ShowQueue | ShowCase | MemberHistory
+    | Exempt | Stats | Forget | Review | CaseAction | ShowReasoning | Help
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A platform-neutral answer; adapters render it as an embed, Block Kit, or plain text."""
+
+    ok: bool
+    title: str
+    text: str = ""
+    fields: tuple[tuple[str, str], ...] = ()
+    cases: tuple[Case, ...] = ()
+    case: Case | None = None
+    page: int = 1
+    pages: int = 1
+    verdict: Verdict | None = None
+    #: Only the invoking moderator sees it (Discord ephemeral, Slack ``response_type=ephemeral``).
+    ephemeral: bool = True
+
+    def as_text(self) -> str:
+        """A plain-text rendering (CLI, Slack fallback text, logs)."""
+        lines = [self.title]
+        if self.text:
+            lines.append(self.text)
+        lines.extend(f"{name}: {value}" for name, value in self.fields)
+        for case in self.cases:
+            lines.append(case_summary(case))
+        if self.pages > 1:
+            lines.append(f"page {self.page}/{self.pages}")
+        return "\n".join(lines)
+
+
+def case_summary(case: Case) -> str:
+    """One line per case for lists."""
+    text = case.event.text.replace("\n", " ")
+    excerpt = text if len(text) <= 80 else text[:77] + "…"
+    rules = ", ".join(case.verdict.rule_ids) or "-"
+    return f"#{case.id} [{case.status}] {case.verdict.decision.value} {rules} by {case.event.author_id}: {excerpt}"

@@ -1,0 +1,174 @@
+"""What the core stores and reads back: small values the storage ports take and return.
+
+The store maps these to and from its rows; no ORM row ever leaves ``bot.store``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from bot.domain.actions import ActionKind
+from bot.domain.cases import Case
+from bot.domain.messages import MessageEvent, MessageStatus, ServerRef
+from bot.domain.policy import Policy
+from bot.domain.verdicts import Verdict
+
+__all__ = [
+    "ActionRecord",
+    "AuditEntry",
+    "CasePage",
+    "Intake",
+    "IntakeStatus",
+    "LabelledText",
+    "PolicyRecord",
+    "RecordedMessage",
+    "SavedVerdict",
+    "ServerStats",
+    "StoredMessage",
+    "StoredPolicy",
+    "VerdictToSave",
+]
+
+
+class IntakeStatus(StrEnum):
+    """What ``submit`` did with an event. The values are part of the HTTP event API's contract."""
+
+    QUEUED = "queued"
+    DUPLICATE = "duplicate"
+    OVERFLOW = "overflow"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class Intake:
+    """What ``submit`` did with an event."""
+
+    status: IntakeStatus
+    row_id: int | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedMessage:
+    """The result of recording a message revision: its row id, and whether it was new."""
+
+    row_id: int
+    created: bool
+    status: MessageStatus
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A recorded message revision read back."""
+
+    row_id: int
+    event: MessageEvent
+    status: MessageStatus
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictToSave:
+    """One verdict to store; the message is marked judged and, with ``open_case``, a case opened."""
+
+    row_id: int
+    server: ServerRef
+    verdict: Verdict
+    shadow: bool
+    open_case: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SavedVerdict:
+    """Ids of a stored verdict and of the case it opened (None: none opened, or not looked up)."""
+
+    verdict_id: int | None
+    case_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CasePage:
+    """One page of a server's cases (newest first) and how many there are in all."""
+
+    cases: tuple[Case, ...]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledText:
+    """A text with a human's label: True = violation. Moderators' reviews produce these."""
+
+    text: str
+    violation: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRecord:
+    """A stored policy version as visible to one server."""
+
+    row_id: int
+    policy_id: str
+    title: str
+    version: str
+    builtin: bool
+    created_at: datetime
+    active: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPolicy:
+    """A stored policy version with its row id (what ``activate_policy`` takes)."""
+
+    row_id: int
+    policy: Policy
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStats:
+    """Moderation figures of one server over a period."""
+
+    days: int
+    messages_seen: int
+    escalated: int
+    acted: int
+    overturned: int
+    upheld: int
+    open_cases: int
+    median_latency_ms: float | None
+    decisions: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRecord:
+    """An action as it was tried, with its outcome and the platform's reference for what it did."""
+
+    id: int
+    server: ServerRef
+    kind: ActionKind
+    case_id: int | None
+    ok: bool
+    detail: str
+    permission_problem: bool
+    platform_ref: str | None
+    requested_by: str | None
+    created_at: datetime
+    channel_id: str | None = None
+    message_id: str | None = None
+    user_id: str | None = None
+    duration_s: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One moderator command as the audit log keeps it."""
+
+    id: int
+    server: ServerRef
+    actor_id: str
+    command: str
+    arguments: dict[str, Any]
+    allowed: bool
+    result: str
+    created_at: datetime

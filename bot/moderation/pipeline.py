@@ -1,0 +1,344 @@
+"""The moderation pipeline: intake → record → (queue) → judge → store → act.
+
+A message accepted by ``submit`` is written as ``pending`` before anything else happens, so a crash,
+a full queue or a busy reasoner never loses it: the sweeper (and start-up) picks pending rows up again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from bot.moderation.enforcement import ActionDispatcher, plan_actions
+from bot.moderation.batching import BatchWriter
+from bot.domain import Decision, MessageEvent, Stage, Verdict
+from bot.moderation.judge import Judge, Routing
+from bot.stages.keywords import ExtraTerms, KeywordMatcher, MatcherCache
+from bot.domain.policy import Policy
+from bot.ports import ReasonerUnavailable
+from bot.moderation.resolvers import PolicyResolver, SettingsResolver
+from bot.config import PipelineSettings
+from bot.domain.settings import ServerSettings
+from bot.store.repository import MessageStatus, RecordedMessage, Store, VerdictToSave
+
+__all__ = ["Intake", "IntakeStatus", "Pipeline", "PipelineCounters", "sanitize_text"]
+
+log = logging.getLogger(__name__)
+
+TRUNCATION_MARK = "\n[… message cut by modbot: too long to store in full]"
+
+
+def sanitize_text(text: str, max_chars: int) -> str:
+    """Make arbitrary platform text storable: lone surrogates → U+FFFD, NUL removed, length capped."""
+    if not isinstance(text, str):
+        raise TypeError(f"message text must be str, not {type(text).__name__}")
+    # A UTF-16 round trip joins valid surrogate pairs and replaces lone ones.
+    text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    text = text.replace("\x00", "")
+    if len(text) > max_chars:
+        text = text[:max_chars] + TRUNCATION_MARK
+    return text
+
+
+class IntakeStatus(StrEnum):
+    QUEUED = "queued"
+    DUPLICATE = "duplicate"
+    OVERFLOW = "overflow"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class Intake:
+    """What ``submit`` did with an event."""
+
+    status: IntakeStatus
+    row_id: int | None = None
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class PipelineCounters:
+    """Running totals, exported as metrics and used by tests and benchmarks."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    overflowed: int = 0
+    rejected: int = 0
+    judged: int = 0
+    failed: int = 0
+    deferred: int = 0
+
+
+class Pipeline:
+    """Owns the intake queue and its workers. Built by the composition root (``bot.app``)."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        judge: Judge,
+        policies: PolicyResolver,
+        settings: SettingsResolver,
+        matchers: MatcherCache,
+        dispatcher: ActionDispatcher,
+        config: PipelineSettings = PipelineSettings(),
+    ):
+        self.store = store
+        self.judge = judge
+        self.policies = policies
+        self.settings = settings
+        self.matchers = matchers
+        self.dispatcher = dispatcher
+        self.config = config
+        self.counters = PipelineCounters()
+        self._queue: asyncio.Queue[int] = asyncio.Queue(maxsize=config.queue_size)
+        self._in_flight: set[int] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._known_servers: set[str] = set()
+        self._last_overflow_warning = float("-inf")
+        # Events recorded by this process and not yet judged: no need to read them back.
+        self._fresh: dict[int, MessageEvent] = {}
+        self._intake: BatchWriter[MessageEvent, RecordedMessage] = BatchWriter(store.record_messages)
+        self._verdicts: BatchWriter[VerdictToSave, tuple[int | None, int | None]] = BatchWriter(store.save_verdicts)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start workers and the sweeper; messages left pending by an earlier run are resumed."""
+        if self._tasks:
+            return
+        for index in range(self.config.workers):
+            self._tasks.append(asyncio.create_task(self._worker(), name=f"modbot-worker-{index}"))
+        self._tasks.append(asyncio.create_task(self._sweeper(), name="modbot-sweeper"))
+        resumed = await self.resume_pending()
+        if resumed:
+            log.info("resumed %d pending messages from an earlier run", resumed)
+
+    async def stop(self) -> None:
+        """Stop the workers; what is still queued stays ``pending`` in the store for the next start."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._fresh.clear()
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait until the queue is empty and no message is being judged (tests, benchmarks, shutdown)."""
+
+        async def _wait() -> None:
+            while True:
+                await self._queue.join()
+                if not self._in_flight and self._queue.empty():
+                    return
+                await asyncio.sleep(0)
+
+        await asyncio.wait_for(_wait(), timeout)
+
+    async def resume_pending(self, min_age_s: float = 0.0) -> int:
+        """Queue pending messages while there is room; the rest wait for the sweeper.
+
+        ``min_age_s`` leaves alone messages recorded in the last seconds: ``submit`` is about to
+        queue those itself, and queueing them twice would judge them twice.
+        """
+        room = self._queue.maxsize - self._queue.qsize()
+        if room <= 0:
+            return 0
+        ids = await self.store.pending_message_ids(room, exclude=self._in_flight, min_age_s=min_age_s)
+        queued = 0
+        for row_id in ids:
+            if self._enqueue(row_id):
+                queued += 1
+        return queued
+
+    # -- intake --------------------------------------------------------------------------------
+
+    async def submit(self, event: MessageEvent) -> Intake:
+        """Accept a message: record it as pending, then queue it. Never drops silently."""
+        try:
+            text = sanitize_text(event.text, self.config.max_text_chars)
+            if text != event.text:
+                event = replace(event, text=text)
+            if not event.message_id or not event.channel_id or not event.author_id:
+                raise ValueError("an event needs a message id, a channel id and an author id")
+        except (TypeError, ValueError) as exc:
+            self.counters.rejected += 1
+            log.warning("rejected an event from %s: %s", getattr(event, "server", "?"), exc)
+            return Intake(IntakeStatus.REJECTED, detail=str(exc))
+
+        recorded = await self._intake.submit(event)
+        if not recorded.created:
+            if recorded.status != MessageStatus.PENDING or recorded.row_id in self._in_flight:
+                self.counters.duplicates += 1
+                return Intake(IntakeStatus.DUPLICATE, recorded.row_id, f"already {recorded.status}")
+        else:
+            self.counters.accepted += 1
+
+        if event.server.key not in self._known_servers and not await self._check_server(event):
+            if not self.config.auto_register_servers:
+                detail = f"unknown server {event.server}: not registered with this bot"
+                await self.store.set_message_status(recorded.row_id, MessageStatus.FAILED, detail)
+                self.counters.failed += 1
+                return Intake(IntakeStatus.REJECTED, recorded.row_id, detail)
+            await self.store.ensure_server(event.server)
+            self._known_servers.add(event.server.key)
+
+        if recorded.created:
+            # Set before queueing: the sweeper may already have queued this committed row.
+            self._fresh[recorded.row_id] = event
+        if self._enqueue(recorded.row_id):
+            return Intake(IntakeStatus.QUEUED, recorded.row_id)
+        self._fresh.pop(recorded.row_id, None)
+        self.counters.overflowed += 1
+        self._warn_overflow(event)
+        return Intake(IntakeStatus.OVERFLOW, recorded.row_id, "queue full; recorded as pending")
+
+    def _warn_overflow(self, event: MessageEvent) -> None:
+        # Once a second at most: a flood must not turn into a flood of log lines as well.
+        now = time.monotonic()
+        if now - self._last_overflow_warning >= 1.0:
+            self._last_overflow_warning = now
+            log.warning(
+                "intake queue full (%d): message %s of %s stays pending and will be judged later "
+                "(%d overflowed so far)",
+                self._queue.maxsize,
+                event.message_id,
+                event.server,
+                self.counters.overflowed,
+            )
+
+    def batching(self) -> dict[str, tuple[int, int]]:
+        """Group-commit totals: name -> (transactions, rows)."""
+        return {
+            "intake": (self._intake.batches, self._intake.items),
+            "verdicts": (self._verdicts.batches, self._verdicts.items),
+        }
+
+    @property
+    def backlog(self) -> int:
+        """Messages queued or being judged right now."""
+        return len(self._in_flight)
+
+    async def _check_server(self, event: MessageEvent) -> bool:
+        if await self.store.server_exists(event.server):
+            self._known_servers.add(event.server.key)
+            return True
+        return False
+
+    def _enqueue(self, row_id: int) -> bool:
+        if row_id in self._in_flight:
+            return True
+        try:
+            self._queue.put_nowait(row_id)
+        except asyncio.QueueFull:
+            return False
+        self._in_flight.add(row_id)
+        return True
+
+    # -- judging -------------------------------------------------------------------------------
+
+    async def _worker(self) -> None:
+        while True:
+            row_id = await self._queue.get()
+            try:
+                await self.process(row_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the loop survives anything one message does
+                log.exception("unexpected error while processing message row %s", row_id)
+            finally:
+                self._in_flight.discard(row_id)
+                self._queue.task_done()
+
+    async def _sweeper(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.sweep_interval_s)
+            try:
+                await self.resume_pending(min_age_s=self.config.sweep_interval_s)
+            except Exception:
+                log.exception("sweeping pending messages failed")
+
+    async def process(self, row_id: int) -> Verdict | None:
+        """Judge one recorded message and act on the verdict; failures are recorded, never raised."""
+        event = self._fresh.pop(row_id, None)
+        fresh = event is not None
+        if event is None:
+            loaded = await self.store.load_message(row_id)
+            if loaded is None or loaded[1] != MessageStatus.PENDING:
+                return None
+            event = loaded[0]
+        try:
+            settings = await self.settings.get(event.server)
+            exempt = self._exemption(event, settings)
+            if exempt:
+                await self.store.set_message_status(row_id, MessageStatus.SKIPPED, exempt)
+                return None
+            policy = await self.policies.get(event.server)
+            if not fresh and await self.store.has_verdict(row_id, policy.version):
+                await self.store.set_message_status(row_id, MessageStatus.JUDGED)
+                return None
+            verdict = await self.judge.judge(event, policy, self.matcher(policy, settings), Routing.from_settings(settings))
+        except ReasonerUnavailable as exc:
+            self.counters.deferred += 1
+            log.info("reasoner busy (%s): message row %s stays pending", exc, row_id)
+            return None
+        except Exception as exc:
+            self.counters.failed += 1
+            log.exception("judging message row %s failed", row_id)
+            await self.store.set_message_status(row_id, MessageStatus.FAILED, f"{type(exc).__name__}: {exc}")
+            return None
+        await self._record_and_act(row_id, event, verdict, policy, settings)
+        return verdict
+
+    async def _record_and_act(
+        self, row_id: int, event: MessageEvent, verdict: Verdict, policy: Policy, settings: ServerSettings
+    ) -> None:
+        shadow = settings.mode == "shadow"
+        open_case = verdict.decision is not Decision.ALLOW
+        _, case_id = await self._verdicts.submit(VerdictToSave(row_id, event.server, verdict, shadow, open_case))
+        self.counters.judged += 1
+        if (
+            settings.reason_after_act
+            and verdict.stage is Stage.KEYWORD
+            and verdict.decision is not Decision.ALLOW
+            and self.judge.reasoner is not None
+        ):
+            # Acted on at once; the reasoner's rationale follows as a second verdict on the same message.
+            try:
+                follow_up = await self.judge.judge(
+                    event, policy, self.matcher(policy, settings), Routing.from_settings(settings), force_reasoner=True
+                )
+                await self.store.save_verdict(row_id, event.server, follow_up, shadow=shadow, open_case=False)
+            except Exception:
+                log.exception("the follow-up reasoning for message row %s failed", row_id)
+        if shadow or case_id is None:
+            return
+        case = await self.store.get_case(event.server, case_id)
+        await self.dispatcher.execute_all(plan_actions(event, verdict, policy, settings, case))
+
+    @staticmethod
+    def _exemption(event: MessageEvent, settings: ServerSettings) -> str | None:
+        if event.channel_id in settings.exempt_channel_ids or (
+            event.thread_id is not None and event.thread_id in settings.exempt_channel_ids
+        ):
+            return "exempt channel"
+        if set(event.author_role_ids) & set(settings.exempt_role_ids):
+            return "exempt role"
+        return None
+
+    # -- one-off judging (CLI, /mod policy test) -----------------------------------------------
+
+    async def classify(self, event: MessageEvent, policy: Policy, *, settings: ServerSettings | None = None) -> Verdict:
+        """Judge without recording or acting (``modbot classify``, ``/mod policy test``)."""
+        settings = settings or self.settings.defaults
+        event = replace(event, text=sanitize_text(event.text, self.config.max_text_chars))
+        return await self.judge.judge(event, policy, self.matcher(policy, settings), Routing.from_settings(settings))
+
+    def matcher(self, policy: Policy, settings: ServerSettings) -> KeywordMatcher:
+        """The keyword matcher for a policy plus the server's own terms (cached by the matcher cache)."""
+        extras = tuple(
+            ExtraTerms(t.rule_id, t.keywords, t.regexes, t.act_on_match) for t in settings.extra_terms
+        )
+        return self.matchers.get(policy, extras)

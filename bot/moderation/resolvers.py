@@ -1,0 +1,117 @@
+"""Per-server lookups with a cache: the effective settings and the active policy of each server.
+
+Both caches are only ever written through these classes (moderator commands go through them too), so
+invalidation is local and exact; there is no hand-maintained global cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from bot.domain import ServerRef
+from bot.domain.policy import Policy, PolicyError, load_policy
+from bot.domain.settings import ServerOverrides, ServerSettings
+from bot.store.repository import Store
+
+__all__ = ["PolicyResolver", "SettingsResolver", "load_policy_dir"]
+
+log = logging.getLogger(__name__)
+
+
+def load_policy_dir(directory: Path) -> list[Policy]:
+    """All valid policy documents (``*.md`` except README) in a folder; invalid ones are logged and skipped."""
+    policies = []
+    if not directory.is_dir():
+        return policies
+    for path in sorted(directory.glob("*.md")):
+        if path.name.lower() == "readme.md":
+            continue
+        try:
+            policies.append(load_policy(path))
+        except PolicyError as exc:
+            log.error("skipping policy %s", exc)
+    return policies
+
+
+class SettingsResolver:
+    """Effective ``ServerSettings`` per server: configured defaults + stored overrides."""
+
+    def __init__(self, store: Store, defaults: ServerSettings):
+        self.store = store
+        self.defaults = defaults
+        self._cache: dict[str, ServerSettings] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def get(self, server: ServerRef) -> ServerSettings:
+        cached = self._cache.get(server.key)
+        if cached is None:
+            cached = (await self.store.get_overrides(server)).apply_to(self.defaults)
+            self._cache[server.key] = cached
+        return cached
+
+    async def overrides(self, server: ServerRef) -> ServerOverrides:
+        return await self.store.get_overrides(server)
+
+    async def update(self, server: ServerRef, **changes: Any) -> ServerSettings:
+        """Read-modify-write of a server's overrides under a per-server lock (``None`` = inherit again)."""
+        lock = self._locks.setdefault(server.key, asyncio.Lock())
+        async with lock:
+            current = await self.store.get_overrides(server)
+            updated = current.with_changes(**changes)
+            await self.store.set_overrides(server, updated)
+            self._cache.pop(server.key, None)
+        return await self.get(server)
+
+
+class PolicyResolver:
+    """The policy each server judges against: its chosen version, or the configured default policy id."""
+
+    def __init__(self, store: Store, settings: SettingsResolver, builtin: list[Policy]):
+        self.store = store
+        self.settings = settings
+        self.builtin = {p.id: p for p in builtin}
+        self._cache: dict[str, Policy] = {}
+
+    async def install_builtin(self) -> None:
+        """Record the shipped policies as versions visible to every server (idempotent)."""
+        for policy in self.builtin.values():
+            await self.store.add_policy(policy, None)
+
+    async def get(self, server: ServerRef) -> Policy:
+        cached = self._cache.get(server.key)
+        if cached is not None:
+            return cached
+        policy = await self.store.active_policy(server)
+        if policy is None:
+            settings = await self.settings.get(server)
+            policy = self.builtin.get(settings.policy_id)
+            if policy is None:
+                found = await self.store.find_policy(server, settings.policy_id)
+                if found is None:
+                    raise LookupError(
+                        f"server {server} uses policy {settings.policy_id!r}, which is neither shipped nor uploaded"
+                    )
+                policy = found[1]
+        self._cache[server.key] = policy
+        return policy
+
+    async def upload(self, server: ServerRef, policy: Policy, by: str | None) -> int:
+        """Store a server's own policy version (not yet active)."""
+        return await self.store.add_policy(policy, server, uploaded_by=by)
+
+    async def use(self, server: ServerRef, ref: str, by: str | None) -> Policy:
+        """Switch a server to a visible policy (id or version); LookupError if it has none such."""
+        found = await self.store.find_policy(server, ref)
+        if found is None:
+            builtin = self.builtin.get(ref)
+            if builtin is None:
+                raise LookupError(f"no policy {ref!r} is available to this server")
+            row_id = await self.store.add_policy(builtin, None)
+            found = (row_id, builtin)
+        row_id, policy = found
+        await self.store.activate_policy(server, row_id, by)
+        self._cache.pop(server.key, None)
+        return policy
