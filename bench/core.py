@@ -23,11 +23,11 @@ sys.path.insert(0, str(REPO))
 import aiosqlite  # noqa: E402
 
 from bot.app import build_services  # noqa: E402
-from bot.domain import MessageEvent, ServerRef, TokenCounts  # noqa: E402
-from bot.moderation.pipeline import IntakeStatus
+from bot.config import AppSettings, PipelineSettings  # noqa: E402
+from bot.domain import MessageEvent, MessageStatus, ServerRef, TokenCounts  # noqa: E402
+from bot.domain.records import IntakeStatus  # noqa: E402
+from bot.domain.settings import ServerSettings  # noqa: E402
 from bot.ports import Judgement, JudgeRequest  # noqa: E402
-from bot.config import AppSettings, PipelineSettings
-from bot.domain.settings import ServerSettings
 
 CHAT = [
     "gg ez", "nice shot", "anyone up for ranked?", "lag is insane today", "who wants to duo",
@@ -112,7 +112,7 @@ async def pipeline_rate(
             gc.collect()
             memory.append((start, rss_mb()))
     await services.pipeline.drain()
-    while await services.store.count_messages("pending"):
+    while await services.storage.messages.count_messages(MessageStatus.PENDING):
         await services.pipeline.resume_pending()
         await services.pipeline.drain()
     elapsed = time.perf_counter() - started
@@ -120,7 +120,7 @@ async def pipeline_rate(
     memory.append((n, rss_mb()))
     counters = services.pipeline.counters
     batching = services.pipeline.batching()
-    judged = await services.store.count_messages("judged")
+    judged = await services.storage.messages.count_messages(MessageStatus.JUDGED)
     await services.close()
     return n / elapsed, memory, {
         "judged": judged,

@@ -4,7 +4,7 @@ Run: ``.venv/bin/python bench/reasoner.py [--verdicts 30] [--threads 1]``.
 
 Uses the tiny random-weight gpt-oss GGUF of the test suite (real llama.cpp, real o200k_harmony vocabulary)
 and the ~600-token Pixel Arena policy (922-token system+developer prefix), judging short chat messages
-through :class:`bot.stages.reasoner.LlamaReasoner` in its worker process. Every verdict generates the same scripted
+through :class:`bot.stages.reasoner.HarmonyReasoner` over :class:`bot.stages.reasoner.LlamaTransport` (its worker process). Every verdict generates the same scripted
 ~55-token answer (forced through llama.cpp's sampler), so both modes do identical generation work and the
 difference is the prompt evaluation. Modes, from one run:
 
@@ -44,9 +44,9 @@ sys.path.insert(0, str(REPO))
 from bot.domain import MessageEvent, ServerRef  # noqa: E402
 from bot.domain.policy import Policy, PolicyError, load_policy, parse_policy
 from bot.ports import Judgement, JudgeRequest, ReasonerUnavailable  # noqa: E402
-from bot.stages.reasoner import HarmonyCodec, LlamaReasoner, PromptBuilder, ReasonerSettings
+from bot.stages.reasoner import HarmonyCodec, HarmonyReasoner, LlamaTransport, PromptBuilder, ReasonerSettings
 from bot.stages.reasoner.testing import ForcedOutput, scripted_answer
-from tests.reasoner.policies import GAMING_POLICY, SHORT_POLICY  # noqa: E402
+from tests.stages.reasoner.policies import GAMING_POLICY, SHORT_POLICY  # noqa: E402
 from tests.support.tiny_gguf import ensure_tiny_gguf  # noqa: E402
 
 CHAT = [
@@ -99,9 +99,10 @@ async def _run(
     elif not scripted:  # the model writes its own answer (garbage with random weights)
         forced = None
     script = (lambda request: forced) if forced is not None else None
-    reasoner = LlamaReasoner(settings, codec=codec, output_script=script)
+    transport = LlamaTransport(settings, output_script=script)
+    reasoner = HarmonyReasoner(transport, settings, codec=codec)
     try:
-        ready = await reasoner.start()
+        ready = await transport.start()
         # One warm-up verdict per policy (its prefix evaluation is a one-off per policy version).
         for policy in policies:
             await reasoner.judge(JudgeRequest(policy, _event(0)))

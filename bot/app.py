@@ -11,21 +11,39 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING
 
-from bot.moderation.enforcement import ActionDispatcher
-from bot.commands import ModeratorService
-from bot.moderation.judge import Judge
-from bot.stages.keywords import MatcherCache
-from bot.moderation.pipeline import Pipeline
-from bot.domain.policy import Policy
-from bot.ports import ActionSink, Prefilter, Reasoner
-from bot.moderation.resolvers import PolicyResolver, SettingsResolver, load_policy_dir
+from bot.commands.handlers.cases import CaseCommands
+from bot.commands.handlers.policy import PolicyCommands
+from bot.commands.handlers.settings import SettingsCommands
+from bot.commands.handlers.stats import StatsCommands
+from bot.commands.service import ModeratorService
 from bot.config import AppSettings
-from bot.store.database import create_engine, upgrade
-from bot.store.repository import Store
+from bot.core import ModerationCore
+from bot.domain.policy import Policy
+from bot.moderation.enforcement import ActionDispatcher, ModeratorActions
+from bot.moderation.judge import Judge
+from bot.moderation.pipeline import Pipeline
+from bot.moderation.resolvers import PolicyResolver, SettingsResolver, load_policy_dir
+from bot.ports import ActionSink, Core, PlatformAdapter, Prefilter, Reasoner
+from bot.stages.keywords import MatcherCache
+from bot.store import Storage, open_storage
 
-__all__ = ["ADAPTER_MODULES", "FROM_SETTINGS", "PlatformAdapter", "Services", "build_reasoner", "build_services"]
+if TYPE_CHECKING:  # the reasoner's modules are heavy (harmony, httpx): imported when one is built
+    from bot.stages.reasoner import ReasonerSettings
+
+__all__ = [
+    "ADAPTER_MODULES",
+    "FROM_SETTINGS",
+    "PlatformAdapter",
+    "Services",
+    "build_prefilter",
+    "build_reasoner",
+    "build_services",
+    "create_adapters",
+    "missing_platform_settings",
+    "upgrade_database",
+]
 
 log = logging.getLogger(__name__)
 
@@ -42,37 +60,24 @@ class _FromSettings:
 FROM_SETTINGS = _FromSettings()
 
 
-class PlatformAdapter(Protocol):
-    """A running connection to one platform (created by an adapter module's ``create``)."""
-
-    platform: str
-
-    @property
-    def sink(self) -> ActionSink: ...
-
-    async def run(self) -> None:
-        """Connect and serve until cancelled."""
-
-    async def close(self) -> None: ...
-
-
 @dataclass
 class Services:
-    """Everything an adapter or command needs, built once."""
+    """What ``modbot serve``, the benchmarks and the tests need, built once; adapters get only ``core``."""
 
     settings: AppSettings
-    store: Store
+    storage: Storage
     pipeline: Pipeline
     moderators: ModeratorService
     dispatcher: ActionDispatcher
     policies: PolicyResolver
     server_settings: SettingsResolver
-    judge: Judge
+    core: Core
     reasoner: Reasoner | None = None
     prefilter: Prefilter | None = None
     adapters: list[PlatformAdapter] = field(default_factory=list)
 
     async def start(self) -> None:
+        """Start the pipeline's workers; messages left pending by an earlier run are resumed."""
         await self.pipeline.start()
 
     async def close(self) -> None:
@@ -85,25 +90,23 @@ class Services:
                 log.exception("closing the %s adapter failed", adapter.platform)
         if self.reasoner is not None:
             await self.reasoner.aclose()
-        closer = getattr(self.prefilter, "aclose", None)
-        if closer is not None:
-            await closer()
-        await self.store.close()
+        if self.prefilter is not None:
+            await self.prefilter.aclose()
+        await self.storage.close()
 
 
 #: Where ``modbot model pull`` puts the model and where the reasoner looks for it by default.
 DEFAULT_MODEL_DIR = Path("models")
 
 
-def reasoner_settings(settings: AppSettings, model_path: Path | None = None):  # -> ReasonerSettings
+def reasoner_settings(settings: AppSettings, model_path: Path | None = None) -> ReasonerSettings:
     """The validated ``[reasoner]`` table; the pulled model's default location fills a missing path."""
-    from bot.cli.model import DEFAULT_FILE
-    from bot.stages.reasoner.config import ReasonerSettings
+    from bot.stages.reasoner import DEFAULT_MODEL_FILE, ReasonerSettings
 
     values = dict(settings.reasoner)
     if model_path is not None:
         values.update(backend="llama", model_path=str(model_path))
-    values.setdefault("model_path", str(DEFAULT_MODEL_DIR / DEFAULT_FILE))
+    values.setdefault("model_path", str(DEFAULT_MODEL_DIR / DEFAULT_MODEL_FILE))
     return ReasonerSettings.model_validate(values)
 
 
@@ -112,7 +115,8 @@ def build_reasoner(settings: AppSettings, model_path: Path | None = None) -> Rea
 
     Raises ``ReasonerConfigError`` when the in-process backend has no model file to load.
     """
-    from bot.stages.reasoner.config import ReasonerConfigError, build_reasoner as build_backend
+    from bot.stages.reasoner import ReasonerConfigError
+    from bot.stages.reasoner import build_reasoner as build_backend
 
     config = reasoner_settings(settings, model_path)
     if config.backend == "llama" and (config.model_path is None or not config.model_path.is_file()):
@@ -149,21 +153,22 @@ async def build_services(
     extra_policies: list[Policy] = (),  # type: ignore[assignment]
     migrate: bool = True,
 ) -> Services:
-    """Build the whole core: store (migrated), policies, stages, pipeline and the moderator service."""
-    if migrate:
-        await upgrade(settings.database_url)
-    store = Store(create_engine(settings.database_url))
+    """Build the whole core: storage (migrated), policies, stages, pipeline, moderator service and facade."""
+    storage = await open_storage(settings.database_url, migrate=migrate)
     if isinstance(reasoner, _FromSettings):
         reasoner = _reasoner_or_degrade(settings)
     if isinstance(prefilter, _FromSettings):
         prefilter = build_prefilter(settings)
-    server_settings = SettingsResolver(store, settings.server_defaults)
-    policies = PolicyResolver(store, server_settings, [*load_policy_dir(settings.policy_dir), *extra_policies])
+    server_settings = SettingsResolver(storage.servers, settings.server_defaults)
+    policies = PolicyResolver(storage.policies, server_settings, [*load_policy_dir(settings.policy_dir), *extra_policies])
     await policies.install_builtin()
-    dispatcher = ActionDispatcher(store, sinks)
+    dispatcher = ActionDispatcher(storage.actions, storage.cases, storage.audit, sinks)
     judge = Judge(prefilter=prefilter, reasoner=reasoner)
     pipeline = Pipeline(
-        store=store,
+        messages=storage.messages,
+        verdicts=storage.verdicts,
+        cases=storage.cases,
+        servers=storage.servers,
         judge=judge,
         policies=policies,
         settings=server_settings,
@@ -171,29 +176,53 @@ async def build_services(
         dispatcher=dispatcher,
         config=settings.pipeline,
     )
-    feedback = prefilter if _is_feedback_sink(prefilter) else None
-    if feedback is not None and callable(getattr(feedback, "load_feedback", None)):
-        # The prefilter keeps moderators' decisions in memory; replay the stored ones.
-        for server_key, examples in (await store.reviewed_examples_by_server()).items():
-            await feedback.load_feedback(server_key, examples)
-    moderators = ModeratorService(store, pipeline, policies, server_settings, dispatcher, feedback)
+    if prefilter is not None:
+        # The prefilter keeps moderators' decisions in memory; replay the stored reviews.
+        for server, examples in (await storage.cases.reviewed_examples_by_server()).items():
+            await prefilter.load_feedback(server, examples)
+    moderators = ModeratorService(
+        settings=server_settings,
+        servers=storage.servers,
+        audit=storage.audit,
+        groups=(
+            PolicyCommands(policies, storage.policies, server_settings, pipeline),
+            SettingsCommands(server_settings),
+            CaseCommands(storage.cases, ModeratorActions(dispatcher, server_settings), prefilter),
+            StatsCommands(storage.verdicts, storage.messages),
+        ),
+    )
+    core = ModerationCore(
+        pipeline=pipeline,
+        moderators=moderators,
+        settings=server_settings,
+        servers=storage.servers,
+        cases=storage.cases,
+        actions=storage.actions,
+    )
     return Services(
         settings=settings,
-        store=store,
+        storage=storage,
         pipeline=pipeline,
         moderators=moderators,
         dispatcher=dispatcher,
         policies=policies,
         server_settings=server_settings,
-        judge=judge,
+        core=core,
         reasoner=reasoner,
         prefilter=prefilter,
     )
 
 
+def upgrade_database(database_url: str) -> None:
+    """Upgrade the schema to the newest migration (``modbot db upgrade``; ``build_services`` does it too)."""
+    from bot.store.database import upgrade_sync
+
+    upgrade_sync(database_url)
+
+
 def _reasoner_or_degrade(settings: AppSettings) -> Reasoner | None:
     """For ``serve``: without a usable model, run the fast stages alone and say so loudly."""
-    from bot.stages.reasoner.config import ReasonerConfigError
+    from bot.stages.reasoner import ReasonerConfigError
 
     try:
         return build_reasoner(settings)
@@ -202,10 +231,6 @@ def _reasoner_or_degrade(settings: AppSettings) -> Reasoner | None:
             "running WITHOUT the safeguard reasoner (%s). Risky messages are flagged for human review instead.", exc
         )
         return None
-
-
-def _is_feedback_sink(candidate: object) -> bool:
-    return callable(getattr(candidate, "add_feedback", None))
 
 
 def adapter_factories() -> list[tuple[str, object]]:
@@ -227,7 +252,7 @@ def create_adapters(services: Services) -> list[PlatformAdapter]:
     for _, module in adapter_factories():
         if module.missing_settings(services.settings):  # type: ignore[attr-defined]
             continue
-        adapter = module.create(services)  # type: ignore[attr-defined]
+        adapter = module.create(services.core, services.settings)  # type: ignore[attr-defined]
         services.dispatcher.register(adapter.platform, adapter.sink)
         adapters.append(adapter)
     services.adapters = adapters

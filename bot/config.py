@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from bot.domain.settings import ServerSettings
 
@@ -72,23 +72,15 @@ class SlackSettings(BaseModel):
     moderator_usergroup_ids: tuple[str, ...] = ()
 
 
-class _TomlFileSource(PydanticBaseSettingsSource):
-    """Reads the TOML settings file named by ``MODBOT_CONFIG`` (default ``modbot.toml``) if it exists."""
+def _toml_file_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSettingsSource:
+    """pydantic-settings' own TOML source for the settings file (absent file = no values).
 
-    def __init__(self, settings_cls: type[BaseSettings], path: Path | None):
-        super().__init__(settings_cls)
-        self._data: dict[str, Any] = {}
-        if path is not None and path.is_file():
-            try:
-                self._data = tomllib.loads(path.read_text(encoding="utf-8"))
-            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-                raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return self._data.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(self._data)
+    A file that is not valid TOML is an operator's mistake: say which file, not a parser traceback.
+    """
+    try:
+        return TomlConfigSettingsSource(settings_cls, toml_file=path)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
 
 
 #: The conventional variable names operators already use, mapped onto nested settings.
@@ -162,7 +154,7 @@ class AppSettings(BaseSettings):
         # Order = precedence: explicit arguments, then environment (secrets), then the file.
         # Nested tables are merged across sources, so a token from the environment and the rest
         # of the [slack] table from the file combine.
-        return (init_settings, env_settings, _WellKnownEnvSource(settings_cls), _TomlFileSource(settings_cls, path))
+        return (init_settings, env_settings, _WellKnownEnvSource(settings_cls), _toml_file_source(settings_cls, path))
 
 
 def load_settings(config_path: str | Path | None = None, **overrides: Any) -> AppSettings:

@@ -9,13 +9,14 @@ Modules:
 * ``client`` — the discord.py client and ``DiscordAdapter`` (``run``/``close``).
 
 ``bot.app`` finds this module through ``ADAPTER_MODULES`` and calls ``missing_settings`` and
-``create``.
+``create(core, settings)``. The adapter imports only ``bot.domain``, ``bot.ports`` (the ``Core`` facade)
+and ``bot.config``.
 """
 
 from __future__ import annotations
 
-from bot.app import Services
 from bot.config import AppSettings
+from bot.ports import Core
 
 from .client import (
     INVITE_PERMISSIONS,
@@ -30,8 +31,8 @@ from .commands import ModInteractions, build_mod_group
 from .convert import (
     fetch_context,
     invoker_from_interaction,
+    is_platform_moderator,
     message_to_event,
-    permission_names,
     raw_edit_to_event,
     server_ref,
 )
@@ -53,9 +54,9 @@ __all__ = [
     "fetch_context",
     "invite_url",
     "invoker_from_interaction",
+    "is_platform_moderator",
     "message_to_event",
     "missing_settings",
-    "permission_names",
     "raw_edit_to_event",
     "server_ref",
 ]
@@ -69,6 +70,6 @@ def missing_settings(settings: AppSettings) -> list[str]:
     return []
 
 
-def create(services: Services) -> DiscordAdapter:
-    """The Discord adapter for ``modbot serve`` (``bot.app.create_adapters`` registers its sink)."""
-    return DiscordAdapter(services)
+def create(core: Core, settings: AppSettings) -> DiscordAdapter:
+    """The Discord adapter for ``modbot serve`` (``bot.app`` registers its sink with the dispatcher)."""
+    return DiscordAdapter(core, settings.discord)

@@ -2,7 +2,8 @@
 
 ``DiscordAdapter`` owns one discord.py client (``AutoShardedClient`` when ``discord.sharded`` is
 set), its command tree with the ``/mod`` group, the persistent case buttons, and the action sink.
-Gateway events are converted (``convert.py``) and handed to ``services.pipeline.submit``.
+Gateway events are converted (``convert.py``) and handed to ``core.submit``; the ``Core`` facade
+(``bot.ports``) is all the adapter knows of the core.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.app import Services
+from bot.config import DiscordSettings
 from bot.domain import MessageEvent
+from bot.ports import Core
 
 from .commands import ModInteractions, build_mod_group
 from .convert import fetch_context, message_to_event, raw_edit_to_event, server_ref
@@ -103,7 +105,7 @@ class _ModbotEvents:
         await self.modbot.handle_edit(payload)
 
     async def on_guild_join(self, guild: discord.Guild) -> None:
-        await self.modbot.services.store.ensure_server(server_ref(guild.id), guild.name)
+        await self.modbot.core.server_joined(server_ref(guild.id), guild.name)
 
 
 class ModbotClient(_ModbotEvents, discord.Client):
@@ -121,19 +123,20 @@ class DiscordAdapter:
 
     def __init__(
         self,
-        services: Services,
+        core: Core,
+        settings: DiscordSettings,
         *,
         retry: RetryPolicy = RetryPolicy(),
         notice_ttl_s: float | None = 60.0,
         connect_timeout_s: float = 120.0,
         client_options: dict[str, Any] | None = None,
     ):
-        self.services = services
-        self.settings = services.settings.discord
+        self.core = core
+        self.settings = settings
         options: dict[str, Any] = {"chunk_guilds_at_startup": False, **(client_options or {})}
         client_class = ModbotShardedClient if self.settings.sharded else ModbotClient
         self.client: discord.Client = client_class(intents=build_intents(), **options)
-        self.interactions = ModInteractions(services)
+        self.interactions = ModInteractions(core)
         self.client.modbot = self  # type: ignore[attr-defined]
         self.client.modbot_buttons = self.interactions  # type: ignore[attr-defined]
         self.tree = app_commands.CommandTree(self.client)
@@ -141,11 +144,12 @@ class DiscordAdapter:
         self.tree.error(self._on_command_error)
         self.client.add_dynamic_items(CaseButton, QueuePageButton)
         self._sink = DiscordActionSink(
-            self.client, services, retry=retry, notice_ttl_s=notice_ttl_s, connect_timeout_s=connect_timeout_s
+            self.client, retry=retry, notice_ttl_s=notice_ttl_s, connect_timeout_s=connect_timeout_s
         )
 
     @property
     def sink(self) -> DiscordActionSink:
+        """The ``ActionSink`` the composition root registers for ``discord`` servers."""
         return self._sink
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -219,18 +223,18 @@ class DiscordAdapter:
     # -- events ------------------------------------------------------------------------------
 
     async def _with_context(self, event: MessageEvent, message: discord.Message) -> MessageEvent:
-        settings = await self.services.server_settings.get(event.server)
+        settings = await self.core.server_settings(event.server)
         if settings.context_messages <= 0:
             return event
         return replace(event, context=await fetch_context(message, settings.context_messages))
 
     async def handle_message(self, message: discord.Message) -> None:
-        """A new message: convert, attach context if the server wants it, submit to the pipeline."""
+        """A new message: convert, attach context if the server wants it, submit it to the core."""
         event = message_to_event(message)
         if event is None:
             return
         event = await self._with_context(event, message)
-        intake = await self.services.pipeline.submit(event)
+        intake = await self.core.submit(event)
         log.debug("message %s of %s: %s", event.message_id, event.server, intake.status)
 
     async def handle_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
@@ -239,5 +243,5 @@ class DiscordAdapter:
         if event is None:
             return
         event = await self._with_context(event, payload.message)
-        intake = await self.services.pipeline.submit(event)
+        intake = await self.core.submit(event)
         log.debug("edit of %s in %s: %s", event.message_id, event.server, intake.status)

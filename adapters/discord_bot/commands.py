@@ -1,7 +1,7 @@
 """The ``/mod`` slash-command group and the case buttons, mapped onto the core's moderator commands.
 
 The adapter only translates: options → a command value object, the interaction → an ``Invoker``,
-the core's ``Reply`` → an embed. Permissions are decided by the core (``ModeratorService``), which
+the core's ``Reply`` → an embed. Permissions are decided by the core (``Core.execute``), which
 also audits every call; Discord's ``default_member_permissions`` (Manage Messages) only hides the
 command from members who could not use it anyway.
 
@@ -18,8 +18,8 @@ from typing import Literal
 import discord
 from discord import app_commands
 
-from bot.app import Services
-from bot.commands import (
+from bot.domain.cases import ReviewOutcome
+from bot.domain.commands import (
     MAX_UPLOAD_BYTES,
     CaseAction,
     Exempt,
@@ -41,6 +41,7 @@ from bot.commands import (
     ShowReasoning,
     Stats,
 )
+from bot.ports import Core
 
 from .convert import invoker_from_interaction, server_ref
 from .render import case_embed, case_view, queue_view, reply_embed
@@ -66,10 +67,10 @@ def _queue_view(reply: Reply) -> discord.ui.View | None:
 
 
 class ModInteractions:
-    """Runs slash commands and button clicks through the core's ``ModeratorService``."""
+    """Runs slash commands and button clicks through the ``Core`` facade."""
 
-    def __init__(self, services: Services):
-        self.services = services
+    def __init__(self, core: Core):
+        self.core = core
 
     # -- slash commands ----------------------------------------------------------------------
 
@@ -103,7 +104,7 @@ class ModInteractions:
             command = source if not callable(source) else await source(invoker)
         except CommandInputError as exc:
             return Reply(False, "Could not do that", str(exc))
-        return await self.services.moderators.execute(invoker, command)
+        return await self.core.execute(invoker, command)
 
     async def _show(self, interaction: discord.Interaction, reply: Reply, *, public: bool, view_for: ViewFor) -> None:
         view: discord.ui.View | None
@@ -129,8 +130,7 @@ class ModInteractions:
 
     async def policy_from_attachment(self, attachment: discord.Attachment, activate: bool, invoker: Invoker) -> ModCommand:
         """Download an uploaded policy document (only for moderators: others are refused by the core)."""
-        settings = await self.services.server_settings.get(invoker.server)
-        if not self.services.moderators.is_moderator(invoker, settings):
+        if not await self.core.is_moderator(invoker):
             return PolicyUpload("", attachment.filename, activate)
         if attachment.size > MAX_UPLOAD_BYTES:
             raise CommandInputError(
@@ -151,8 +151,8 @@ class ModInteractions:
     async def on_case_button(self, interaction: discord.Interaction, verb: str, case_id: int) -> None:
         """Uphold / Overturn / Timeout / Ban / Show reasoning on a posted case."""
         commands: dict[str, ModCommand] = {
-            "uphold": Review(case_id, "uphold"),
-            "overturn": Review(case_id, "overturn"),
+            ReviewOutcome.UPHOLD.value: Review(case_id, ReviewOutcome.UPHOLD),
+            ReviewOutcome.OVERTURN.value: Review(case_id, ReviewOutcome.OVERTURN),
             "timeout": CaseAction(case_id, "timeout"),
             "ban": CaseAction(case_id, "ban"),
             "reasoning": ShowReasoning(case_id),
@@ -176,7 +176,7 @@ class ModInteractions:
         """Show the case's new status on the post whose button was clicked."""
         if interaction.guild_id is None:
             return
-        case = await self.services.store.get_case(server_ref(interaction.guild_id), case_id)
+        case = await self.core.case(server_ref(interaction.guild_id), case_id)
         if case is not None:
             await interaction.edit_original_response(embed=case_embed(case, note=note))
 

@@ -1,7 +1,8 @@
 """Pure converters between discord.py objects and the core's value objects.
 
-Nothing here talks to Discord or to the core's services; each function takes what discord.py built
-from a gateway payload and returns a frozen core object (or ``None`` for messages the bot ignores).
+Nothing here talks to the core; each function takes what discord.py built from a gateway payload and
+returns a frozen domain object (or ``None`` for messages the bot ignores). Discord's permission names
+stop here: the core only learns whether Discord calls the user a moderator.
 """
 
 from __future__ import annotations
@@ -10,16 +11,17 @@ import logging
 
 import discord
 
-from bot.commands import Invoker
 from bot.domain import Attachment, ContextMessage, MessageEvent, ServerRef
+from bot.domain.commands import Invoker
 
 __all__ = [
     "JUDGED_MESSAGE_TYPES",
+    "MODERATOR_FLAGS",
     "PLATFORM",
     "fetch_context",
     "invoker_from_interaction",
+    "is_platform_moderator",
     "message_to_event",
-    "permission_names",
     "raw_edit_to_event",
     "server_ref",
 ]
@@ -32,8 +34,8 @@ PLATFORM = "discord"
 #: messages with no member text and are never judged.
 JUDGED_MESSAGE_TYPES = frozenset({discord.MessageType.default, discord.MessageType.reply})
 
-#: Discord permission flags that make someone a moderator, as the core's platform-neutral names.
-_MODERATOR_FLAGS = ("manage_messages", "moderate_members", "administrator")
+#: Discord permission flags that make someone a moderator (any one of them suffices).
+MODERATOR_FLAGS = ("manage_messages", "moderate_members", "administrator")
 
 
 def server_ref(guild_id: int | str) -> ServerRef:
@@ -132,16 +134,18 @@ async def fetch_context(message: discord.Message, limit: int) -> tuple[ContextMe
     return tuple(found)
 
 
-def permission_names(permissions: discord.Permissions) -> frozenset[str]:
-    """The moderator permissions a member holds, as the core's platform-neutral names."""
-    return frozenset(name for name in _MODERATOR_FLAGS if getattr(permissions, name))
+def is_platform_moderator(permissions: discord.Permissions) -> bool:
+    """Whether Discord calls a member with these permissions a moderator (Manage Messages, Moderate
+    Members or Administrator)."""
+    return any(getattr(permissions, name) for name in MODERATOR_FLAGS)
 
 
 def invoker_from_interaction(interaction: discord.Interaction) -> Invoker:
     """Who ran a slash command or clicked a button, with the permissions Discord resolved for them.
 
     ``interaction.permissions`` are the member's permissions in the channel, overwrites included,
-    as computed by Discord itself; the core checks them again and audits every command.
+    as computed by Discord itself; the core decides (this, or a configured moderator role) and audits
+    every command.
     """
     if interaction.guild_id is None:
         raise ValueError("moderator commands only work inside a server")
@@ -150,6 +154,6 @@ def invoker_from_interaction(interaction: discord.Interaction) -> Invoker:
         server=server_ref(interaction.guild_id),
         user_id=str(user.id),
         role_ids=_role_ids(user, interaction.guild),
-        permissions=permission_names(interaction.permissions),
+        platform_moderator=is_platform_moderator(interaction.permissions),
         display_name=getattr(user, "display_name", "") or user.name,
     )

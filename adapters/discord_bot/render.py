@@ -11,8 +11,9 @@ from typing import Any, Protocol
 
 import discord
 
-from bot.commands import Reply, case_fields
-from bot.domain import Case
+from bot.commands.presenters import case_fields
+from bot.domain import Case, CaseStatus
+from bot.domain.commands import Reply
 
 __all__ = [
     "CASE_VERBS",
@@ -42,9 +43,9 @@ CASE_EXCERPT_LIMIT = 200
 CASE_VERBS = ("uphold", "overturn", "timeout", "ban", "reasoning")
 
 _COLOURS = {
-    "open": discord.Colour.orange(),
-    "upheld": discord.Colour.red(),
-    "overturned": discord.Colour.green(),
+    CaseStatus.OPEN: discord.Colour.orange(),
+    CaseStatus.UPHELD: discord.Colour.red(),
+    CaseStatus.OVERTURNED: discord.Colour.green(),
 }
 
 

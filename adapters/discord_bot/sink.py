@@ -3,22 +3,24 @@
 Every action returns an ``ActionOutcome``; nothing raises. Refusals that repeat until a human fixes
 something (403: a missing permission, or the member's top role is above the bot's) are marked
 ``permission_problem`` so the core can tell the moderators once. Rate limits (429) are handled by
-discord.py itself; 5xx answers and network errors are retried here with exponential backoff.
+discord.py itself; 5xx answers and network errors are retried here with ``stamina``'s backoff.
+
+The ``Action`` carries everything (the mod channel, the member's notice, the duration): the sink
+never asks the core anything, and reports what it posted as ``ActionOutcome.platform_ref``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 import aiohttp
 import discord
+import stamina
 
-from bot.app import Services
 from bot.domain import Action, ActionKind, ActionOutcome, utcnow
 
 from .render import case_embed, case_view
@@ -42,7 +44,8 @@ _NO_MENTIONS = discord.AllowedMentions.none()
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Retries of transient failures (5xx, connection errors, timeouts) with exponential backoff.
+    """How transient failures (5xx, connection errors, timeouts) are retried: ``stamina``'s
+    exponential backoff with jitter, at most ``attempts`` tries in all.
 
     discord.py already retries 500/502/504/524 a few times inside one request and waits out 429s;
     this is the outer loop for what it gives up on (503, dropped connections, DNS hiccups).
@@ -55,11 +58,6 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.attempts < 1 or self.base_delay_s < 0 or self.max_delay_s < 0:
             raise ValueError("a retry policy needs at least one attempt and non-negative delays")
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (0-based), with jitter."""
-        ceiling = min(self.max_delay_s, self.base_delay_s * (2**attempt))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
 _TRANSIENT = (discord.DiscordServerError, aiohttp.ClientError, asyncio.TimeoutError, OSError)
@@ -93,14 +91,12 @@ class DiscordActionSink:
     def __init__(
         self,
         client: discord.Client,
-        services: Services,
         *,
         retry: RetryPolicy = RetryPolicy(),
         notice_ttl_s: float | None = 60.0,
         connect_timeout_s: float = 120.0,
     ):
         self.client = client
-        self.services = services
         self.retry = retry
         #: The channel notice that replaces a warning DM deletes itself after this long (None: keep it).
         self.notice_ttl_s = notice_ttl_s
@@ -153,34 +149,31 @@ class DiscordActionSink:
     async def _with_retries(
         self, handler: Callable[[Action], Awaitable[ActionOutcome]], action: Action
     ) -> ActionOutcome:
-        for attempt in range(self.retry.attempts):
-            try:
+        retry = self.retry
+        attempts = stamina.retry_context(
+            on=_TRANSIENT,
+            attempts=retry.attempts,
+            timeout=None,  # the attempts bound it; a slow Discord must not cut a retry short
+            wait_initial=retry.base_delay_s,
+            wait_max=retry.max_delay_s,
+            wait_jitter=retry.base_delay_s,
+        )
+        async for attempt in attempts:
+            with attempt:
                 return await handler(action)
-            except _TRANSIENT as exc:
-                if attempt + 1 >= self.retry.attempts:
-                    raise
-                delay = self.retry.delay(attempt)
-                log.warning(
-                    "%s on %s failed (%s: %s); retrying in %.2fs", action.kind, action.server, type(exc).__name__, exc, delay
-                )
-                await asyncio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- helpers -------------------------------------------------------------------------------
 
     def _where(self, action: Action) -> int:
         """The channel a message lives in: its thread when it was posted in a thread or forum post."""
-        thread_id = action.case.event.thread_id if action.case is not None else None
-        return _snowflake(thread_id or action.channel_id, "channel id")
+        return _snowflake(action.thread_id or action.channel_id, "channel id")
 
-    def _messageable(self, channel_id: int, guild_id: int) -> discord.PartialMessageable:
-        return self.client.get_partial_messageable(channel_id, guild_id=guild_id)
-
-    async def _mod_channel(self, action: Action) -> int | None:
-        settings = await self.services.server_settings.get(action.server)
-        if not settings.mod_channel_id:
+    def _mod_channel(self, action: Action) -> discord.PartialMessageable | None:
+        if not action.mod_channel_id:
             return None
-        return _snowflake(settings.mod_channel_id, "mod channel id")
+        channel_id = _snowflake(action.mod_channel_id, "mod channel id")
+        return self.client.get_partial_messageable(channel_id, guild_id=_snowflake(action.server.id, "guild id"))
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -195,7 +188,7 @@ class DiscordActionSink:
         user_id = _snowflake(action.user_id, "user id")
         seconds = action.duration_s
         if seconds is None:
-            seconds = (await self.services.server_settings.get(action.server)).default_timeout_s
+            return ActionOutcome(False, "the timeout action names no duration")
         if seconds <= 0:
             return ActionOutcome(False, "timeout of 0 seconds: nothing to do")
         seconds = min(seconds, MAX_TIMEOUT_S)
@@ -211,21 +204,12 @@ class DiscordActionSink:
         await self.client.http.ban(user_id, guild_id, delete_message_seconds=0, reason=_audit_reason(action.reason))
         return ActionOutcome(True, "banned")
 
-    async def _warning_text(self, action: Action) -> str:
+    def _warning_text(self, action: Action) -> str:
         guild = self.client.get_guild(int(action.server.id))
         where = f"**{guild.name}**" if guild is not None else "the server"
-        # Members see the rules they broke, in the policy's own words; the model's rationale is for
-        # moderators.
-        rules: list[str] = []
-        if action.case is not None and action.case.verdict.rule_ids:
-            try:
-                policy = await self.services.policies.get(action.server)
-            except LookupError:
-                policy = None
-            for rule_id in action.case.verdict.rule_ids:
-                rule = policy.rule(rule_id) if policy is not None else None
-                rules.append(f"• {rule_id}: {rule.description}" if rule is not None else f"• {rule_id}")
-        reason = "\n".join(rules) or "It broke the server's rules."
+        # Members see the rules they broke in the policy's own words (``member_notice``, written by the
+        # core); the model's rationale is for moderators.
+        reason = action.member_notice.strip() or "It broke the server's rules."
         return (
             f"A message you posted in {where} was removed by the moderation bot.\n{reason}\n"
             "If you think this was a mistake, reply to a moderator of the server."
@@ -234,7 +218,7 @@ class DiscordActionSink:
     async def _warn(self, action: Action) -> ActionOutcome:
         guild_id = _snowflake(action.server.id, "guild id")
         user_id = _snowflake(action.user_id, "user id")
-        text = await self._warning_text(action)
+        text = self._warning_text(action)
         try:
             dm = await self.client.create_dm(discord.Object(user_id))
             sent = await dm.send(text, allowed_mentions=_NO_MENTIONS)
@@ -243,7 +227,7 @@ class DiscordActionSink:
             if exc.code != CANNOT_DM_USER:
                 raise
         # DMs closed: a short notice where the message was, mentioning only the author.
-        channel = self._messageable(self._where(action), guild_id)
+        channel = self.client.get_partial_messageable(self._where(action), guild_id=guild_id)
         notice = await channel.send(
             f"<@{user_id}>, a message of yours was removed for breaking the server's rules.",
             allowed_mentions=discord.AllowedMentions(users=[discord.Object(user_id)], everyone=False, roles=False),
@@ -259,22 +243,19 @@ class DiscordActionSink:
             return ActionOutcome(False, "no case to post")
         if case.posted_ref:
             return ActionOutcome(True, "already posted", platform_ref=case.posted_ref)
-        channel_id = await self._mod_channel(action)
-        if channel_id is None:
+        channel = self._mod_channel(action)
+        if channel is None:
             return ActionOutcome(False, "no mod-log channel configured (mod_channel_id) for this server")
-        channel = self._messageable(channel_id, _snowflake(action.server.id, "guild id"))
         # The nonce makes Discord drop a duplicate when a retry follows a post whose answer was lost.
         sent = await channel.send(
             embed=case_embed(case), view=case_view(case.id), nonce=f"modbot-case-{case.id}"[:25], allowed_mentions=_NO_MENTIONS
         )
-        ref = f"{channel_id}/{sent.id}"
-        await self.services.store.set_case_posted_ref(action.server, case.id, ref)
-        return ActionOutcome(True, "case posted", platform_ref=ref)
+        # The core stores this reference as the case's posted ref.
+        return ActionOutcome(True, "case posted", platform_ref=f"{channel.id}/{sent.id}")
 
     async def _notify_mods(self, action: Action) -> ActionOutcome:
-        channel_id = await self._mod_channel(action)
-        if channel_id is None:
+        channel = self._mod_channel(action)
+        if channel is None:
             return ActionOutcome(False, "no mod-log channel configured (mod_channel_id) for this server")
-        channel = self._messageable(channel_id, _snowflake(action.server.id, "guild id"))
         sent = await channel.send(f"⚠️ {action.reason}"[:2000], allowed_mentions=_NO_MENTIONS)
-        return ActionOutcome(True, "moderators notified", platform_ref=f"{channel_id}/{sent.id}")
+        return ActionOutcome(True, "moderators notified", platform_ref=f"{channel.id}/{sent.id}")

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.commands import Reply, case_summary
-from bot.domain import Case
+from bot.commands.presenters import case_summary
+from bot.domain import ActionKind, ActionTaken, Case, CaseStatus
+from bot.domain.commands import Reply
 
 from .convert import mrkdwn_escape
 
@@ -108,7 +109,16 @@ def _button(text: str, verb: str, case_id: int, style: str | None = None) -> Blo
     return button
 
 
-def case_blocks(case: Case, *, actions_taken: Sequence[str] = (), reviewed_by: str | None = None) -> list[Block]:
+def _taken_lines(taken: Sequence[ActionTaken]) -> list[str]:
+    # The case post and the notices are this post itself; what matters is what happened to the member.
+    return [
+        f"{done.kind.value}: {'done' if done.ok else 'not done'}" + (f" ({done.detail})" if done.detail else "")
+        for done in taken
+        if done.kind not in (ActionKind.POST_CASE, ActionKind.NOTIFY_MODS)
+    ]
+
+
+def case_blocks(case: Case, *, actions_taken: Sequence[ActionTaken] = (), reviewed_by: str | None = None) -> list[Block]:
     """A case as posted to the mod channel: the message, the verdict, and the review buttons.
 
     Once reviewed (``case.status`` is upheld/overturned) only "Show reasoning" stays.
@@ -129,12 +139,12 @@ def case_blocks(case: Case, *, actions_taken: Sequence[str] = (), reviewed_by: s
         ("Stage", verdict.stage.value),
         ("Confidence", f"{verdict.confidence:.2f}"),
         ("Policy version", verdict.policy_version),
-        ("Status", case.status),
+        ("Status", case.status.value),
     ]
     if verdict.categories:
         pairs.insert(2, ("Categories", ", ".join(verdict.categories)))
-    if actions_taken:
-        pairs.append(("Actions", "\n".join(actions_taken)))
+    if lines := _taken_lines(actions_taken):
+        pairs.append(("Actions", "\n".join(lines)))
     blocks: list[Block] = [
         _header(f"Case #{case.id}: {verdict.decision.value}"),
         _section(message),
@@ -144,14 +154,16 @@ def case_blocks(case: Case, *, actions_taken: Sequence[str] = (), reviewed_by: s
     if reviewed_by:
         blocks.append(_context(f"{case.status} by <@{mrkdwn_escape(reviewed_by)}>"))
     buttons = []
-    if case.status == "open":
+    if case.status is CaseStatus.OPEN:
         buttons += [_button("Uphold", "uphold", case.id, "primary"), _button("Overturn", "overturn", case.id, "danger")]
     buttons.append(_button("Show reasoning", "reasoning", case.id))
     blocks.append({"type": "actions", "block_id": f"modbot-case-{case.id}", "elements": buttons})
     return blocks
 
 
-def case_message(case: Case, *, actions_taken: Sequence[str] = (), reviewed_by: str | None = None) -> dict[str, Any]:
+def case_message(
+    case: Case, *, actions_taken: Sequence[ActionTaken] = (), reviewed_by: str | None = None
+) -> dict[str, Any]:
     """``text`` (notification fallback) and ``blocks`` for ``chat.postMessage``/``respond``."""
     rules = ", ".join(case.verdict.rule_ids) or "no rule"
     text = f"Case #{case.id}: {case.verdict.decision.value} ({rules}) for a message by <@{case.event.author_id}>"

@@ -15,6 +15,7 @@ from bot.domain import Attachment, MessageEvent, ServerRef
 
 __all__ = [
     "PLATFORM",
+    "mentions_to_ids",
     "message_to_event",
     "mrkdwn_escape",
     "server_ref",
@@ -32,6 +33,8 @@ _SLACKBOT = "USLACKBOT"
 
 # Slack markup: <@U123>, <#C123|general>, <!here>, <!subteam^S1|@mods>, <https://x|label>, <mailto:a@b>.
 _MARKUP = re.compile(r"<([^<>\n]*)>")
+# The mentions that name a member, channel or user group: <@U1|name>, <#C1|name>, <!subteam^S1|name>.
+_ID_MENTION = re.compile(r"<(?:@|#|!subteam\^)([A-Za-z0-9]+)(?:\|[^<>\n]*)?>")
 
 
 def server_ref(team_id: str) -> ServerRef:
@@ -80,6 +83,12 @@ def slack_to_plain(text: str) -> str:
         return ""
     plain = _MARKUP.sub(_render_markup, text)
     return plain.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def mentions_to_ids(text: str) -> str:
+    """Member, channel and user-group mentions as their plain ids (``<@U1|ann>`` → ``U1``), the form
+    the core's command parser takes; everything else is left as it is."""
+    return _ID_MENTION.sub(lambda match: match.group(1), text)
 
 
 def mrkdwn_escape(text: str) -> str:

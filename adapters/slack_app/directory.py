@@ -1,4 +1,4 @@
-"""Who a Slack member is, as far as moderation cares: admin/owner flags and user-group membership.
+"""Who a Slack member is, as far as moderation cares: admin/owner flag and user-group membership.
 
 Slack has no roles. The adapter reports a member's "role ids" as the member's own user id plus the
 ids of the user groups (``S…``) it belongs to, among the groups anyone configured (moderator groups,
@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
+from cachetools import TTLCache
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -29,43 +30,31 @@ def is_usergroup_id(value: str) -> bool:
 class MemberDirectory:
     """Cached ``users.info`` and ``usergroups.users.list`` lookups per workspace."""
 
-    def __init__(self, *, ttl_s: float = 60.0, clock: Callable[[], float] = time.monotonic):
-        self.ttl_s = ttl_s
-        self.clock = clock
-        self._permissions: dict[tuple[str, str], tuple[float, frozenset[str]]] = {}
-        self._groups: dict[tuple[str, str], tuple[float, frozenset[str]]] = {}
+    def __init__(self, *, ttl_s: float = 60.0, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic):
+        self._admins: TTLCache[tuple[str, str], bool] = TTLCache(max_entries, ttl_s, timer=clock)
+        self._groups: TTLCache[tuple[str, str], frozenset[str]] = TTLCache(max_entries, ttl_s, timer=clock)
 
-    def _fresh(self, cache: dict, key: tuple[str, str]) -> frozenset[str] | None:
-        hit = cache.get(key)
-        if hit is not None and hit[0] > self.clock():
-            return hit[1]
-        return None
-
-    async def permissions(self, client: AsyncWebClient, team_id: str, user_id: str) -> frozenset[str]:
-        """``workspace_owner`` / ``workspace_admin`` as ``users.info`` says; empty when unknown."""
+    async def is_admin(self, client: AsyncWebClient, team_id: str, user_id: str) -> bool:
+        """Whether ``users.info`` calls the member a workspace admin or owner; False when unknown."""
         key = (team_id, user_id)
-        cached = self._fresh(self._permissions, key)
+        cached = self._admins.get(key)
         if cached is not None:
             return cached
         try:
             response = await client.users_info(user=user_id)
         except (SlackApiError, SlackClientError, OSError) as exc:
+            # Not remembered: the next command asks again rather than refusing a real admin for a minute.
             log.warning("users.info for %s in %s failed (%s); treating as a plain member", user_id, team_id, exc)
-            return frozenset()
+            return False
         user = response.get("user") or {}
-        found = set()
-        if user.get("is_owner") or user.get("is_primary_owner"):
-            found.add("workspace_owner")
-        if user.get("is_admin"):
-            found.add("workspace_admin")
-        permissions = frozenset(found)
-        self._permissions[key] = (self.clock() + self.ttl_s, permissions)
-        return permissions
+        admin = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
+        self._admins[key] = admin
+        return admin
 
     async def members_of(self, client: AsyncWebClient, team_id: str, group_id: str) -> frozenset[str]:
         """User ids in a user group; empty (and logged) when the group cannot be read."""
         key = (team_id, group_id)
-        cached = self._fresh(self._groups, key)
+        cached = self._groups.get(key)
         if cached is not None:
             return cached
         try:
@@ -77,7 +66,7 @@ class MemberDirectory:
             members: frozenset[str] = frozenset()
         else:
             members = frozenset(str(u) for u in response.get("users") or ())
-        self._groups[key] = (self.clock() + self.ttl_s, members)
+        self._groups[key] = members
         return members
 
     async def role_ids(

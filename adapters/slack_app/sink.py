@@ -1,4 +1,8 @@
-"""The Slack action executor (the core's ``ActionSink``) and where its tokens come from.
+"""The Slack action executor: the core's ``ActionSink`` for Slack workspaces.
+
+The ``Action`` carries everything it needs (the mod channel, the member's notice, what was already
+done on the case): the sink never asks the core anything, and returns what it posted as
+``ActionOutcome.platform_ref`` (the core stores a posted case's reference itself).
 
 Slack's rules shape this module:
 
@@ -13,28 +17,18 @@ Slack's rules shape this module:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Protocol
 
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain import Action, ActionKind, ActionOutcome, ServerRef
-from bot.moderation.resolvers import SettingsResolver
-from bot.store.repository import Store
 
 from .blocks import case_message
 from .clients import ClientFactory
 from .convert import mrkdwn_escape
-from .installation import DatabaseInstallationStore
+from .installation import TokenSource
 
-__all__ = [
-    "InstalledTokens",
-    "NO_ADMIN_TOKEN",
-    "SlackActionSink",
-    "StaticTokens",
-    "TokenSource",
-    "actions_summary",
-]
+__all__ = ["NO_ADMIN_TOKEN", "SlackActionSink"]
 
 log = logging.getLogger(__name__)
 
@@ -68,77 +62,12 @@ _NEEDS_A_HUMAN = frozenset(
 _TRY_DIRECT_MESSAGE = frozenset({"user_not_in_channel", "channel_not_found", "not_in_channel", "is_archived"})
 
 
-class TokenSource(Protocol):
-    """Which tokens act in a workspace."""
-
-    async def bot_token(self, team_id: str) -> str | None: ...
-
-    async def admin_token(self, team_id: str) -> str | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class StaticTokens:
-    """Single-workspace setup: one bot token (``SLACK_BOT_TOKEN``), optionally an admin user token."""
-
-    bot: str
-    admin: str | None = None
-
-    async def bot_token(self, team_id: str) -> str | None:
-        return self.bot
-
-    async def admin_token(self, team_id: str) -> str | None:
-        return self.admin
-
-
-class InstalledTokens:
-    """Multi-workspace setup: each workspace's bot token from its OAuth installation.
-
-    The admin token is the installing user's token when the install granted ``chat:write`` as a user
-    scope (it deletes members' messages only if that user is a workspace admin), else the configured
-    ``SLACK_ADMIN_USER_TOKEN``.
-    """
-
-    def __init__(self, installations: DatabaseInstallationStore, admin: str | None = None):
-        self.installations = installations
-        self.admin = admin
-        self._enterprise_of: dict[str, str | None] = {}
-
-    def remember(self, team_id: str | None, enterprise_id: str | None) -> None:
-        """Note a workspace's Enterprise Grid org (seen on its requests), needed to find its install."""
-        if team_id:
-            self._enterprise_of[team_id] = enterprise_id
-
-    async def bot_token(self, team_id: str) -> str | None:
-        bot = await self.installations.async_find_bot(enterprise_id=self._enterprise_of.get(team_id), team_id=team_id)
-        return bot.bot_token if bot is not None else None
-
-    async def admin_token(self, team_id: str) -> str | None:
-        installation = await self.installations.async_find_installation(
-            enterprise_id=self._enterprise_of.get(team_id), team_id=team_id
-        )
-        if installation is not None and installation.user_token and "chat:write" in (installation.user_scopes or ()):
-            return installation.user_token
-        return self.admin
-
-
-def actions_summary(rows: list) -> list[str]:
-    """One line per action already taken on a case (``ActionRow``s), for the case post."""
-    lines = []
-    for row in rows:
-        if row.kind in (ActionKind.POST_CASE.value, ActionKind.NOTIFY_MODS.value):
-            continue
-        lines.append(f"{row.kind}: {'done' if row.ok else 'not done'}" + (f" ({row.detail})" if row.detail else ""))
-    return lines
-
-
 class SlackActionSink:
     """Carries out the core's actions in a Slack workspace; never raises for a Slack-side failure."""
 
-    def __init__(self, *, tokens: TokenSource, clients: ClientFactory, server_settings: SettingsResolver, store: Store):
+    def __init__(self, *, tokens: TokenSource, clients: ClientFactory):
         self.tokens = tokens
         self.clients = clients
-        self.server_settings = server_settings
-        self.store = store
         self._handlers = {
             ActionKind.DELETE: self._delete,
             ActionKind.TIMEOUT: self._not_on_slack,
@@ -149,6 +78,7 @@ class SlackActionSink:
         }
 
     async def execute(self, action: Action) -> ActionOutcome:
+        """Carry out one action; every Slack-side failure becomes an outcome (never an exception)."""
         handler = self._handlers.get(action.kind)
         if handler is None:
             return ActionOutcome(False, f"unknown action {action.kind!r}")
@@ -166,17 +96,11 @@ class SlackActionSink:
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    async def _bot(self, server: ServerRef):
+    async def _bot(self, server: ServerRef) -> AsyncWebClient:
         token = await self.tokens.bot_token(server.id)
         if not token:
             raise _NoToken(f"no bot token for workspace {server.id} (is the app installed there?)")
         return self.clients.client(token)
-
-    async def _case_deleted(self, action: Action) -> bool:
-        if action.case is None:
-            return False
-        rows = await self.store.actions_for_case(action.server, action.case.id)
-        return any(row.kind == ActionKind.DELETE.value and row.ok for row in rows)
 
     # -- actions ---------------------------------------------------------------------------------
 
@@ -204,13 +128,12 @@ class SlackActionSink:
             bot = await self._bot(action.server)
         except _NoToken as exc:
             return ActionOutcome(False, str(exc), permission_problem=True)
-        where = f" in <#{action.channel_id}>" if action.channel_id else ""
-        what = "was removed" if await self._case_deleted(action) else "was flagged for the moderators"
-        text = f"Your message{where} {what} because it breaks this community's rules: {mrkdwn_escape(action.reason) or 'see the rules'}"
+        text = _warning_text(action)
         if action.channel_id:
-            thread_ts = action.case.event.thread_id if action.case is not None else None
             try:
-                await bot.chat_postEphemeral(channel=action.channel_id, user=action.user_id, text=text, thread_ts=thread_ts)
+                await bot.chat_postEphemeral(
+                    channel=action.channel_id, user=action.user_id, text=text, thread_ts=action.thread_id
+                )
                 return ActionOutcome(True, "warned by ephemeral message")
             except SlackApiError as exc:
                 if exc.response.get("error") not in _TRY_DIRECT_MESSAGE:
@@ -222,14 +145,13 @@ class SlackActionSink:
         await bot.chat_postMessage(channel=channel, text=text)
         return ActionOutcome(True, "warned by direct message")
 
-    async def _mod_channel(self, server: ServerRef) -> str | None:
-        return (await self.server_settings.get(server)).mod_channel_id
-
     async def _post_case(self, action: Action) -> ActionOutcome:
         case = action.case
         if case is None:
             return ActionOutcome(False, "no case to post")
-        channel = await self._mod_channel(action.server)
+        if case.posted_ref:
+            return ActionOutcome(True, "already posted", platform_ref=case.posted_ref)
+        channel = action.mod_channel_id
         if not channel:
             log.warning("case #%s of %s not posted: no mod channel is configured (mod_channel_id)", case.id, action.server)
             return ActionOutcome(False, "no mod channel configured (mod_channel_id)")
@@ -237,15 +159,12 @@ class SlackActionSink:
             bot = await self._bot(action.server)
         except _NoToken as exc:
             return ActionOutcome(False, str(exc), permission_problem=True)
-        taken = actions_summary(await self.store.actions_for_case(action.server, case.id))
-        message = case_message(case, actions_taken=taken)
+        message = case_message(case, actions_taken=action.taken)
         response = await bot.chat_postMessage(channel=channel, unfurl_links=False, unfurl_media=False, **message)
-        ref = f"{response.get('channel') or channel}/{response.get('ts')}"
-        await self.store.set_case_posted_ref(action.server, case.id, ref)
-        return ActionOutcome(True, "case posted", platform_ref=ref)
+        return ActionOutcome(True, "case posted", platform_ref=f"{response.get('channel') or channel}/{response.get('ts')}")
 
     async def _notify_mods(self, action: Action) -> ActionOutcome:
-        channel = await self._mod_channel(action.server)
+        channel = action.mod_channel_id
         if not channel:
             log.warning("notice for the moderators of %s not posted (no mod channel): %s", action.server, action.reason)
             return ActionOutcome(False, "no mod channel configured (mod_channel_id)")
@@ -255,6 +174,15 @@ class SlackActionSink:
             return ActionOutcome(False, str(exc), permission_problem=True)
         response = await bot.chat_postMessage(channel=channel, text=f":warning: {mrkdwn_escape(action.reason)}")
         return ActionOutcome(True, "moderators notified", platform_ref=f"{channel}/{response.get('ts')}")
+
+
+def _warning_text(action: Action) -> str:
+    """What the member reads: where, whether the message is gone, and the rules in the policy's words."""
+    where = f" in <#{action.channel_id}>" if action.channel_id else ""
+    removed = any(done.kind is ActionKind.DELETE and done.ok for done in action.taken)
+    what = "was removed" if removed else "was flagged for the moderators"
+    rules = mrkdwn_escape(action.member_notice.strip()) or "see the rules"
+    return f"Your message{where} {what} because it breaks this community's rules: {rules}"
 
 
 class _NoToken(LookupError):

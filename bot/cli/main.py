@@ -13,9 +13,9 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from bot.domain import MessageEvent, ServerRef
-from bot.domain.policy import PolicyError, load_policy
 from bot.config import AppSettings, SettingsError, load_settings
+from bot.domain import MessageEvent, ServerRef
+from bot.domain.policy import Policy, PolicyError, load_policy
 
 __all__ = ["app", "main"]
 
@@ -61,10 +61,10 @@ def db_upgrade(
     database_url: Annotated[Optional[str], typer.Option("--database-url", help="Overrides the setting.")] = None,
 ) -> None:
     """Upgrade the database schema to the newest migration."""
-    from bot.store.database import upgrade_sync
+    from bot.app import upgrade_database
 
     settings = _settings(config, **({"database_url": database_url} if database_url else {}))
-    upgrade_sync(settings.database_url)
+    upgrade_database(settings.database_url)
     err.print(f"[green]database is up to date[/green]: {_redact_url(settings.database_url)}")
 
 
@@ -143,9 +143,17 @@ def classify(
         raise typer.Exit(EXIT_USAGE) from None
 
 
-async def _classify(settings, policy, inputs, model: Path | None, prefilter_dir: Path | None, no_prefilter: bool) -> None:
+async def _classify(
+    settings: AppSettings,
+    policy: Policy,
+    inputs: list[tuple[object, str]],
+    model: Path | None,
+    prefilter_dir: Path | None,
+    no_prefilter: bool,
+) -> None:
     from bot.app import build_prefilter, build_reasoner
     from bot.moderation.judge import Judge, Routing
+    from bot.moderation.pipeline import sanitize_text
     from bot.stages.keywords import MatcherCache
 
     if model is not None and not model.is_file():
@@ -155,8 +163,6 @@ async def _classify(settings, policy, inputs, model: Path | None, prefilter_dir:
     judge = Judge(prefilter=prefilter, reasoner=reasoner)
     matcher = MatcherCache().get(policy)
     routing = Routing.from_settings(settings.server_defaults)
-    from bot.moderation.pipeline import sanitize_text
-
     try:
         for number, (ident, text) in enumerate(inputs, start=1):
             event = MessageEvent(
@@ -174,9 +180,8 @@ async def _classify(settings, policy, inputs, model: Path | None, prefilter_dir:
     finally:
         if reasoner is not None:
             await reasoner.aclose()
-        closer = getattr(prefilter, "aclose", None)
-        if closer is not None:
-            await closer()
+        if prefilter is not None:
+            await prefilter.aclose()
 
 
 @app.command()

@@ -34,14 +34,15 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-__all__ = ["DEFAULT_FILE", "DEFAULT_REPO", "KNOWN_SHA256", "model_app", "sha256_file"]
+from bot.stages.reasoner.config import DEFAULT_MODEL_FILE
+
+__all__ = ["DEFAULT_REPO", "KNOWN_SHA256", "model_app", "sha256_file"]
 
 #: A community GGUF conversion of openai/gpt-oss-safeguard-20b.
 DEFAULT_REPO = "DevQuasar/openai.gpt-oss-safeguard-20b-GGUF"
-DEFAULT_FILE = "openai.gpt-oss-safeguard-20b.Q4_K_M.gguf"
 #: sha256 of known files (from the repository's LFS pointers), checked after download.
 KNOWN_SHA256 = {
-    (DEFAULT_REPO, "openai.gpt-oss-safeguard-20b.Q4_K_M.gguf"): "82cf32d11f86468a71fbed8a56b0e400e0aa80a39b82ed3ce84a461bf4da1b0f",
+    (DEFAULT_REPO, DEFAULT_MODEL_FILE): "82cf32d11f86468a71fbed8a56b0e400e0aa80a39b82ed3ce84a461bf4da1b0f",
     (DEFAULT_REPO, "openai.gpt-oss-safeguard-20b.Q6_K.gguf"): "c79f7a0cacbd6930dbd855deaca43fef0739c8238eb31ca0e02cb375df44568f",
 }
 
@@ -101,7 +102,7 @@ def _hub_reachable(endpoint: str, timeout: float = 5.0) -> str | None:
 @model_app.command()
 def pull(
     repo: Annotated[str, typer.Option(help="Hugging Face repository holding the GGUF.")] = DEFAULT_REPO,
-    file: Annotated[str, typer.Option("--file", "-f", help="GGUF file name in the repository.")] = DEFAULT_FILE,
+    file: Annotated[str, typer.Option("--file", "-f", help="GGUF file name in the repository.")] = DEFAULT_MODEL_FILE,
     dest: Annotated[Path, typer.Option(help="Folder to download into.")] = Path("models"),
     revision: Annotated[str, typer.Option(help="Branch, tag or commit.")] = "main",
     sha256: Annotated[Optional[str], typer.Option(help="Expected sha256 (known files are checked anyway).")] = None,
@@ -203,7 +204,7 @@ def check(
     from bot.domain import MessageEvent, ServerRef
     from bot.domain.policy import parse_policy
     from bot.ports import JudgeRequest, ReasonerUnavailable
-    from bot.stages.reasoner import LlamaReasoner, ReasonerSettings
+    from bot.stages.reasoner import HarmonyReasoner, LlamaTransport, ReasonerSettings
 
     if not model.is_file():
         console.print(f"[red]model file not found: {model}[/red] (download one with `modbot model pull`)")
@@ -216,10 +217,11 @@ def check(
     event = MessageEvent(server=ServerRef("check", "0"), channel_id="c", message_id="m", author_id="u", text=text)
 
     async def run() -> tuple[object, object, float]:
-        reasoner = LlamaReasoner(settings)
+        transport = LlamaTransport(settings)
+        reasoner = HarmonyReasoner(transport, settings)
         started = time.perf_counter()
         try:
-            ready = await reasoner.start()
+            ready = await transport.start()
             load_s = time.perf_counter() - started
             judgement = await reasoner.judge(JudgeRequest(policy, event, "low"))
             return ready, judgement, load_s

@@ -1,4 +1,6 @@
-"""The moderator command service."""
+"""The moderator command service: ``parser`` (text -> command), ``presenters`` (how cases and verdicts
+read), ``handlers`` (one module per concern) and ``service`` (permission check, dispatch, audit).
 
-from bot.commands.service import *  # noqa: F401,F403
-from bot.commands.service import __all__  # noqa: F401
+Imports only ``bot.domain`` and ``bot.ports``. Nothing is re-exported here, so that an adapter importing
+the pure ``parser`` or ``presenters`` does not import the service with them.
+"""

@@ -5,7 +5,7 @@ small frozen values; no platform object, ORM row or raw dict travels further tha
 store module.
 """
 
-from bot.domain.actions import Action, ActionKind, ActionOutcome
+from bot.domain.actions import Action, ActionKind, ActionOutcome, ActionTaken
 from bot.domain.cases import Case, CaseStatus, ReviewOutcome
 from bot.domain.messages import (
     Attachment,
@@ -22,6 +22,7 @@ __all__ = [
     "Action",
     "ActionKind",
     "ActionOutcome",
+    "ActionTaken",
     "Attachment",
     "Case",
     "CaseStatus",

@@ -8,7 +8,7 @@ from enum import StrEnum
 from bot.domain.cases import Case
 from bot.domain.messages import ServerRef
 
-__all__ = ["Action", "ActionKind", "ActionOutcome"]
+__all__ = ["Action", "ActionKind", "ActionOutcome", "ActionTaken"]
 
 
 class ActionKind(StrEnum):
@@ -20,6 +20,15 @@ class ActionKind(StrEnum):
     BAN = "ban"
     POST_CASE = "post_case"
     NOTIFY_MODS = "notify_mods"
+
+
+@dataclass(frozen=True, slots=True)
+class ActionTaken:
+    """An action already tried on the same case, and whether it worked (a case post lists them)."""
+
+    kind: ActionKind
+    ok: bool
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +54,9 @@ class Action:
     mod_channel_id: str | None = None
     #: What the member is told (WARN): the rules broken, in the policy's own words.
     member_notice: str = ""
+    #: What was already tried on the same case, in order (filled in by the dispatcher): lets a sink say
+    #: "removed" rather than "flagged", or list the actions on the case post, without asking the core.
+    taken: tuple[ActionTaken, ...] = ()
 
     @property
     def idempotency_key(self) -> str:

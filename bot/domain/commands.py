@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.domain.cases import Case
+from bot.domain.cases import Case, ReviewOutcome
 from bot.domain.messages import ServerRef
 from bot.domain.verdicts import Verdict
 
@@ -17,6 +17,7 @@ __all__ = [
     "Forget",
     "Help",
     "Invoker",
+    "MAX_UPLOAD_BYTES",
     "MemberHistory",
     "ModCommand",
     "PolicyShow",
@@ -33,6 +34,10 @@ __all__ = [
     "Stats",
     "case_summary",
 ]
+
+
+#: The largest policy document ``/mod policy upload`` takes (adapters check it before downloading a file).
+MAX_UPLOAD_BYTES = 128 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,16 +137,20 @@ class Forget:
 
 @dataclass(frozen=True, slots=True)
 class Review:
-    """A button on a posted case: uphold or overturn the bot's decision."""
+    """A button on a posted case: uphold or overturn the bot's decision (the only thing that decides a case)."""
 
     case_id: int
-    outcome: Literal["uphold", "overturn"]
+    outcome: ReviewOutcome
     name = "review"
+
+    def __post_init__(self) -> None:
+        # Adapters read the outcome from a button id ("uphold"/"overturn"): take the word, keep the enum.
+        object.__setattr__(self, "outcome", ReviewOutcome(self.outcome))
 
 
 @dataclass(frozen=True, slots=True)
 class CaseAction:
-    """A button on a posted case: time out or ban the author."""
+    """A button on a posted case: time out or ban the author. An enforcement action, not a review."""
 
     case_id: int
     kind: Literal["timeout", "ban"]

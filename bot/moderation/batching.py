@@ -54,11 +54,11 @@ class BatchWriter(Generic[T, R]):
             self.items += len(batch)
             try:
                 results = await self._flush([item for item, _ in batch])
-            except Exception:
+            except Exception as exc:
                 if len(batch) == 1:
                     _, future = batch[0]
                     if not future.done():
-                        future.set_exception(_current_exception())
+                        future.set_exception(exc)
                     continue
                 # One bad item must not fail its neighbours: retry them one by one.
                 log.warning("a batch of %d failed; retrying its items one by one", len(batch), exc_info=True)
@@ -76,10 +76,3 @@ class BatchWriter(Generic[T, R]):
                 if not future.done():
                     future.set_result(result)
 
-
-def _current_exception() -> BaseException:
-    import sys
-
-    exc = sys.exc_info()[1]
-    assert exc is not None
-    return exc

@@ -11,10 +11,10 @@ import time
 from dataclasses import dataclass, replace
 
 from bot.domain import Decision, MessageEvent, Stage, Verdict
-from bot.stages.keywords import KeywordMatcher, KeywordResult
 from bot.domain.policy import Policy
-from bot.ports import Judgement, JudgeRequest, Prefilter, Reasoner
 from bot.domain.settings import ServerSettings
+from bot.ports import Judgement, JudgeRequest, Prefilter, Reasoner
+from bot.stages.keywords import KeywordMatcher, KeywordResult
 
 __all__ = ["Judge", "Routing", "decision_for_rules", "verdict_from_judgement"]
 
@@ -105,15 +105,14 @@ class Judge:
     def __init__(self, *, prefilter: Prefilter | None = None, reasoner: Reasoner | None = None):
         self.prefilter = prefilter
         self.reasoner = reasoner
+
     def _calibrated(self, community: str | None) -> tuple[float, float]:
         # A trained prefilter carries thresholds calibrated to its target recall (one set per kind of
         # server when it was trained with communities); servers inherit them.
-        pick = getattr(self.prefilter, "thresholds_for", None)
-        calibrated = pick(community) if callable(pick) else getattr(self.prefilter, "thresholds", None)
-        return (
-            getattr(calibrated, "allow_below", FALLBACK_ALLOW_BELOW),
-            getattr(calibrated, "act_above", FALLBACK_ACT_ABOVE),
-        )
+        calibrated = self.prefilter.thresholds_for(community) if self.prefilter is not None else None
+        if calibrated is None:
+            return FALLBACK_ALLOW_BELOW, FALLBACK_ACT_ABOVE
+        return calibrated.allow_below, calibrated.act_above
 
     def thresholds(self, routing: Routing) -> tuple[float, float]:
         """(allow below, act above) for a server: its own values, else the prefilter's calibrated ones."""

@@ -10,21 +10,20 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, replace
-from enum import StrEnum
+from typing import Protocol
 
-from bot.moderation.enforcement import ActionDispatcher, plan_actions
-from bot.moderation.batching import BatchWriter
-from bot.domain import Decision, MessageEvent, Stage, Verdict
-from bot.moderation.judge import Judge, Routing
-from bot.stages.keywords import ExtraTerms, KeywordMatcher, MatcherCache
+from bot.domain import Decision, MessageEvent, MessageStatus, Stage, Verdict
 from bot.domain.policy import Policy
-from bot.ports import ReasonerUnavailable
+from bot.domain.records import Intake, IntakeStatus, RecordedMessage, SavedVerdict, VerdictToSave
+from bot.domain.settings import ServerSettings, exemption_reason
+from bot.moderation.batching import BatchWriter
+from bot.moderation.enforcement import ActionDispatcher, plan_actions
+from bot.moderation.judge import Judge, Routing
 from bot.moderation.resolvers import PolicyResolver, SettingsResolver
-from bot.config import PipelineSettings
-from bot.domain.settings import ServerSettings
-from bot.store.repository import MessageStatus, RecordedMessage, Store, VerdictToSave
+from bot.ports import CaseBook, MessageLog, ReasonerUnavailable, ServerConfig, VerdictLog
+from bot.stages.keywords import ExtraTerms, KeywordMatcher, MatcherCache
 
-__all__ = ["Intake", "IntakeStatus", "Pipeline", "PipelineCounters", "sanitize_text"]
+__all__ = ["Pipeline", "PipelineConfig", "PipelineCounters", "sanitize_text"]
 
 log = logging.getLogger(__name__)
 
@@ -43,20 +42,23 @@ def sanitize_text(text: str, max_chars: int) -> str:
     return text
 
 
-class IntakeStatus(StrEnum):
-    QUEUED = "queued"
-    DUPLICATE = "duplicate"
-    OVERFLOW = "overflow"
-    REJECTED = "rejected"
+class PipelineConfig(Protocol):
+    """What the pipeline reads of its settings (``bot.config.PipelineSettings``, the ``[pipeline]`` table)."""
 
+    @property
+    def queue_size(self) -> int: ...
 
-@dataclass(frozen=True, slots=True)
-class Intake:
-    """What ``submit`` did with an event."""
+    @property
+    def workers(self) -> int: ...
 
-    status: IntakeStatus
-    row_id: int | None = None
-    detail: str = ""
+    @property
+    def sweep_interval_s(self) -> float: ...
+
+    @property
+    def max_text_chars(self) -> int: ...
+
+    @property
+    def auto_register_servers(self) -> bool: ...
 
 
 @dataclass(slots=True)
@@ -78,15 +80,21 @@ class Pipeline:
     def __init__(
         self,
         *,
-        store: Store,
+        messages: MessageLog,
+        verdicts: VerdictLog,
+        cases: CaseBook,
+        servers: ServerConfig,
         judge: Judge,
         policies: PolicyResolver,
         settings: SettingsResolver,
         matchers: MatcherCache,
         dispatcher: ActionDispatcher,
-        config: PipelineSettings = PipelineSettings(),
+        config: PipelineConfig,
     ):
-        self.store = store
+        self.messages = messages
+        self.verdicts = verdicts
+        self.cases = cases
+        self.servers = servers
         self.judge = judge
         self.policies = policies
         self.settings = settings
@@ -101,8 +109,8 @@ class Pipeline:
         self._last_overflow_warning = float("-inf")
         # Events recorded by this process and not yet judged: no need to read them back.
         self._fresh: dict[int, MessageEvent] = {}
-        self._intake: BatchWriter[MessageEvent, RecordedMessage] = BatchWriter(store.record_messages)
-        self._verdicts: BatchWriter[VerdictToSave, tuple[int | None, int | None]] = BatchWriter(store.save_verdicts)
+        self._intake: BatchWriter[MessageEvent, RecordedMessage] = BatchWriter(messages.record_messages)
+        self._verdicts: BatchWriter[VerdictToSave, SavedVerdict] = BatchWriter(verdicts.save_verdicts)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -146,7 +154,7 @@ class Pipeline:
         room = self._queue.maxsize - self._queue.qsize()
         if room <= 0:
             return 0
-        ids = await self.store.pending_message_ids(room, exclude=self._in_flight, min_age_s=min_age_s)
+        ids = await self.messages.pending_message_ids(room, exclude=self._in_flight, min_age_s=min_age_s)
         queued = 0
         for row_id in ids:
             if self._enqueue(row_id):
@@ -170,19 +178,19 @@ class Pipeline:
 
         recorded = await self._intake.submit(event)
         if not recorded.created:
-            if recorded.status != MessageStatus.PENDING or recorded.row_id in self._in_flight:
+            if recorded.status is not MessageStatus.PENDING or recorded.row_id in self._in_flight:
                 self.counters.duplicates += 1
-                return Intake(IntakeStatus.DUPLICATE, recorded.row_id, f"already {recorded.status}")
+                return Intake(IntakeStatus.DUPLICATE, recorded.row_id, f"already {recorded.status.value}")
         else:
             self.counters.accepted += 1
 
         if event.server.key not in self._known_servers and not await self._check_server(event):
             if not self.config.auto_register_servers:
                 detail = f"unknown server {event.server}: not registered with this bot"
-                await self.store.set_message_status(recorded.row_id, MessageStatus.FAILED, detail)
+                await self.messages.set_message_status(recorded.row_id, MessageStatus.FAILED, detail)
                 self.counters.failed += 1
                 return Intake(IntakeStatus.REJECTED, recorded.row_id, detail)
-            await self.store.ensure_server(event.server)
+            await self.servers.ensure_server(event.server)
             self._known_servers.add(event.server.key)
 
         if recorded.created:
@@ -222,7 +230,7 @@ class Pipeline:
         return len(self._in_flight)
 
     async def _check_server(self, event: MessageEvent) -> bool:
-        if await self.store.server_exists(event.server):
+        if await self.servers.server_exists(event.server):
             self._known_servers.add(event.server.key)
             return True
         return False
@@ -265,19 +273,19 @@ class Pipeline:
         event = self._fresh.pop(row_id, None)
         fresh = event is not None
         if event is None:
-            loaded = await self.store.load_message(row_id)
-            if loaded is None or loaded[1] != MessageStatus.PENDING:
+            loaded = await self.messages.load_message(row_id)
+            if loaded is None or loaded.status is not MessageStatus.PENDING:
                 return None
-            event = loaded[0]
+            event = loaded.event
         try:
             settings = await self.settings.get(event.server)
-            exempt = self._exemption(event, settings)
+            exempt = exemption_reason(event, settings)
             if exempt:
-                await self.store.set_message_status(row_id, MessageStatus.SKIPPED, exempt)
+                await self.messages.set_message_status(row_id, MessageStatus.SKIPPED, exempt)
                 return None
             policy = await self.policies.get(event.server)
-            if not fresh and await self.store.has_verdict(row_id, policy.version):
-                await self.store.set_message_status(row_id, MessageStatus.JUDGED)
+            if not fresh and await self.verdicts.has_verdict(row_id, policy.version):
+                await self.messages.set_message_status(row_id, MessageStatus.JUDGED)
                 return None
             verdict = await self.judge.judge(event, policy, self.matcher(policy, settings), Routing.from_settings(settings))
         except ReasonerUnavailable as exc:
@@ -287,7 +295,7 @@ class Pipeline:
         except Exception as exc:
             self.counters.failed += 1
             log.exception("judging message row %s failed", row_id)
-            await self.store.set_message_status(row_id, MessageStatus.FAILED, f"{type(exc).__name__}: {exc}")
+            await self.messages.set_message_status(row_id, MessageStatus.FAILED, f"{type(exc).__name__}: {exc}")
             return None
         await self._record_and_act(row_id, event, verdict, policy, settings)
         return verdict
@@ -297,7 +305,7 @@ class Pipeline:
     ) -> None:
         shadow = settings.mode == "shadow"
         open_case = verdict.decision is not Decision.ALLOW
-        _, case_id = await self._verdicts.submit(VerdictToSave(row_id, event.server, verdict, shadow, open_case))
+        saved = await self._verdicts.submit(VerdictToSave(row_id, event.server, verdict, shadow, open_case))
         self.counters.judged += 1
         if (
             settings.reason_after_act
@@ -310,23 +318,13 @@ class Pipeline:
                 follow_up = await self.judge.judge(
                     event, policy, self.matcher(policy, settings), Routing.from_settings(settings), force_reasoner=True
                 )
-                await self.store.save_verdict(row_id, event.server, follow_up, shadow=shadow, open_case=False)
+                await self._verdicts.submit(VerdictToSave(row_id, event.server, follow_up, shadow, open_case=False))
             except Exception:
                 log.exception("the follow-up reasoning for message row %s failed", row_id)
-        if shadow or case_id is None:
+        if shadow or saved.case_id is None:
             return
-        case = await self.store.get_case(event.server, case_id)
+        case = await self.cases.get_case(event.server, saved.case_id)
         await self.dispatcher.execute_all(plan_actions(event, verdict, policy, settings, case))
-
-    @staticmethod
-    def _exemption(event: MessageEvent, settings: ServerSettings) -> str | None:
-        if event.channel_id in settings.exempt_channel_ids or (
-            event.thread_id is not None and event.thread_id in settings.exempt_channel_ids
-        ):
-            return "exempt channel"
-        if set(event.author_role_ids) & set(settings.exempt_role_ids):
-            return "exempt role"
-        return None
 
     # -- one-off judging (CLI, /mod policy test) -----------------------------------------------
 

@@ -1,7 +1,8 @@
 """Per-server lookups with a cache: the effective settings and the active policy of each server.
 
-Both caches are only ever written through these classes (moderator commands go through them too), so
-invalidation is local and exact; there is no hand-maintained global cache.
+Both caches are only ever written through these classes (moderator commands go through them too, as
+the ``EffectiveSettings`` and ``ActivePolicies`` ports), so invalidation is local and exact. They are
+bounded LRU caches: a bot in many servers keeps the busy ones, not all of them forever.
 """
 
 from __future__ import annotations
@@ -11,14 +12,20 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from cachetools import LRUCache
+
 from bot.domain import ServerRef
 from bot.domain.policy import Policy, PolicyError, load_policy
-from bot.domain.settings import ServerOverrides, ServerSettings
-from bot.store.repository import Store
+from bot.domain.records import StoredPolicy
+from bot.domain.settings import ServerSettings
+from bot.ports import PolicyLibrary, ServerConfig
 
 __all__ = ["PolicyResolver", "SettingsResolver", "load_policy_dir"]
 
 log = logging.getLogger(__name__)
+
+#: Servers whose settings and policy stay cached (a miss costs one small read).
+CACHED_SERVERS = 10_000
 
 
 def load_policy_dir(directory: Path) -> list[Policy]:
@@ -39,29 +46,28 @@ def load_policy_dir(directory: Path) -> list[Policy]:
 class SettingsResolver:
     """Effective ``ServerSettings`` per server: configured defaults + stored overrides."""
 
-    def __init__(self, store: Store, defaults: ServerSettings):
-        self.store = store
+    def __init__(self, servers: ServerConfig, defaults: ServerSettings):
+        self.servers = servers
         self.defaults = defaults
-        self._cache: dict[str, ServerSettings] = {}
+        self._cache: LRUCache[str, ServerSettings] = LRUCache(CACHED_SERVERS)
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def get(self, server: ServerRef) -> ServerSettings:
+        """The server's effective settings: the defaults with its stored overrides on top."""
         cached = self._cache.get(server.key)
         if cached is None:
-            cached = (await self.store.get_overrides(server)).apply_to(self.defaults)
+            cached = (await self.servers.get_overrides(server)).apply_to(self.defaults)
             self._cache[server.key] = cached
         return cached
-
-    async def overrides(self, server: ServerRef) -> ServerOverrides:
-        return await self.store.get_overrides(server)
 
     async def update(self, server: ServerRef, **changes: Any) -> ServerSettings:
         """Read-modify-write of a server's overrides under a per-server lock (``None`` = inherit again)."""
         lock = self._locks.setdefault(server.key, asyncio.Lock())
         async with lock:
-            current = await self.store.get_overrides(server)
+            await self.servers.ensure_server(server)
+            current = await self.servers.get_overrides(server)
             updated = current.with_changes(**changes)
-            await self.store.set_overrides(server, updated)
+            await self.servers.set_overrides(server, updated)
             self._cache.pop(server.key, None)
         return await self.get(server)
 
@@ -69,49 +75,50 @@ class SettingsResolver:
 class PolicyResolver:
     """The policy each server judges against: its chosen version, or the configured default policy id."""
 
-    def __init__(self, store: Store, settings: SettingsResolver, builtin: list[Policy]):
-        self.store = store
+    def __init__(self, library: PolicyLibrary, settings: SettingsResolver, builtin: list[Policy]):
+        self.library = library
         self.settings = settings
         self.builtin = {p.id: p for p in builtin}
-        self._cache: dict[str, Policy] = {}
+        self._cache: LRUCache[str, Policy] = LRUCache(CACHED_SERVERS)
 
     async def install_builtin(self) -> None:
         """Record the shipped policies as versions visible to every server (idempotent)."""
         for policy in self.builtin.values():
-            await self.store.add_policy(policy, None)
+            await self.library.add_policy(policy, None)
 
     async def get(self, server: ServerRef) -> Policy:
+        """The server's chosen policy version, else its ``policy_id`` setting (shipped or uploaded)."""
         cached = self._cache.get(server.key)
         if cached is not None:
             return cached
-        policy = await self.store.active_policy(server)
+        policy = await self.library.active_policy(server)
         if policy is None:
             settings = await self.settings.get(server)
             policy = self.builtin.get(settings.policy_id)
             if policy is None:
-                found = await self.store.find_policy(server, settings.policy_id)
+                found = await self.library.find_policy(server, settings.policy_id)
                 if found is None:
                     raise LookupError(
                         f"server {server} uses policy {settings.policy_id!r}, which is neither shipped nor uploaded"
                     )
-                policy = found[1]
+                policy = found.policy
         self._cache[server.key] = policy
         return policy
 
     async def upload(self, server: ServerRef, policy: Policy, by: str | None) -> int:
         """Store a server's own policy version (not yet active)."""
-        return await self.store.add_policy(policy, server, uploaded_by=by)
+        return await self.library.add_policy(policy, server, uploaded_by=by)
 
     async def use(self, server: ServerRef, ref: str, by: str | None) -> Policy:
         """Switch a server to a visible policy (id or version); LookupError if it has none such."""
-        found = await self.store.find_policy(server, ref)
+        found = await self.library.find_policy(server, ref)
         if found is None:
             builtin = self.builtin.get(ref)
             if builtin is None:
                 raise LookupError(f"no policy {ref!r} is available to this server")
-            row_id = await self.store.add_policy(builtin, None)
-            found = (row_id, builtin)
-        row_id, policy = found
-        await self.store.activate_policy(server, row_id, by)
+            found = StoredPolicy(await self.library.add_policy(builtin, None), builtin)
+        await self.settings.servers.ensure_server(server)
+        await self.library.activate_policy(server, found.row_id, by)
+        policy = found.policy
         self._cache.pop(server.key, None)
         return policy

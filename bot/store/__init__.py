@@ -1,0 +1,65 @@
+"""The storage adapters: one SQLAlchemy module per storage port of ``bot.ports``.
+
+Only the composition root (``bot.app``) imports this package. It builds every adapter from one
+engine with ``open_storage`` (or ``Storage.from_engine``) and hands each part of the core the ports
+it needs; no ORM row ever leaves the package.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.ports import ActionLog, AuditLog, CaseBook, MessageLog, PolicyLibrary, ServerConfig, VerdictLog
+from bot.store._base import Database
+from bot.store.actions import SqlActionLog
+from bot.store.audit import SqlAuditLog
+from bot.store.cases import SqlCaseBook
+from bot.store.database import create_engine, upgrade
+from bot.store.messages import SqlMessageLog
+from bot.store.policies import SqlPolicyLibrary
+from bot.store.servers import SqlServerConfig
+from bot.store.verdicts import SqlVerdictLog
+
+__all__ = ["Storage", "open_storage"]
+
+
+@dataclass(frozen=True, slots=True)
+class Storage:
+    """Every storage port, all on one engine (and, on SQLite, one write lock)."""
+
+    messages: MessageLog
+    verdicts: VerdictLog
+    cases: CaseBook
+    actions: ActionLog
+    servers: ServerConfig
+    policies: PolicyLibrary
+    audit: AuditLog
+    _database: Database = field(repr=False)
+
+    @classmethod
+    def from_engine(cls, engine: AsyncEngine, *, sqlite_fast_path: bool = True) -> Storage:
+        """All the adapters over ``engine`` (already migrated); ``close()`` disposes of it."""
+        database = Database(engine, sqlite_fast_path=sqlite_fast_path)
+        return cls(
+            messages=SqlMessageLog(database),
+            verdicts=SqlVerdictLog(database),
+            cases=SqlCaseBook(database),
+            actions=SqlActionLog(database),
+            servers=SqlServerConfig(database),
+            policies=SqlPolicyLibrary(database),
+            audit=SqlAuditLog(database),
+            _database=database,
+        )
+
+    async def close(self) -> None:
+        """Dispose of the engine (its connections); the adapters are unusable afterwards."""
+        await self._database.close()
+
+
+async def open_storage(database_url: str, *, migrate: bool = True) -> Storage:
+    """Create the engine for ``database_url``, upgrade its schema (unless ``migrate`` is False), build the adapters."""
+    if migrate:
+        await upgrade(database_url)
+    return Storage.from_engine(create_engine(database_url))

@@ -11,9 +11,19 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-__all__ = ["MIGRATIONS_DIR", "alembic_config", "create_engine", "upgrade", "upgrade_sync"]
+__all__ = ["LIBRARY_TABLES", "MIGRATIONS_DIR", "alembic_config", "create_engine", "include_name", "upgrade", "upgrade_sync"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+#: Tables the migrations create for a library that brings its own models (slack-sdk's SQLAlchemy
+#: installation and OAuth-state stores, migration 0003). ``bot.store.schema`` does not describe them,
+#: so schema comparisons (``alembic revision --autogenerate``, the drift test) must leave them alone.
+LIBRARY_TABLES = frozenset({"slack_bots", "slack_installations", "slack_oauth_states"})
+
+
+def include_name(name: str | None, type_: str, _parent_names: object) -> bool:
+    """Alembic's ``include_name`` hook: compare every table except the ``LIBRARY_TABLES``."""
+    return not (type_ == "table" and name in LIBRARY_TABLES)
 
 
 def _prepare_sqlite_path(url: str) -> None:

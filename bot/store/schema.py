@@ -23,14 +23,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from bot.domain import utcnow
+from bot.domain import CaseStatus, MessageStatus, utcnow
 
 __all__ = [
     "ActionRow",
     "AuditRow",
     "Base",
     "CaseRow",
-    "InstallationRow",
     "MessageRow",
     "NoticeRow",
     "PolicyVersionRow",
@@ -112,7 +111,7 @@ class MessageRow(Base):
     #: The rest of the event (roles, attachments, reply-to, context, timestamps), for replay.
     event: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     edited: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=MessageStatus.PENDING.value)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     received_at: Mapped[datetime] = _now_column()
@@ -163,7 +162,7 @@ class CaseRow(Base):
     verdict_id: Mapped[int] = mapped_column(ForeignKey("verdicts.id", ondelete="CASCADE"))
     message_row_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
     author_id: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[str] = mapped_column(String(16), default=CaseStatus.OPEN.value)
     #: Where the case was posted (platform message reference), for updating it after a review.
     posted_ref: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created_at: Mapped[datetime] = _now_column()
@@ -187,11 +186,13 @@ class ActionRow(Base):
     ok: Mapped[bool] = mapped_column(Boolean, default=False)
     detail: Mapped[str] = mapped_column(Text, default="")
     permission_problem: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The platform's reference for what it did (e.g. the posted case message), when it gave one.
+    platform_ref: Mapped[str | None] = mapped_column(String(256), nullable=True)
     created_at: Mapped[datetime] = _now_column()
 
 
 class ReviewRow(Base):
-    """A moderator's decision on a case: uphold, overturn, timeout, ban."""
+    """A moderator's review of a case: a ``ReviewOutcome`` (uphold or overturn), never an enforcement action."""
 
     __tablename__ = "reviews"
 
@@ -230,19 +231,3 @@ class NoticeRow(Base):
     kind: Mapped[str] = mapped_column(String(64))
     detail: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = _now_column()
-
-
-class InstallationRow(Base):
-    """A platform app installation (Slack OAuth: one row per workspace/enterprise, newest wins)."""
-
-    __tablename__ = "installations"
-    __table_args__ = (Index("ix_installations_lookup", "platform", "enterprise_id", "team_id"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    platform: Mapped[str] = mapped_column(String(32))
-    enterprise_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    team_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    user_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    #: The platform's installation fields (tokens included); never logged.
-    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    installed_at: Mapped[datetime] = _now_column()

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime, timedelta, timezone
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine as create_sync_engine
 
-from bot.store.database import create_engine, upgrade, upgrade_sync
+from bot.domain import Action, ActionKind, ActionOutcome, CaseStatus, ServerRef
+from bot.domain.records import LabelledText
+from bot.store import Storage
+from bot.store.database import LIBRARY_TABLES, create_engine, include_name, upgrade, upgrade_sync
 from bot.store.schema import Base
 
 
@@ -18,12 +22,14 @@ def test_migrations_on_an_empty_file_match_the_models(tmp_path):
     assert path.exists()
     engine = create_sync_engine(f"sqlite:///{path}")
     with engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        context = MigrationContext.configure(connection, opts={"include_name": include_name})
+        diff = compare_metadata(context, Base.metadata)
     engine.dispose()
     assert diff == [], f"models and migrations drifted apart; write a migration: {diff}"
     tables = {r[0] for r in sqlite3.connect(path).execute("select name from sqlite_master where type='table'")}
     for table in ("servers", "policy_versions", "server_policies", "messages", "verdicts", "cases", "actions", "reviews", "audit_log"):
         assert table in tables
+    assert LIBRARY_TABLES <= tables  # only tables that exist are left out of the comparison
 
 
 async def test_upgrade_is_idempotent_and_uses_wal(tmp_path):
@@ -35,3 +41,103 @@ async def test_upgrade_is_idempotent_and_uses_wal(tmp_path):
         mode = (await connection.exec_driver_sql("PRAGMA journal_mode")).scalar()
     await engine.dispose()
     assert mode == "wal"
+
+
+def _old_rows(path) -> None:
+    """What the old code wrote at revision 0001: Ban/Timeout buttons left 'ban'/'timeout' reviews and 'upheld' cases."""
+    now = datetime.now(timezone.utc).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    db = sqlite3.connect(path)
+    db.execute(
+        "INSERT INTO servers (key, platform, external_id, name, overrides, created_at, updated_at)"
+        " VALUES ('discord:111', 'discord', '111', 'Guild A', '{}', ?, ?)",
+        (now, now),
+    )
+    # case id: (text, stored status, reviews in the order written)
+    cases = {
+        1: ("overturned, then banned", "upheld", ["overturn", "ban"]),
+        2: ("only timed out", "upheld", ["timeout"]),
+        3: ("upheld", "upheld", ["uphold"]),
+        4: ("never reviewed", "open", []),
+        5: ("upheld, then overturned", "overturned", ["uphold", "overturn"]),
+    }
+    for case_id, (text, status, reviews) in cases.items():
+        db.execute(
+            "INSERT INTO messages (id, server_key, channel_id, message_id, author_id, content_hash, text, event, edited,"
+            " status, attempts, received_at, updated_at) VALUES (?, 'discord:111', 'c1', ?, 'u1', ?, ?, '{}', 0, 'judged', 1, ?, ?)",
+            (case_id, f"m{case_id}", f"h{case_id}", text, now, now),
+        )
+        db.execute(
+            "INSERT INTO verdicts (id, message_row_id, server_key, policy_version, decision, stage, categories, rule_ids,"
+            " confidence, rationale, reasoning, model, latency_ms, prompt_tokens, prompt_tokens_evaluated,"
+            " completion_tokens, truncated, shadow, created_at)"
+            " VALUES (?, ?, 'discord:111', 'sha256:v1', 'remove', 'reasoner', '[]', '[]', 0.9, 'r', '', 'm', 5.0, 0, 0, 0, 0, 0, ?)",
+            (case_id, case_id, now),
+        )
+        db.execute(
+            "INSERT INTO cases (id, server_key, verdict_id, message_row_id, author_id, status, created_at, updated_at)"
+            " VALUES (?, 'discord:111', ?, ?, 'u1', ?, ?, ?)",
+            (case_id, case_id, case_id, status, now, now),
+        )
+        for outcome in reviews:
+            db.execute(
+                "INSERT INTO reviews (server_key, case_id, moderator_id, outcome, note, created_at)"
+                " VALUES ('discord:111', ?, 'mod', ?, '', ?)",
+                (case_id, outcome, now),
+            )
+    db.execute(
+        "INSERT INTO actions (server_key, case_id, kind, channel_id, message_id, user_id, requested_by, ok, detail,"
+        " permission_problem, created_at) VALUES ('discord:111', 1, 'ban', 'c1', 'm1', 'u1', 'mod', 1, 'banned', 0, ?)",
+        (now,),
+    )
+    db.commit()
+    db.close()
+
+
+async def test_0002_drops_action_reviews_and_sets_each_case_from_its_latest_real_review(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    url = f"sqlite+aiosqlite:///{path}"
+    await upgrade(url, "0001")
+    _old_rows(path)
+    await upgrade(url)
+
+    server = ServerRef("discord", "111")
+    storage = Storage.from_engine(create_engine(url))
+    try:
+        statuses = {case_id: (await storage.cases.get_case(server, case_id)).status for case_id in range(1, 6)}
+        assert statuses == {
+            1: CaseStatus.OVERTURNED,  # the ban after the overturn no longer flips it back
+            2: CaseStatus.OPEN,  # a timeout alone is not a review
+            3: CaseStatus.UPHELD,
+            4: CaseStatus.OPEN,
+            5: CaseStatus.OVERTURNED,
+        }
+        # The prefilter now relearns the overturned message as fine.
+        assert await storage.cases.reviewed_examples(server) == [
+            LabelledText("upheld, then overturned", False),
+            LabelledText("upheld", True),
+            LabelledText("overturned, then banned", False),
+        ]
+        stats = await storage.verdicts.stats(server, datetime.now(timezone.utc) - timedelta(days=1), 1)
+        assert (stats.upheld, stats.overturned, stats.open_cases, stats.acted) == (2, 2, 2, 1)
+        (ban,) = await storage.actions.actions_for_case(server, 1)
+        assert ban.kind is ActionKind.BAN and ban.ok and ban.requested_by == "mod" and ban.platform_ref is None
+    finally:
+        await storage.close()
+    with sqlite3.connect(path) as db:
+        outcomes = sorted(row[0] for row in db.execute("SELECT outcome FROM reviews"))
+    assert outcomes == ["overturn", "overturn", "uphold", "uphold"]
+
+
+async def test_0002_stores_the_platform_ref_of_new_actions(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path / 'm.sqlite3'}"
+    await upgrade(url)
+    storage = Storage.from_engine(create_engine(url))
+    server = ServerRef("discord", "111")
+    try:
+        await storage.servers.ensure_server(server)
+        await storage.actions.record_action(
+            Action(ActionKind.NOTIFY_MODS, server, "c-mod"), ActionOutcome(True, platform_ref="c-mod/m-1")
+        )
+        assert [r.platform_ref for r in await storage.actions.recent_actions(server)] == ["c-mod/m-1"]
+    finally:
+        await storage.close()

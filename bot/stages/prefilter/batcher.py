@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+from cachetools import LRUCache
 
 __all__ = ["BatcherStats", "MicroBatcher"]
 
@@ -60,7 +61,8 @@ class MicroBatcher:
         self.max_batch = max_batch
         self.max_wait_s = max_wait_ms / 1000.0
         self.cache_size = cache_size
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        # LRUCache cannot hold zero items: with cache_size 0, _remember stores nothing.
+        self._cache: LRUCache[str, np.ndarray] = LRUCache(maxsize=max(1, cache_size))
         # text -> (future, time it was first asked for); identical concurrent requests share one slot.
         self._pending: OrderedDict[str, tuple[asyncio.Future[np.ndarray], float]] = OrderedDict()
         self._wakeup: asyncio.Event | None = None
@@ -78,10 +80,7 @@ class MicroBatcher:
 
     def cached(self, text: str) -> np.ndarray | None:
         """The cached vector of ``text`` (refreshing its recency), or None."""
-        vector = self._cache.get(text)
-        if vector is not None:
-            self._cache.move_to_end(text)
-        return vector
+        return self._cache.get(text)
 
     async def embed(self, text: str) -> np.ndarray:
         """The vector of one text; batched with whatever else is asked for at about the same time."""
@@ -162,9 +161,6 @@ class MicroBatcher:
         if self.cache_size <= 0:
             return
         self._cache[text] = vector
-        self._cache.move_to_end(text)
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
 
     async def aclose(self) -> None:
         """Stop taking requests, fail the waiting ones, and release the worker thread."""

@@ -7,7 +7,7 @@ known before the embedding and near-copies of spam are caught even when the embe
 and semantic (MiniLM mean embeddings, for messages that are embedded anyway).
 
 The memory lives in the process; the core keeps reviews in its store and replays them at start-up
-with :meth:`ExampleMemory.load` (``EmbeddingPrefilter.load_feedback``).
+through ``EmbeddingPrefilter.load_feedback``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
+from cachetools import LRUCache
 from scipy.sparse import csc_matrix
 
+from bot.domain import ServerRef
 from bot.stages.prefilter.ngrams import NgramFeaturizer
 
 __all__ = ["ExampleMemory", "ExampleSet", "Similarity", "ensure_embedded", "merge"]
@@ -46,6 +48,7 @@ class ExampleSet:
     def __init__(self, featurizer: NgramFeaturizer, limit: int | None = None):
         self._featurizer = featurizer
         self._limit = limit
+        # Insertion order is recency (add moves a relabelled text last), so the oldest go first past the limit.
         self._items: OrderedDict[str, bool] = OrderedDict()
         self._matrix: csc_matrix | None = None
         self._labels: np.ndarray | None = None
@@ -136,8 +139,8 @@ class ExampleMemory:
     def __init__(self, featurizer: NgramFeaturizer, *, max_per_server: int = MAX_FEEDBACK_PER_SERVER):
         self._featurizer = featurizer
         self._max_per_server = max_per_server
-        self._policies: OrderedDict[str, ExampleSet] = OrderedDict()
-        self._servers: dict[str, ExampleSet] = {}
+        self._policies: LRUCache[str, ExampleSet] = LRUCache(maxsize=MAX_POLICIES)
+        self._servers: dict[ServerRef, ExampleSet] = {}
 
     def for_policy(self, version: str, examples: Iterable[tuple[str, bool]]) -> ExampleSet:
         """The prepared examples of one policy version (built on first use)."""
@@ -147,23 +150,22 @@ class ExampleMemory:
             for text, violation in examples:
                 found.add(text, violation)
             self._policies[version] = found
-            while len(self._policies) > MAX_POLICIES:
-                self._policies.popitem(last=False)
-        else:
-            self._policies.move_to_end(version)
         return found
 
-    def for_server(self, server_key: str) -> ExampleSet | None:
-        return self._servers.get(server_key)
+    def for_server(self, server: ServerRef) -> ExampleSet | None:
+        """The moderators' decisions learned for ``server`` (None before the first)."""
+        return self._servers.get(server)
 
-    def add(self, server_key: str, text: str, violation: bool) -> None:
-        found = self._servers.get(server_key)
+    def add(self, server: ServerRef, text: str, violation: bool) -> None:
+        """Remember one decision (a folded text and whether it was a violation) for ``server``."""
+        found = self._servers.get(server)
         if found is None:
-            found = self._servers[server_key] = ExampleSet(self._featurizer, self._max_per_server)
+            found = self._servers[server] = ExampleSet(self._featurizer, self._max_per_server)
         found.add(text, violation)
 
-    def feedback_count(self, server_key: str) -> int:
-        found = self._servers.get(server_key)
+    def feedback_count(self, server: ServerRef) -> int:
+        """How many decisions are remembered for ``server``."""
+        found = self._servers.get(server)
         return len(found) if found is not None else 0
 
 

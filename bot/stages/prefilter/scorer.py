@@ -21,23 +21,26 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from cachetools import LRUCache
 
-from bot.domain import MessageEvent
+from bot.domain import MessageEvent, ServerRef
 from bot.domain.policy import Policy
+from bot.domain.records import LabelledText
 from bot.ports import PrefilterScore
+from bot.stages.normalize import normalize
 from bot.stages.prefilter.batcher import BatcherStats, MicroBatcher
 from bot.stages.prefilter.embedder import EMBEDDING_DIM, FEATURE_DIM, EmbedderConfig, OnnxEmbedder
 from bot.stages.prefilter.examples import ExampleMemory, ExampleSet, ensure_embedded, merge
-from bot.stages.prefilter.model import PrefilterModel, logit, sigmoid
-from bot.stages.prefilter.thresholds import Thresholds
+from bot.stages.prefilter.model import ModelError, PrefilterModel, logit, sigmoid
+from bot.stages.prefilter.model_files import load_model
+from bot.stages.prefilter.thresholds import Thresholds, ThresholdsError
 
-__all__ = ["SHARED_THRESHOLDS_FILE", "BatchingConfig", "EmbeddingPrefilter", "ScoreDetail"]
+__all__ = ["SHARED_THRESHOLDS_FILE", "BatchingConfig", "EmbeddingPrefilter", "ScoreDetail", "default_model_dir", "load_prefilter"]
 
 #: Thresholds for servers that name no community of a model trained with communities.
 SHARED_THRESHOLDS_FILE = "thresholds.shared.json"
@@ -81,7 +84,7 @@ class ScoreDetail:
 
 
 class EmbeddingPrefilter:
-    """Scores messages; satisfies :class:`bot.ports.Prefilter` and the core's feedback sink."""
+    """Scores messages and learns from moderators' reviews: implements :class:`bot.ports.Prefilter`."""
 
     def __init__(
         self,
@@ -122,8 +125,9 @@ class EmbeddingPrefilter:
         self.scored = 0
         # Chat repeats itself: the n-gram row and logit of recent texts are kept too (cheap, but
         # building a row is most of the work for a message whose embedding is skipped).
-        self._ngram_cache: OrderedDict[str, tuple[tuple[np.ndarray, np.ndarray], float]] = OrderedDict()
-        self._ngram_cache_size = batching.cache_size
+        self._ngram_cache: LRUCache[str, tuple[tuple[np.ndarray, np.ndarray], float]] = LRUCache(
+            maxsize=max(1, batching.cache_size)
+        )
         self._unknown_communities: set[str] = set()
 
     @property
@@ -167,7 +171,7 @@ class EmbeddingPrefilter:
     async def score(
         self, policy: Policy, event: MessageEvent, normalized_text: str, *, community: str | None = None
     ) -> PrefilterScore:
-        detail = await self.score_text(normalized_text, policy=policy, server_key=event.server.key, community=community)
+        detail = await self.score_text(normalized_text, policy=policy, server=event.server, community=community)
         return PrefilterScore(score=detail.score, model=self.name, detail=detail.describe())
 
     async def score_text(
@@ -175,10 +179,10 @@ class EmbeddingPrefilter:
         folded_text: str,
         *,
         policy: Policy | None = None,
-        server_key: str | None = None,
+        server: ServerRef | None = None,
         community: str | None = None,
     ) -> ScoreDetail:
-        """Score one already-folded text against the examples of ``policy`` and ``server_key``.
+        """Score one already-folded text against the examples of ``policy`` and ``server``.
 
         ``community`` picks the model's correction for that community (see :mod:`.model`); one the
         model was not trained with scores with the shared part alone (logged once).
@@ -191,10 +195,7 @@ class EmbeddingPrefilter:
             cols, vals = row
             ngram = float(vals @ model.ngram_coef[cols]) + model.ngram_intercept if len(cols) else model.ngram_intercept
             self._ngram_cache[folded_text] = (row, ngram)
-            if len(self._ngram_cache) > self._ngram_cache_size:
-                self._ngram_cache.popitem(last=False)
         else:
-            self._ngram_cache.move_to_end(folded_text)
             row, ngram = cached
         if community is not None:
             if community in model.community_names:
@@ -208,7 +209,7 @@ class EmbeddingPrefilter:
                     ", ".join(model.community_names) or "none",
                 )
         base = float(model.base_logits(np.array([ngram]))[0])
-        sets = self._example_sets(policy, server_key)
+        sets = self._example_sets(policy, server)
         lexical = merge(s.similarity(row, None) for s in sets)
         adjust = model.similarity.adjustment(lexical.to_violation, lexical.to_benign)
         # The bands describe the embedding term of messages with this n-gram logit; the examples'
@@ -257,41 +258,38 @@ class EmbeddingPrefilter:
         assert self.batcher is not None
         return (await self.batcher.embed_many(texts))[:, :EMBEDDING_DIM]
 
-    def _example_sets(self, policy: Policy | None, server_key: str | None) -> list[ExampleSet]:
+    def _example_sets(self, policy: Policy | None, server: ServerRef | None) -> list[ExampleSet]:
         sets: list[ExampleSet] = []
         if policy is not None and policy.meta.examples:
-            from bot.stages.normalize import normalize
-
             sets.append(
                 self.examples.for_policy(
                     policy.version, ((normalize(e.text).folded, e.violation) for e in policy.meta.examples)
                 )
             )
-        if server_key is not None:
-            server_set = self.examples.for_server(server_key)
+        if server is not None:
+            server_set = self.examples.for_server(server)
             if server_set is not None and len(server_set):
                 sets.append(server_set)
         return sets
 
     # --- learning from the review queue -----------------------------------------------------
 
-    async def add_feedback(self, server_key: str, text: str, violation: bool) -> None:
+    async def add_feedback(self, server: ServerRef, text: str, violation: bool) -> None:
         """A moderator upheld (``violation=True``) or overturned (``False``) a verdict on ``text``."""
-        from bot.stages.normalize import normalize
-
         folded = normalize(text).folded
         if folded.strip():
-            self.examples.add(server_key, folded, violation)
+            self.examples.add(server, folded, violation)
 
-    async def load_feedback(self, server_key: str, items: Iterable[tuple[str, bool]]) -> int:
+    async def load_feedback(self, server: ServerRef, items: Iterable[LabelledText]) -> int:
         """Replay stored reviews (oldest first) for one server; returns how many were taken."""
         count = 0
-        for text, violation in items:
-            await self.add_feedback(server_key, text, violation)
+        for item in items:
+            await self.add_feedback(server, item.text, item.violation)
             count += 1
         return count
 
     async def aclose(self) -> None:
+        """Stop the embedding batcher's worker."""
         if self.batcher is not None:
             await self.batcher.aclose()
 
@@ -307,11 +305,8 @@ def load_prefilter(
 
     ``skip_share`` picks other skip bands stored with the model (see ``TrainConfig.skip_share``).
     """
-    from bot.stages.prefilter.model import ModelError
-    from bot.stages.prefilter.thresholds import ThresholdsError
-
     folder = Path(directory) if directory is not None else default_model_dir()
-    model = PrefilterModel.load(folder)
+    model = load_model(folder)
     thresholds_path = folder / "thresholds.json"
     if not thresholds_path.is_file():
         raise ModelError(f"{thresholds_path}: missing (train-prefilter writes it next to the model)")

@@ -2,14 +2,14 @@
 
 Public surface (everything else is private to the package)::
 
-    settings = ReasonerSettings(backend="llama", model_path=Path("models/....gguf"))
-    reasoner = build_reasoner(settings)          # Reasoner | None
+    settings = ReasonerSettings(backend="llama", model_path=Path("models") / DEFAULT_MODEL_FILE)
+    reasoner = build_reasoner(settings)          # HarmonyReasoner | None
     judgement = await reasoner.judge(JudgeRequest(policy, event, "low"))
     await reasoner.aclose()
 
-Backends: :class:`LlamaReasoner` (llama-cpp-python in a supervised worker process) and
-:class:`OpenAICompatibleReasoner` (llama-server / vLLM over HTTP). Prompts are rendered with harmony by
-:class:`PromptBuilder`; answers are parsed by :func:`judgement_from_completion`.
+One :class:`HarmonyReasoner` (harmony rendering by :class:`PromptBuilder`, parsing, effort, the answer
+contract) runs over one :class:`bot.ports.ReasonerTransport`: :class:`LlamaTransport` (llama-cpp-python
+in a supervised worker process) or :class:`HttpTransport` (llama-server / vLLM over HTTP).
 
 Names are imported lazily: the worker process imports :mod:`bot.stages.reasoner.worker` and should not pay for
 harmony, httpx and pydantic, which it does not use (it starts on every restart).
@@ -22,18 +22,20 @@ from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
     "AnswerError": ".output",
+    "DEFAULT_MODEL_FILE": ".config",
     "HarmonyCodec": ".harmony",
-    "LlamaReasoner": ".llama",
-    "OpenAICompatibleReasoner": ".http",
+    "HarmonyReasoner": ".reasoner",
+    "HttpTransport": ".http",
+    "LlamaTransport": ".llama",
     "ParsedAnswer": ".output",
     "ParsedCompletion": ".harmony",
     "PromptBuilder": ".harmony",
     "PromptPrefix": ".harmony",
     "ReasonerConfigError": ".config",
     "ReasonerSettings": ".config",
-    "ReasonerStats": ".llama",
     "RenderedPrompt": ".harmony",
-    "build_reasoner": ".config",
+    "WorkerStats": ".llama",
+    "build_reasoner": ".factory",
     "ensure_tiktoken_cache": ".harmony",
     "judgement_from_completion": ".output",
     "parse_answer": ".output",
@@ -42,7 +44,8 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
-    from bot.stages.reasoner.config import ReasonerConfigError, ReasonerSettings, build_reasoner
+    from bot.stages.reasoner.config import DEFAULT_MODEL_FILE, ReasonerConfigError, ReasonerSettings
+    from bot.stages.reasoner.factory import build_reasoner
     from bot.stages.reasoner.harmony import (
         HarmonyCodec,
         ParsedCompletion,
@@ -51,9 +54,10 @@ if TYPE_CHECKING:
         RenderedPrompt,
         ensure_tiktoken_cache,
     )
-    from bot.stages.reasoner.http import OpenAICompatibleReasoner
-    from bot.stages.reasoner.llama import LlamaReasoner, ReasonerStats
+    from bot.stages.reasoner.http import HttpTransport
+    from bot.stages.reasoner.llama import LlamaTransport, WorkerStats
     from bot.stages.reasoner.output import AnswerError, ParsedAnswer, judgement_from_completion, parse_answer
+    from bot.stages.reasoner.reasoner import HarmonyReasoner
 
 
 def __getattr__(name: str) -> Any:

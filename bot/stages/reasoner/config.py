@@ -1,8 +1,8 @@
-"""Reasoner settings and the factory that turns them into a backend.
+"""Reasoner settings: the application's ``[reasoner]`` section, validated.
 
-The application embeds :class:`ReasonerSettings` as its ``reasoner`` section. Nothing here reads files or
-starts processes at import time; :func:`build_reasoner` builds the backend and the worker starts on first
-use (or on ``await reasoner.start()``).
+Nothing here reads files or starts processes; :func:`bot.stages.reasoner.factory.build_reasoner` turns
+the settings into a reasoner, and the llama.cpp worker starts on first use. This module imports nothing
+else of the reasoner, so the transports can depend on it without a cycle.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from bot.ports import Reasoner
-
-__all__ = ["ReasonerConfigError", "ReasonerSettings", "build_reasoner"]
+__all__ = ["API_KEY_ENV", "DEFAULT_MODEL_FILE", "ReasonerConfigError", "ReasonerSettings"]
 
 API_KEY_ENV = "MODBOT_REASONER_API_KEY"
+#: The GGUF that ``modbot model pull`` downloads (and where the app looks for it by default).
+DEFAULT_MODEL_FILE = "openai.gpt-oss-safeguard-20b.Q4_K_M.gguf"
 
 
 class ReasonerConfigError(ValueError):
@@ -93,35 +93,9 @@ class ReasonerSettings(BaseModel):
         return requested if requested in ("low", "medium", "high") else self.reasoning_effort
 
     def resolved_model_name(self) -> str:
+        """The model name recorded on verdicts: ``model_name``, else the HTTP model or the GGUF's stem."""
         if self.model_name:
             return self.model_name
         if self.backend == "http":
             return self.http_model
         return self.model_path.stem if self.model_path else "gpt-oss-safeguard-20b"
-
-
-def build_reasoner(settings: ReasonerSettings, *, codec: object | None = None) -> Reasoner | None:
-    """Build the configured backend (None for ``backend = "none"``).
-
-    ``codec`` may pass an already loaded :class:`bot.stages.reasoner.harmony.HarmonyCodec` to share it.
-    Raises :class:`ReasonerConfigError` with an actionable message when the settings are incomplete.
-    """
-    from bot.stages.reasoner.harmony import HarmonyCodec
-
-    if settings.backend == "none":
-        return None
-    if codec is not None and not isinstance(codec, HarmonyCodec):
-        raise TypeError("codec must be a HarmonyCodec")
-    codec = codec or HarmonyCodec.load()
-    if settings.backend == "llama":
-        if settings.model_path is None:
-            raise ReasonerConfigError(
-                "reasoner.model_path is not set: download a model with `modbot model pull` and point "
-                "reasoner.model_path at the .gguf file, or set reasoner.backend = 'none'"
-            )
-        from bot.stages.reasoner.llama import LlamaReasoner
-
-        return LlamaReasoner(settings, codec=codec)
-    from bot.stages.reasoner.http import OpenAICompatibleReasoner
-
-    return OpenAICompatibleReasoner(settings, codec=codec)

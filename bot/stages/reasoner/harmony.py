@@ -23,11 +23,11 @@ import hashlib
 import os
 import re
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from cachetools import LRUCache
 from openai_harmony import (
     Conversation,
     DeveloperContent,
@@ -299,9 +299,8 @@ class PromptBuilder:
         self.codec = codec
         self.max_message_tokens = max_message_tokens
         self.max_context_tokens = max(0, max_context_tokens)
-        self._prefixes: OrderedDict[tuple[str, str], PromptPrefix] = OrderedDict()
-        self._max_prefixes = max_cached_prefixes
-        self._lock = threading.Lock()
+        self._prefixes: LRUCache[tuple[str, str], PromptPrefix] = LRUCache(maxsize=max_cached_prefixes)
+        self._lock = threading.Lock()  # prompts are built on the event loop and in benchmark threads
 
     # -- messages --------------------------------------------------------------------------------------------
 
@@ -370,9 +369,8 @@ class PromptBuilder:
         key = (policy.version, effort)
         with self._lock:
             cached = self._prefixes.get(key)
-            if cached is not None:
-                self._prefixes.move_to_end(key)
-                return cached
+        if cached is not None:
+            return cached
         system = self.codec.render_system(effort)
         developer = Message.from_role_and_content(
             Role.DEVELOPER, DeveloperContent.new().with_instructions(self.developer_text(policy))
@@ -380,8 +378,6 @@ class PromptBuilder:
         prefix = PromptPrefix(key=f"{policy.version}/{effort}", tokens=tuple(self.codec.render_prefix(system, developer)))
         with self._lock:
             self._prefixes[key] = prefix
-            while len(self._prefixes) > self._max_prefixes:
-                self._prefixes.popitem(last=False)
         return prefix
 
     def build(self, policy: Policy, event: MessageEvent, effort: str = "low") -> RenderedPrompt:

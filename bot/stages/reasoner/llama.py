@@ -1,13 +1,12 @@
-"""The in-process backend: llama-cpp-python in a supervised worker process.
+"""The llama.cpp transport: llama-cpp-python in a supervised worker process.
 
-The bot's event loop never waits on llama.cpp: each request is rendered to token ids here, sent to the
-worker (:mod:`bot.stages.reasoner.worker`) over a pipe and awaited from a thread. The worker runs one job at a
-time; requests queue behind a lock, and past ``max_queue`` accepted requests :meth:`judge` raises
-:class:`bot.ports.ReasonerUnavailable` so the core can leave the message pending.
+The bot's event loop never waits on llama.cpp: each completion request is sent to the worker
+(:mod:`bot.stages.reasoner.worker`) over a pipe and awaited from a thread. The worker runs one job at a
+time; requests queue behind a lock.
 
 If the worker dies mid-request (llama.cpp aborts the process on some errors), it is restarted and the
-request is retried once; a second death ends in a Judgement with ``violation=None`` and the error, which
-the core escalates to a human. A request that outlives its deadline is cut off the same way.
+request is retried once; a second death raises :class:`bot.ports.CompletionFailed`, which the reasoner
+turns into an escalation. A request that outlives its deadline is cut off the same way.
 """
 
 from __future__ import annotations
@@ -25,11 +24,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from bot.domain import TokenCounts
-from bot.ports import Judgement, JudgeRequest, ReasonerUnavailable
+from bot.ports import Completion, CompletionFailed, CompletionRequest, FinishReason, ReasonerUnavailable
 from bot.stages.reasoner.config import ReasonerSettings
-from bot.stages.reasoner.harmony import HarmonyCodec, PromptBuilder
-from bot.stages.reasoner.output import failed_judgement, judgement_from_completion
 from bot.stages.reasoner.worker import (
     ForcedOutput,
     GenerateJob,
@@ -40,20 +36,22 @@ from bot.stages.reasoner.worker import (
     WorkerReady,
 )
 
-__all__ = ["LlamaReasoner", "ReasonerStats"]
+__all__ = ["LlamaTransport", "OutputScript", "WorkerStats"]
 
 #: After a failed model load, new requests fail fast for this long instead of reloading each time.
 LOAD_FAILURE_BACKOFF_S = 30.0
 
+#: TEST ONLY: picks a scripted completion for a request (None: sample freely); see :class:`ForcedOutput`.
+OutputScript = Callable[[CompletionRequest], ForcedOutput | None]
+
 
 @dataclass(frozen=True, slots=True)
-class ReasonerStats:
+class WorkerStats:
     """Counters for health checks and tests."""
 
     worker_pid: int | None
     restarts: int
     jobs: int
-    pending: int
 
 
 class _Died:
@@ -65,29 +63,17 @@ class _TimedOut:
     pass
 
 
-class LlamaReasoner:
-    """Judges messages with a local GGUF model (gpt-oss-safeguard-20b) through llama-cpp-python.
+class LlamaTransport:
+    """Completes prompts with a local GGUF model (gpt-oss-safeguard-20b) through llama-cpp-python.
 
     ``output_script`` is for tests only: a function that may return a :class:`ForcedOutput` for a
     request, making the real llama.cpp sampler emit a scripted completion. Settings cannot enable it.
     """
 
-    def __init__(
-        self,
-        settings: ReasonerSettings,
-        *,
-        codec: HarmonyCodec | None = None,
-        output_script: Callable[[JudgeRequest], ForcedOutput | None] | None = None,
-    ):
+    def __init__(self, settings: ReasonerSettings, *, output_script: OutputScript | None = None):
         if settings.model_path is None:
-            raise ValueError("LlamaReasoner needs settings.model_path")
+            raise ValueError("LlamaTransport needs settings.model_path")
         self.settings = settings
-        self.codec = codec or HarmonyCodec.load()
-        self.builder = PromptBuilder(
-            self.codec,
-            max_message_tokens=settings.max_message_tokens,
-            max_context_tokens=settings.max_context_tokens,
-        )
         self._worker_config = WorkerConfig(
             model_path=str(settings.model_path),
             n_gpu_layers=settings.n_gpu_layers,
@@ -99,9 +85,7 @@ class LlamaReasoner:
             max_prefix_states=settings.max_prefix_states,
         )
         self._output_script = output_script
-        self._model_name = settings.resolved_model_name()
         self._lock = asyncio.Lock()
-        self._pending = 0
         self._jobs = 0
         self._restarts = 0
         self._job_ids = itertools.count(1)
@@ -114,39 +98,25 @@ class LlamaReasoner:
         # cancelled caller must not race a restart).
         self._proc_lock = threading.Lock()
 
-    # -- Reasoner port ---------------------------------------------------------------------------------------
-
     @property
-    def model_name(self) -> str:
-        return self._model_name
-
-    @property
-    def stats(self) -> ReasonerStats:
-        return ReasonerStats(
+    def stats(self) -> WorkerStats:
+        return WorkerStats(
             worker_pid=self._proc.pid if self._proc is not None and self._proc.poll() is None else None,
             restarts=self._restarts,
             jobs=self._jobs,
-            pending=self._pending,
         )
-
-    @property
-    def worker_info(self) -> WorkerReady | None:
-        return self._ready
 
     async def start(self) -> WorkerReady:
         """Load the model now (otherwise it loads on the first request). Raises ReasonerUnavailable."""
         async with self._lock:
             return await asyncio.to_thread(self._ensure_worker)
 
-    async def judge(self, request: JudgeRequest) -> Judgement:
+    async def complete(self, request: CompletionRequest) -> Completion:
         if self._closed:
             raise ReasonerUnavailable("the reasoner is closed")
-        if self._pending >= self.settings.max_queue:
-            raise ReasonerUnavailable(f"the reasoner queue is full ({self.settings.max_queue} requests)")
-        self._pending += 1
         # Shielded: if the caller is cancelled, the job still finishes and releases the worker cleanly,
         # so the pipe never holds an unread answer that the next request would mistake for its own.
-        return await asyncio.shield(self._judge(request))
+        return await asyncio.shield(self._complete(request))
 
     async def aclose(self) -> None:
         self._closed = True
@@ -155,73 +125,51 @@ class LlamaReasoner:
 
     # -- internals -------------------------------------------------------------------------------------------
 
-    async def _judge(self, request: JudgeRequest) -> Judgement:
-        started = time.perf_counter()
-        try:
-            effort = self.settings.effort_for(request.reasoning_effort)
-            prompt = self.builder.build(request.policy, request.event, effort)
-            forced = self._output_script(request) if self._output_script else None
-            job = GenerateJob(
-                job_id=next(self._job_ids),
-                prefix_key=prompt.prefix.key,
-                prefix=prompt.prefix.tokens,
-                suffix=prompt.suffix,
-                max_tokens=self.settings.max_tokens,
-                temperature=self.settings.temperature,
-                timeout_s=self.settings.timeout_s,
-                reuse_prefix=self.settings.prefix_cache,
-                forced=forced,
-            )
-            async with self._lock:
-                if self._closed:  # closed while this request waited its turn: do not restart the worker
-                    raise ReasonerUnavailable("the reasoner is closed")
-                outcome, failure = await asyncio.to_thread(self._run_with_retry, job)
-            self._jobs += 1
-            latency_ms = (time.perf_counter() - started) * 1000
-            if outcome is None or outcome.finish_reason == "error":
-                why = failure if outcome is None else f"the reasoner failed: {outcome.error}"
-                return failed_judgement(
-                    len(prompt), model=self._model_name, latency_ms=latency_ms, truncated=prompt.truncated, error=why
-                )
-            parsed = self.codec.parse_completion(outcome.tokens)
-            return judgement_from_completion(
-                parsed,
-                request.policy,
-                model=self._model_name,
-                tokens=TokenCounts(
-                    prompt=outcome.prompt_tokens,
-                    prompt_evaluated=outcome.prompt_evaluated,
-                    completion=len(outcome.tokens),
-                ),
-                latency_ms=latency_ms,
-                truncated=prompt.truncated,
-                finish_reason=outcome.finish_reason,
-            )
-        finally:
-            self._pending -= 1
+    async def _complete(self, request: CompletionRequest) -> Completion:
+        job = GenerateJob(
+            job_id=next(self._job_ids),
+            prefix_key=request.prefix_key,
+            prefix=request.prefix,
+            suffix=request.suffix,
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            timeout_s=request.timeout_s,
+            reuse_prefix=self.settings.prefix_cache,
+            forced=self._output_script(request) if self._output_script else None,
+        )
+        async with self._lock:
+            if self._closed:  # closed while this request waited its turn: do not restart the worker
+                raise ReasonerUnavailable("the reasoner is closed")
+            outcome = await asyncio.to_thread(self._run_with_retry, job)
+        self._jobs += 1
+        if outcome.finish_reason == "error":
+            raise CompletionFailed(f"the reasoner failed: {outcome.error}")
+        return Completion(
+            tokens=outcome.tokens,
+            prompt_tokens=outcome.prompt_tokens,
+            prompt_evaluated=outcome.prompt_evaluated,
+            finish_reason=FinishReason(outcome.finish_reason),
+        )
 
-    def _run_with_retry(self, job: GenerateJob) -> tuple[GenerateOutcome | None, str]:
-        """Runs in a thread. Returns (outcome, "") or (None, reason); raises ReasonerUnavailable."""
+    def _run_with_retry(self, job: GenerateJob) -> GenerateOutcome:
+        """Runs in a thread. Raises CompletionFailed (escalate) or ReasonerUnavailable (model not loaded)."""
         # The worker stops generating at timeout_s by itself; this margin covers prompt evaluation, which
         # cannot be interrupted, and a worker that hangs outright.
-        hard_timeout = self.settings.timeout_s + max(2.0, self.settings.timeout_s * 0.25)
+        hard_timeout = job.timeout_s + max(2.0, job.timeout_s * 0.25)
         reason = ""
-        for attempt in (1, 2):
+        for _attempt in (1, 2):
             self._ensure_worker()
             result = self._roundtrip(job, hard_timeout)
             if isinstance(result, GenerateOutcome):
-                return result, ""
-            if isinstance(result, _TimedOut):
-                self._stop_worker(False)
-                self._restarts += 1
-                return None, f"the reasoner did not answer within {hard_timeout:.0f} s; the worker was restarted"
-            code = result.exitcode
+                return result
             self._stop_worker(False)
             self._restarts += 1
-            reason = f"the reasoner worker died (exit code {code})"
-            if attempt == 1:
-                continue
-        return None, f"{reason} twice on this message; escalated for human review"
+            if isinstance(result, _TimedOut):
+                raise CompletionFailed(
+                    f"the reasoner did not answer within {hard_timeout:.0f} s; the worker was restarted"
+                )
+            reason = f"the reasoner worker died (exit code {result.exitcode})"
+        raise CompletionFailed(f"{reason} twice on this message; escalated for human review")
 
     def _roundtrip(self, job: GenerateJob, timeout: float) -> GenerateOutcome | _Died | _TimedOut:
         conn, proc = self._conn, self._proc
@@ -304,7 +252,7 @@ class LlamaReasoner:
 def _spawn_worker() -> tuple[subprocess.Popen[bytes], Connection]:
     """Start ``python -m bot.stages.reasoner._worker_process FD`` with one end of a socket pair inherited as FD."""
     parent_sock, child_sock = socket.socketpair()
-    root = str(Path(__file__).resolve().parents[2])  # the folder holding the ``bot`` package
+    root = str(Path(__file__).resolve().parents[3])  # the folder holding the ``bot`` package
     env = dict(os.environ)
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see worker_main
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")

@@ -1,4 +1,4 @@
-"""The answer contract: the model's final-channel JSON, parsed strictly into a :class:`bot.ports.Judgement`.
+"""The answer contract: the model's final-channel JSON, parsed by a strict pydantic model into a :class:`bot.ports.Judgement`.
 
 Expected answer (see :func:`bot.stages.reasoner.harmony.output_format_block`)::
 
@@ -13,17 +13,18 @@ output kept, which the core escalates to a human. Nothing here raises on model o
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, StrictBool, StrictStr, TypeAdapter, ValidationError
 
 from bot.domain import TokenCounts
 from bot.domain.policy import Policy
-from bot.ports import Judgement
+from bot.ports import FinishReason, Judgement
 from bot.stages.reasoner.harmony import ParsedCompletion
 
-__all__ = [
-    "failed_judgement","AnswerError", "ParsedAnswer", "judgement_from_completion", "parse_answer"]
+__all__ = ["AnswerError", "ParsedAnswer", "failed_judgement", "judgement_from_completion", "parse_answer"]
 
 _FENCE = re.compile(r"^```(?:json)?\s*\n?(.*?)\n?```$", re.DOTALL | re.IGNORECASE)
 MAX_RATIONALE_CHARS = 2000
@@ -31,6 +32,57 @@ MAX_RATIONALE_CHARS = 2000
 
 class AnswerError(ValueError):
     """The final answer does not follow the output contract."""
+
+
+def _none_as(default: Any) -> BeforeValidator:
+    """A field the model wrote as ``null`` takes its default."""
+    return BeforeValidator(lambda value: default if value is None else value)
+
+
+def _one_as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+# Strict types: True/False and 0/1 are a violation value, 1.0 or "1" are not; a confidence is a number,
+# never a bool or a string.
+_Violation = StrictBool | Annotated[int, Strict(), Field(ge=0, le=1)]
+_Confidence = Annotated[float, Strict(), Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+
+
+class _Answer(BaseModel):
+    """The JSON object of the output contract; fields the model adds beyond it are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    violation: _Violation
+    policy_category: StrictStr | None = None
+    rule_ids: Annotated[list[StrictStr], _none_as([]), BeforeValidator(_one_as_list)] = []
+    confidence: _Confidence = 1.0  # a bare verdict without a confidence is a firm one
+    rationale: Annotated[StrictStr, _none_as("")] = ""
+
+
+#: A policy with its own "## Output format" may ask for a bare 0/1, as in OpenAI's guide.
+_BARE_VERDICT: TypeAdapter[bool | int] = TypeAdapter(_Violation)
+
+_FIELD_ERRORS = {
+    "policy_category": '"policy_category" must be a string or null',
+    "rule_ids": '"rule_ids" must be a list of strings',
+    "confidence": '"confidence" must be a number',
+    "rationale": '"rationale" must be a string',
+}
+
+
+def _answer_error(exc: ValidationError) -> AnswerError:
+    """The first problem of the answer, in the words the verdict's error shows moderators."""
+    first = exc.errors()[0]
+    field = str(first["loc"][0])
+    if first["type"] == "missing":
+        return AnswerError(f'the final answer has no "{field}" field')
+    if field == "violation":
+        return AnswerError(f'"violation" must be 0, 1, true or false, not {first["input"]!r}')
+    if field == "confidence" and first["type"] in ("less_than_equal", "greater_than_equal"):
+        return AnswerError(f'"confidence" must be between 0 and 1, not {first["input"]}')
+    return AnswerError(_FIELD_ERRORS.get(field, first["msg"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,15 +98,6 @@ class ParsedAnswer:
     dropped_category: str | None = None
 
 
-def _violation(value: object) -> bool:
-    # bool is a subclass of int: check it first so True/False are accepted and 1.0 / "1" are not.
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    raise AnswerError(f'"violation" must be 0, 1, true or false, not {value!r}')
-
-
 def parse_answer(text: str, policy: Policy) -> ParsedAnswer:
     """Parse the final-channel text; raises :class:`AnswerError` saying what is wrong."""
     stripped = text.strip()
@@ -67,40 +110,26 @@ def parse_answer(text: str, policy: Policy) -> ParsedAnswer:
         data = json.loads(stripped)
     except json.JSONDecodeError as exc:
         raise AnswerError(f"the final answer is not valid JSON ({exc.msg} at char {exc.pos})") from None
-    if isinstance(data, (bool, int)) and not isinstance(data, float):
-        # A policy with its own "## Output format" may ask for a bare 0/1, as in OpenAI's guide.
-        return ParsedAnswer(_violation(data), (), (), 1.0, "")
+    if isinstance(data, (bool, int)):
+        try:
+            return ParsedAnswer(bool(_BARE_VERDICT.validate_python(data)), (), (), 1.0, "")
+        except ValidationError:
+            raise AnswerError(f'"violation" must be 0, 1, true or false, not {data!r}') from None
     if not isinstance(data, dict):
         raise AnswerError(f"the final answer must be a JSON object, not {type(data).__name__}")
-    if "violation" not in data:
-        raise AnswerError('the final answer has no "violation" field')
-    violation = _violation(data["violation"])
+    try:
+        answer = _Answer.model_validate(data)
+    except ValidationError as exc:
+        raise _answer_error(exc) from None
+    return _checked_against(answer, policy)
 
-    category = data.get("policy_category")
-    if category is not None and not isinstance(category, str):
-        raise AnswerError('"policy_category" must be a string or null')
-    raw_rules = data.get("rule_ids", [])
-    if raw_rules is None:
-        raw_rules = []
-    if isinstance(raw_rules, str):
-        raw_rules = [raw_rules]
-    if not isinstance(raw_rules, list) or not all(isinstance(r, str) for r in raw_rules):
-        raise AnswerError('"rule_ids" must be a list of strings')
-    confidence = data.get("confidence", 1.0)  # a bare verdict without a confidence is a firm one
-    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not math.isfinite(confidence):
-        raise AnswerError('"confidence" must be a number')
-    if not 0.0 <= float(confidence) <= 1.0:
-        raise AnswerError(f'"confidence" must be between 0 and 1, not {confidence}')
-    rationale = data.get("rationale", "")
-    if rationale is None:
-        rationale = ""
-    if not isinstance(rationale, str):
-        raise AnswerError('"rationale" must be a string')
 
+def _checked_against(answer: _Answer, policy: Policy) -> ParsedAnswer:
+    """Keep the rule ids and category the policy knows (the others are noted); derive categories from rules."""
     known = policy.rules
     rule_ids: list[str] = []
     dropped: list[str] = []
-    for rule_id in raw_rules:
+    for rule_id in answer.rule_ids:
         rule_id = rule_id.strip()
         if rule_id in known:
             if rule_id not in rule_ids:
@@ -108,10 +137,10 @@ def parse_answer(text: str, policy: Policy) -> ParsedAnswer:
         elif rule_id:
             dropped.append(rule_id)
     categories: list[str] = []
-    category_ids = {c.id for c in policy.meta.categories}
+    category = answer.policy_category
     dropped_category = None
     if category:
-        if category in category_ids:
+        if category in {c.id for c in policy.meta.categories}:
             categories.append(category)
         else:
             dropped_category = category
@@ -120,11 +149,11 @@ def parse_answer(text: str, policy: Policy) -> ParsedAnswer:
         if cat and cat not in categories:
             categories.append(cat)
     return ParsedAnswer(
-        violation=violation,
+        violation=bool(answer.violation),
         categories=tuple(categories),
         rule_ids=tuple(rule_ids),
-        confidence=float(confidence),
-        rationale=rationale.strip()[:MAX_RATIONALE_CHARS],
+        confidence=float(answer.confidence),
+        rationale=answer.rationale.strip()[:MAX_RATIONALE_CHARS],
         dropped_rule_ids=tuple(dropped),
         dropped_category=dropped_category,
     )
@@ -159,18 +188,17 @@ def judgement_from_completion(
     tokens: TokenCounts,
     latency_ms: float,
     truncated: bool,
-    finish_reason: str = "stop",
+    finish_reason: FinishReason = FinishReason.STOP,
 ) -> Judgement:
     """Map a parsed completion onto a Judgement; malformed or missing answers become escalations.
 
-    ``finish_reason`` is ``"stop"`` when the model ended its turn, ``"length"`` when it hit
-    ``max_tokens`` and ``"timeout"`` when the deadline cut it off.
+    ``finish_reason`` says why generation ended (see :class:`bot.ports.FinishReason`).
     """
     common = dict(model=model, tokens=tokens, latency_ms=latency_ms, truncated=truncated, reasoning=parsed.analysis)
     if parsed.final is None:
-        if finish_reason == "length":
+        if finish_reason == FinishReason.LENGTH:
             why = "the model ran out of tokens before giving a final answer"
-        elif finish_reason == "timeout":
+        elif finish_reason == FinishReason.TIMEOUT:
             why = "the reasoner timed out before a final answer"
         elif parsed.error:
             why = f"the completion is not valid harmony ({parsed.error})"
@@ -181,7 +209,7 @@ def judgement_from_completion(
         answer = parse_answer(parsed.final, policy)
     except AnswerError as exc:
         why = str(exc)
-        if finish_reason in ("length", "timeout"):
+        if finish_reason != FinishReason.STOP:
             why += f" (the answer was cut off: {finish_reason})"
         return Judgement(violation=None, error=why, raw_output=parsed.raw_text, **common)
     return Judgement(

@@ -1,17 +1,30 @@
 """Test-only support: scripted completions forced through the real llama.cpp sampler.
 
 Nothing in the application imports this module, and :class:`ReasonerSettings` has no field that reaches
-it: a scripted output can only be passed by a test to ``LlamaReasoner(output_script=...)``.
+it: a scripted output can only be passed by a test to ``LlamaTransport(output_script=...)``.
 """
 
 from __future__ import annotations
 
 import json
 
+from bot.ports import CompletionRequest
 from bot.stages.reasoner.harmony import TOKEN_RETURN, HarmonyCodec
+from bot.stages.reasoner.llama import OutputScript
 from bot.stages.reasoner.worker import ForcedOutput
 
-__all__ = ["ForcedOutput", "scripted_answer", "scripted_completion_tokens"]
+__all__ = ["ForcedOutput", "by_message_text", "scripted_answer", "scripted_completion_tokens"]
+
+
+def by_message_text(codec: HarmonyCodec, scripts: dict[str, ForcedOutput]) -> OutputScript:
+    """An output script: the ForcedOutput of the first key found in the user message (None: sample freely)."""
+
+    def script(request: CompletionRequest) -> ForcedOutput | None:
+        # The suffix is the user message (the message under judgment) plus ``<|start|>assistant``.
+        text = codec.decode(request.suffix)
+        return next((forced for word, forced in scripts.items() if word in text), None)
+
+    return script
 
 
 def scripted_completion_tokens(codec: HarmonyCodec, analysis: str, final: str) -> tuple[int, ...]:

@@ -1,7 +1,7 @@
 """The llama.cpp worker process: loads the GGUF once and answers generation jobs over a pipe.
 
 llama.cpp aborts the whole process on some internal errors, so the model never runs inside the bot's own
-process. :class:`bot.stages.reasoner.llama.LlamaReasoner` runs ``python -m bot.stages.reasoner._worker_process FD`` (a fresh
+process. :class:`bot.stages.reasoner.llama.LlamaTransport` runs ``python -m bot.stages.reasoner._worker_process FD`` (a fresh
 interpreter: nothing of the bot's state, no re-import of its ``__main__``), talks to it over an inherited
 socket with :class:`multiprocessing.connection.Connection` (pickled dataclasses below), and restarts it
 when it dies.
@@ -24,10 +24,11 @@ import ctypes
 import os
 import sys
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
+
+from cachetools import LRUCache
 
 __all__ = [
     "ForcedOutput",
@@ -66,7 +67,7 @@ class ForcedOutput:
     ``tokens`` are allowed one per step by a logits processor (every other logit is -inf), then only
     ``<|return|>``. ``hold_s`` sleeps before generating (to kill a worker mid-request) and ``crash`` aborts
     the worker process the way a failed llama.cpp assertion does. Production settings have no way to set
-    this: only a test can pass it, through ``LlamaReasoner(output_script=...)``.
+    this: only a test can pass it, through ``LlamaTransport(output_script=...)``.
     """
 
     tokens: tuple[int, ...] = ()
@@ -105,6 +106,8 @@ class GenerateOutcome:
 
 @dataclass(frozen=True, slots=True)
 class WorkerReady:
+    """The model is loaded; what the worker reports about itself."""
+
     pid: int
     n_ctx: int
     n_vocab: int
@@ -121,7 +124,7 @@ class WorkerFailed:
 
 @dataclass(frozen=True, slots=True)
 class Shutdown:
-    pass
+    """Asks the worker to exit cleanly."""
 
 
 @dataclass
@@ -150,7 +153,8 @@ class _Engine:
             kwargs["n_threads_batch"] = config.n_threads
         self.llm = Llama(**kwargs)
         self.n_ctx = self.llm.n_ctx()
-        self._snapshots: OrderedDict[str, _Snapshot] = OrderedDict()
+        # Least recently used snapshots go first; LRUCache cannot hold zero items, hence the guard in _snapshot.
+        self._snapshots: LRUCache[str, _Snapshot] = LRUCache(maxsize=max(1, config.max_prefix_states))
 
     # -- prefix handling -------------------------------------------------------------------------------------
 
@@ -170,9 +174,6 @@ class _Engine:
         if not written:
             return
         self._snapshots[key] = _Snapshot(prefix, bytes(buf)[:written])
-        self._snapshots.move_to_end(key)
-        while len(self._snapshots) > self.config.max_prefix_states:
-            self._snapshots.popitem(last=False)
 
     def _restore(self, key: str, prefix: tuple[int, ...]) -> bool:
         import llama_cpp
@@ -191,7 +192,6 @@ class _Engine:
         n = len(prefix)
         self.llm.input_ids[:n] = prefix
         self.llm.n_tokens = n
-        self._snapshots.move_to_end(key)
         return True
 
     def _place_prefix(self, job: GenerateJob) -> tuple[int, str]:
@@ -369,7 +369,7 @@ def worker_main(conn: Connection, config: WorkerConfig) -> None:
 def run_from_fd(argv: list[str]) -> int:
     """``python -m bot.stages.reasoner._worker_process FD``: FD is the inherited socket; the first message is the config."""
     if len(argv) != 1 or not argv[0].isdigit():
-        print("usage: python -m bot.stages.reasoner._worker_process FD (started by LlamaReasoner)", file=sys.stderr)
+        print("usage: python -m bot.stages.reasoner._worker_process FD (started by LlamaTransport)", file=sys.stderr)
         return 2
     conn = Connection(int(argv[0]))
     try:

@@ -1,7 +1,7 @@
 """The Discord test harness: the real discord.py client aimed at a loopback fake.
 
-``make_harness`` builds the real core on a SQLite file under tmp_path (with a scripted reasoner at the
-model edge), creates the real ``DiscordAdapter``, logs in over REST against ``FakeDiscord`` (which
+``make_harness`` builds the real core through ``bot.app.build_services`` on a SQLite file under tmp_path
+(with a scripted reasoner at the model edge), creates the real ``DiscordAdapter`` on its ``Core`` facade, logs in over REST against ``FakeDiscord`` (which
 also runs the command sync), and feeds GUILD_CREATE through discord.py's own parser. Tests then feed
 more gateway payloads with ``harness.feed(...)`` and assert on the requests the fake recorded.
 """
@@ -13,14 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from adapters.discord_bot import DiscordAdapter, RetryPolicy
 from bot.app import Services, build_services
-from bot.domain import MessageEvent, ServerRef
 from bot.config import AppSettings, DiscordSettings, PipelineSettings
+from bot.domain import MessageEvent, MessageStatus, ServerRef
 from bot.domain.settings import ServerSettings
-from bot.store.schema import MessageRow
 from tests.adapters.discord import payloads as p
 from tests.conftest import make_settings
 from tests.support.scripted import ScriptedReasoner, by_keyword
@@ -72,19 +69,11 @@ class Harness:
         await self.settle()
 
     async def stored_events(self) -> list[MessageEvent]:
-        """Every message revision the core recorded, oldest first."""
-        async with self.services.store.session() as session:
-            ids = (await session.scalars(select(MessageRow.id).order_by(MessageRow.id))).all()
-        events = []
-        for row_id in ids:
-            loaded = await self.services.store.load_message(row_id)
-            assert loaded is not None
-            events.append(loaded[0])
-        return events
+        """Every message revision the core recorded in the test guild, oldest first."""
+        return [stored.event for stored in await self.services.storage.messages.recent_messages(SERVER, 1000)]
 
-    async def statuses(self) -> list[str]:
-        async with self.services.store.session() as session:
-            return list((await session.scalars(select(MessageRow.status).order_by(MessageRow.id))).all())
+    async def statuses(self) -> list[MessageStatus]:
+        return [stored.status for stored in await self.services.storage.messages.recent_messages(SERVER, 1000)]
 
 
 def discord_settings(tmp_path: Path, *, server_defaults: ServerSettings | None = None, **discord_options: Any) -> AppSettings:
@@ -129,7 +118,7 @@ async def make_harness(
 ) -> Harness:
     settings = discord_settings(tmp_path, server_defaults=server_defaults, **discord_options)
     services = await build_services(settings, reasoner=reasoner or cheat_reasoner(), prefilter=None)
-    adapter = DiscordAdapter(services, retry=FAST_RETRY, notice_ttl_s=None)
+    adapter = DiscordAdapter(services.core, settings.discord, retry=FAST_RETRY, notice_ttl_s=None)
     services.dispatcher.register(adapter.platform, adapter.sink)
     services.adapters.append(adapter)
     try:
@@ -207,7 +196,7 @@ async def slash(harness: Harness, path: str, args: list[dict[str, Any]] | None =
 
 
 async def audit(harness: Harness) -> list[tuple[str, str, bool]]:
-    rows = await harness.services.store.audit_entries(SERVER, limit=100)
+    rows = await harness.services.storage.audit.audit_entries(SERVER, limit=100)
     return sorted(((r.actor_id, r.command, r.allowed) for r in rows), key=lambda row: row[1])
 
 

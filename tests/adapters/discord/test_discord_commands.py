@@ -6,10 +6,11 @@ core's state (settings, policies, cases, the audit log).
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from bot.domain import ActionKind
+from bot.domain import ActionKind, CaseStatus
 from tests.adapters.discord import payloads as p
 from tests.adapters.discord.fake_discord import FakeDiscord
 from tests.adapters.discord.harness import (
@@ -218,8 +219,8 @@ async def test_uphold_records_the_review_and_updates_the_post(harness: Harness) 
     answer = await interact(harness, p.button_click("modbot:uphold:1", post))
 
     assert answer.callback.body["type"] == DEFERRED_UPDATE_MESSAGE
-    case = await harness.services.store.get_case(SERVER, 1)
-    assert case is not None and case.status == "upheld"
+    case = await harness.services.storage.cases.get_case(SERVER, 1)
+    assert case is not None and case.status is CaseStatus.UPHELD
     (edit,) = answer.edits
     fields = {f["name"]: f["value"] for f in edit.body["embeds"][0]["fields"]}
     assert fields["Status"] == "upheld" and fields["Review"] == f"uphold by <@{p.MOD_ID}>"
@@ -229,16 +230,24 @@ async def test_uphold_records_the_review_and_updates_the_post(harness: Harness) 
 
 async def test_timeout_and_ban_buttons_act_on_the_author(harness: Harness) -> None:
     post = await _posted_case(harness)
+    await harness.services.server_settings.update(SERVER, default_timeout_s=120)
+    before = datetime.now(timezone.utc)
 
     timeout = await interact(harness, p.button_click("modbot:timeout:1", post))
     ban = await interact(harness, p.button_click("modbot:ban:1", post))
 
     assert timeout.followup_embed["title"] == "Timeout done for case #1"
     assert ban.followup_embed["title"] == "Ban done for case #1"
-    assert harness.fake.calls("PATCH", rf"/guilds/{p.GUILD_ID}/members/{p.SELLER_ID}")
+    (patch,) = harness.fake.calls("PATCH", rf"/guilds/{p.GUILD_ID}/members/{p.SELLER_ID}")
+    # The button names no duration: the core fills in the server's default before the sink sees it.
+    until = datetime.fromisoformat(patch.body["communication_disabled_until"])
+    assert timedelta(seconds=110) < until - before < timedelta(seconds=130)
     assert harness.fake.calls("PUT", rf"/guilds/{p.GUILD_ID}/bans/{p.SELLER_ID}")
-    kinds = [r.kind for r in await harness.services.store.actions_for_case(SERVER, 1)]
-    assert ActionKind.TIMEOUT.value in kinds and ActionKind.BAN.value in kinds
+    kinds = [r.kind for r in await harness.services.storage.actions.actions_for_case(SERVER, 1)]
+    assert ActionKind.TIMEOUT in kinds and ActionKind.BAN in kinds
+    # An enforcement action is not a review: the case stays open.
+    case = await harness.services.storage.cases.get_case(SERVER, 1)
+    assert case is not None and case.status is CaseStatus.OPEN
 
 
 async def test_show_reasoning_is_private_and_leaves_the_post_alone(harness: Harness) -> None:
@@ -260,8 +269,8 @@ async def test_a_non_moderators_click_is_refused(harness: Harness) -> None:
     assert answer.followup_embed["title"] == "Not allowed"
     assert answer.edits == []
     assert not harness.fake.calls("PUT", r"/guilds/\d+/bans/\d+")
-    case = await harness.services.store.get_case(SERVER, 1)
-    assert case is not None and case.status == "open"
+    case = await harness.services.storage.cases.get_case(SERVER, 1)
+    assert case is not None and case.status is CaseStatus.OPEN
     assert await audit(harness) == [(p.MEMBER_ID, "case action", False)]
 
 
@@ -276,12 +285,12 @@ async def test_buttons_work_after_a_restart(fake: FakeDiscord, tmp_path: Path) -
     second = await make_harness(fake, tmp_path)  # same database, a brand-new client
     try:
         answer = await interact(second, p.button_click("modbot:overturn:1", post))
-        case = await second.services.store.get_case(SERVER, 1)
+        case = await second.services.storage.cases.get_case(SERVER, 1)
     finally:
         await second.services.close()
 
     assert answer.followup_embed["title"] == "Case #1 overturned"
-    assert case is not None and case.status == "overturned"
+    assert case is not None and case.status is CaseStatus.OVERTURNED
 
 
 async def test_an_outdated_command_gets_a_private_answer(harness: Harness) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import discord
 
-from adapters.discord_bot import invoker_from_interaction, message_to_event, permission_names, raw_edit_to_event
+from adapters.discord_bot import invoker_from_interaction, is_platform_moderator, message_to_event, raw_edit_to_event
 from bot.domain import Attachment, ContextMessage, ServerRef
 from tests.adapters.discord import payloads as p
 from tests.adapters.discord.harness import Harness
@@ -102,12 +102,14 @@ async def test_invoker_carries_discords_resolved_permissions_and_roles(harness: 
     assert invoker.server == ServerRef("discord", p.GUILD_ID)
     assert invoker.user_id == p.MOD_ID
     assert invoker.role_ids == (p.MOD_ROLE_ID,)
-    assert invoker.permissions == frozenset({"manage_messages"})
+    assert invoker.platform_moderator  # the payload's default permissions include Manage Messages
     # Administrator implies every permission; Discord sends just that bit.
-    assert "administrator" in invoker_from_interaction(admin).permissions
-    assert invoker_from_interaction(member).permissions == frozenset()
+    assert invoker_from_interaction(admin).platform_moderator
+    assert not invoker_from_interaction(member).platform_moderator
 
 
-def test_permission_names_map_discords_flags() -> None:
-    assert permission_names(discord.Permissions(moderate_members=True, send_messages=True)) == {"moderate_members"}
-    assert permission_names(discord.Permissions.none()) == frozenset()
+def test_discords_moderator_flags_make_a_platform_moderator() -> None:
+    for flag in ("manage_messages", "moderate_members", "administrator"):
+        assert is_platform_moderator(discord.Permissions(**{flag: True})), flag
+    assert not is_platform_moderator(discord.Permissions(send_messages=True, ban_members=True, kick_members=True))
+    assert not is_platform_moderator(discord.Permissions.none())

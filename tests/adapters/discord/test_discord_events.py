@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from adapters.discord_bot import DiscordAdapter, MissingMessageContentIntent, build_intents, invite_url
-from bot.app import build_services
-from bot.domain import ContextMessage
-from bot.store.repository import MessageStatus
+from bot.app import Services, build_services
+from bot.domain import ContextMessage, MessageStatus
 from tests.adapters.discord import payloads as p
 from tests.adapters.discord.harness import SERVER, Harness, cheat_reasoner, discord_settings
 from tests.adapters.discord.fake_discord import FakeDiscord
@@ -72,19 +71,20 @@ async def test_no_context_is_fetched_by_default(harness: Harness) -> None:
 # -- start-up over the fake gateway ----------------------------------------------------------------
 
 
-async def _serve(fake: FakeDiscord, tmp_path: Path, **discord_options: object) -> tuple[DiscordAdapter, asyncio.Task[None]]:
+async def _serve(
+    fake: FakeDiscord, tmp_path: Path, **discord_options: object
+) -> tuple[Services, DiscordAdapter, asyncio.Task[None]]:
     services = await build_services(discord_settings(tmp_path, **discord_options), reasoner=cheat_reasoner(), prefilter=None)
-    adapter = DiscordAdapter(services)
+    adapter = DiscordAdapter(services.core, services.settings.discord)
     services.dispatcher.register(adapter.platform, adapter.sink)
     services.adapters.append(adapter)
     await services.start()
-    return adapter, asyncio.create_task(adapter.run())
+    return services, adapter, asyncio.create_task(adapter.run())
 
 
-async def _wait_for_stored(adapter: DiscordAdapter, count: int) -> None:
-    store = adapter.services.store
+async def _wait_for_stored(services: Services, count: int) -> None:
     for _ in range(500):
-        if await store.count_messages() >= count:
+        if await services.storage.messages.count_messages() >= count:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the message never reached the store")
@@ -94,7 +94,7 @@ async def _wait_for_stored(adapter: DiscordAdapter, count: int) -> None:
 async def test_run_identifies_with_message_content_syncs_commands_and_serves(
     fake: FakeDiscord, tmp_path: Path, sharded: bool
 ) -> None:
-    adapter, running = await _serve(fake, tmp_path, sharded=sharded, command_guild_ids=(int(p.GUILD_ID),))
+    services, adapter, running = await _serve(fake, tmp_path, sharded=sharded, command_guild_ids=(int(p.GUILD_ID),))
     try:
         identify = await fake.wait_identified()
         assert identify["intents"] == build_intents().value
@@ -115,21 +115,21 @@ async def test_run_identifies_with_message_content_syncs_commands_and_serves(
 
         await asyncio.sleep(0.05)  # READY and GUILD_CREATE are read
         await fake.dispatch("MESSAGE_CREATE", p.message("gg wp"))
-        await _wait_for_stored(adapter, 1)
+        await _wait_for_stored(services, 1)
     finally:
-        await adapter.services.close()
+        await services.close()
         await asyncio.wait_for(running, 5)
     assert adapter.client.is_closed()
 
 
 async def test_missing_message_content_intent_is_a_clear_startup_error(fake: FakeDiscord, tmp_path: Path) -> None:
     fake.gateway.close_code = 4014
-    adapter, running = await _serve(fake, tmp_path)
+    services, adapter, running = await _serve(fake, tmp_path)
     try:
         with pytest.raises(MissingMessageContentIntent) as raised:
             await asyncio.wait_for(running, 10)
     finally:
-        await adapter.services.close()
+        await services.close()
     message = str(raised.value)
     assert "4014" in message
     assert "Message Content Intent" in message and "Developer Portal" in message

@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from bot.domain import CaseStatus
+from bot.domain.records import LabelledText
 from bot.domain.settings import ServerSettings
 from tests.adapters.discord import payloads as p
 from tests.adapters.discord.harness import EPHEMERAL, SERVER, game_policy_text, interact, make_harness, slash, upload_payload
@@ -43,8 +45,10 @@ async def test_moderator_uploads_policy_enforces_and_overturns_a_removal(fake: F
         (timeout,) = fake.calls("PATCH", rf"/guilds/{p.GUILD_ID}/members/{p.SELLER_ID}")
         until = datetime.fromisoformat(timeout.body["communication_disabled_until"])
         assert timedelta(hours=23, minutes=59) < until - before < timedelta(hours=24, minutes=1)
-        # ... warned by DM ...
+        # ... warned by DM, in the guild's name and the policy's words ...
         assert fake.calls("POST", "/users/@me/channels")
+        (dm,) = [r for r in fake.calls("POST", r"/channels/\d+/messages") if "removed by the moderation bot" in (r.body.get("content") or "")]
+        assert "Raid Night" in dm.body["content"] and policy.rule("CH1").description in dm.body["content"]
         # ... and a case is posted to the mod-log channel.
         (post,) = fake.posted(p.MOD_CHANNEL_ID)
         (embed,) = post["embeds"]
@@ -55,21 +59,21 @@ async def test_moderator_uploads_policy_enforces_and_overturns_a_removal(fake: F
         assert fields["Stage"] == "reasoner"
         assert fields["Policy version"] == policy.version
         assert fields["Status"] == "open"
-        case = await harness.services.store.get_case(SERVER, 1)
+        case = await harness.services.storage.cases.get_case(SERVER, 1)
         assert case is not None and case.posted_ref == f"{p.MOD_CHANNEL_ID}/{post['id']}"
 
         # 4. The moderator overturns it from the button on the post.
         overturned = await interact(harness, p.button_click("modbot:overturn:1", post))
 
-        case = await harness.services.store.get_case(SERVER, 1)
-        assert case is not None and case.status == "overturned"
-        assert await harness.services.store.reviewed_examples(SERVER) == [(selling["content"], False)]
+        case = await harness.services.storage.cases.get_case(SERVER, 1)
+        assert case is not None and case.status is CaseStatus.OVERTURNED
+        assert await harness.services.storage.cases.reviewed_examples(SERVER) == [LabelledText(selling["content"], False)]
         (edit,) = overturned.edits
         edited = {f["name"]: f["value"] for f in edit.body["embeds"][0]["fields"]}
         assert edited["Status"] == "overturned"
         assert edited["Review"] == f"overturn by <@{p.MOD_ID}>"
         assert overturned.followups[-1].body["flags"] & EPHEMERAL
-        audit = await harness.services.store.audit_entries(SERVER, limit=10)
+        audit = await harness.services.storage.audit.audit_entries(SERVER, limit=10)
         assert {(row.command, row.allowed) for row in audit} == {("policy upload", True), ("mode", True), ("review", True)}
     finally:
         await harness.services.close()

@@ -24,9 +24,10 @@ def test_missing_settings_names_the_token(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 async def test_create_gives_a_platform_adapter_with_an_action_sink(tmp_path: Path) -> None:
-    services = await build_services(discord_settings(tmp_path, sharded=True), reasoner=None, prefilter=None)
+    settings = discord_settings(tmp_path, sharded=True)
+    services = await build_services(settings, reasoner=None, prefilter=None)
     try:
-        adapter = discord_bot.create(services)
+        adapter = discord_bot.create(services.core, settings)
         assert adapter.platform == "discord"
         assert isinstance(adapter.sink, ActionSink)
         assert type(adapter.client).__name__ == "ModbotShardedClient"

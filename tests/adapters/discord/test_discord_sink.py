@@ -1,4 +1,8 @@
-"""The action sink against the fake Discord API: what is called, and how refusals and failures end."""
+"""The action sink against the fake Discord API: what is called, and how refusals and failures end.
+
+Each action is complete (mod channel, member notice, duration, thread), as the enforcement layer
+builds it: the sink needs nothing of the core.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,18 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import unquote
 
-from sqlalchemy import select
+import discord
 
-from adapters.discord_bot import DiscordAdapter
+from adapters.discord_bot import DiscordActionSink, DiscordAdapter
 from bot.app import build_services
 from bot.domain import Action, ActionKind, Case, Decision, MessageEvent, Stage, Verdict
-from bot.store.schema import ActionRow
 from tests.adapters.discord import payloads as p
 from tests.adapters.discord.fake_discord import FakeDiscord, Recorded
 from tests.adapters.discord.harness import FAST_RETRY, SERVER, Harness, discord_settings
 
 DELETE_PATH = rf"/channels/{p.GENERAL_ID}/messages/\d+"
+#: What the enforcement layer tells a member who broke CH1 (the rule in the policy's words).
+NOTICE = "• CH1: Selling or sharing cheats"
 
 
 def _case(case_id: int = 7, *, thread: bool = False, text: str = "selling undetected cheats, dm me") -> Case:
@@ -48,7 +53,9 @@ def _action(kind: ActionKind, case: Case | None = None, **fields: object) -> Act
         channel_id=case.event.channel_id,
         message_id=case.event.message_id,
         user_id=case.event.author_id,
+        thread_id=case.event.thread_id,
         reason="Offers paid cheats for sale.",
+        member_notice=NOTICE,
         case=case,
     )
     values.update(fields)
@@ -92,15 +99,13 @@ async def test_timeout_patches_the_member_and_is_capped_at_28_days(harness: Harn
     assert timedelta(days=27, hours=23) < until_long - before <= timedelta(days=28, seconds=5)
 
 
-async def test_timeout_without_duration_uses_the_servers_default(harness: Harness) -> None:
-    await harness.services.server_settings.update(SERVER, default_timeout_s=120)
-    before = datetime.now(timezone.utc)
+async def test_a_timeout_without_a_duration_is_an_outcome_not_a_guess(harness: Harness) -> None:
+    # The core always fills the duration in (the server's default for a Timeout button): the sink
+    # has no settings to guess from, and must not time anyone out for an arbitrary length.
+    outcome = await harness.adapter.sink.execute(_action(ActionKind.TIMEOUT, duration_s=None))
 
-    assert (await harness.adapter.sink.execute(_action(ActionKind.TIMEOUT, duration_s=None))).ok
-
-    (request,) = harness.fake.calls("PATCH", rf"/guilds/{p.GUILD_ID}/members/{p.SELLER_ID}")
-    until = datetime.fromisoformat(request.body["communication_disabled_until"])
-    assert timedelta(seconds=110) < until - before < timedelta(seconds=130)
+    assert not outcome.ok and "no duration" in outcome.detail
+    assert harness.fake.calls("PATCH", r"/guilds/.*") == []
 
 
 async def test_warn_sends_a_dm_naming_the_broken_rules(harness: Harness) -> None:
@@ -138,11 +143,10 @@ async def test_ban_puts_the_ban_without_deleting_history(harness: Harness) -> No
     assert unquote(request.headers["X-Audit-Log-Reason"]) == "case #7 by moderator 1"
 
 
-async def test_post_case_posts_an_embed_with_buttons_and_stores_the_reference(harness: Harness) -> None:
-    await harness.services.server_settings.update(SERVER, mod_channel_id=p.MOD_CHANNEL_ID)
+async def test_post_case_posts_an_embed_with_buttons_and_returns_the_reference(harness: Harness) -> None:
     case = _case()
 
-    outcome = await harness.adapter.sink.execute(_action(ActionKind.POST_CASE, case))
+    outcome = await harness.adapter.sink.execute(_action(ActionKind.POST_CASE, case, mod_channel_id=p.MOD_CHANNEL_ID))
 
     assert outcome.ok
     (request,) = harness.fake.calls("POST", rf"/channels/{p.MOD_CHANNEL_ID}/messages")
@@ -172,11 +176,10 @@ async def test_post_case_posts_an_embed_with_buttons_and_stores_the_reference(ha
 
 async def test_post_case_needs_a_mod_channel_and_is_not_repeated(harness: Harness) -> None:
     missing = await harness.adapter.sink.execute(_action(ActionKind.POST_CASE))
-    await harness.services.server_settings.update(SERVER, mod_channel_id=p.MOD_CHANNEL_ID)
-    again = await harness.adapter.sink.execute(_action(ActionKind.POST_CASE, _posted_case()))
+    again = await harness.adapter.sink.execute(_action(ActionKind.POST_CASE, _posted_case(), mod_channel_id=p.MOD_CHANNEL_ID))
 
     assert not missing.ok and "mod_channel_id" in missing.detail and not missing.permission_problem
-    assert again.ok and again.detail == "already posted"
+    assert again.ok and again.detail == "already posted" and again.platform_ref == f"{p.MOD_CHANNEL_ID}/99"
     assert harness.fake.calls("POST", rf"/channels/{p.MOD_CHANNEL_ID}/messages") == []
 
 
@@ -186,9 +189,9 @@ def _posted_case() -> Case:
 
 
 async def test_notify_mods_posts_plain_text_in_the_mod_channel(harness: Harness) -> None:
-    await harness.services.server_settings.update(SERVER, mod_channel_id=p.MOD_CHANNEL_ID)
+    notice = Action(ActionKind.NOTIFY_MODS, server=SERVER, reason="I could not delete.", mod_channel_id=p.MOD_CHANNEL_ID)
 
-    outcome = await harness.adapter.sink.execute(Action(ActionKind.NOTIFY_MODS, server=SERVER, reason="I could not delete."))
+    outcome = await harness.adapter.sink.execute(notice)
 
     assert outcome.ok
     (notice,) = harness.fake.posted(p.MOD_CHANNEL_ID)
@@ -239,8 +242,8 @@ async def test_actions_before_login_wait_for_the_connection(fake: FakeDiscord, t
     """Messages left pending by an earlier run are judged at start-up, maybe before the login finished."""
     settings = discord_settings(tmp_path)
     services = await build_services(settings, reasoner=None, prefilter=None)
-    adapter = DiscordAdapter(services, retry=FAST_RETRY, connect_timeout_s=5)
-    impatient = DiscordAdapter(services, connect_timeout_s=0.05)
+    adapter = DiscordAdapter(services.core, settings.discord, retry=FAST_RETRY, connect_timeout_s=5)
+    impatient = DiscordAdapter(services.core, settings.discord, connect_timeout_s=0.05)
     try:
         waiting = asyncio.create_task(adapter.sink.execute(_action(ActionKind.DELETE)))
         await asyncio.sleep(0.05)
@@ -276,12 +279,34 @@ async def test_a_refusal_in_enforce_mode_is_recorded_and_reported_once(harness: 
     await harness.send("MESSAGE_CREATE", p.message("selling aimbot cheats", author_id=p.SELLER_ID))
     await harness.send("MESSAGE_CREATE", p.message("more aimbot cheats here", author_id=p.SELLER_ID))
 
-    async with harness.services.store.session() as session:
-        rows = (await session.scalars(select(ActionRow).order_by(ActionRow.id))).all()
-    deletes = [r for r in rows if r.kind == ActionKind.DELETE.value]
+    rows = await harness.services.storage.actions.recent_actions(SERVER)
+    deletes = [r for r in rows if r.kind is ActionKind.DELETE]
     assert len(deletes) == 2 and not any(r.ok for r in deletes)
     notices = [m for m in harness.fake.posted(p.MOD_CHANNEL_ID) if not m["embeds"]]
     assert len(notices) == 1
     assert "could not delete" in notices[0]["content"] and "50013" in notices[0]["content"]
-    # The cases themselves were still posted.
-    assert len([m for m in harness.fake.posted(p.MOD_CHANNEL_ID) if m["embeds"]]) == 2
+    # The cases themselves were still posted, and the core stored where.
+    posts = [m for m in harness.fake.posted(p.MOD_CHANNEL_ID) if m["embeds"]]
+    assert len(posts) == 2
+    case = await harness.services.storage.cases.get_case(SERVER, 1)
+    assert case is not None and case.posted_ref == f"{p.MOD_CHANNEL_ID}/{posts[0]['id']}"
+
+
+async def test_a_complete_action_needs_no_core(fake: FakeDiscord) -> None:
+    """A sink built from a logged-in client alone: no core, no settings, no store behind it."""
+    client = discord.Client(intents=discord.Intents.none())
+    sink = DiscordActionSink(client, retry=FAST_RETRY)
+    try:
+        await client.login("fake-token")
+        sink.mark_connected()
+        warned = await sink.execute(_action(ActionKind.WARN))
+        posted = await sink.execute(_action(ActionKind.POST_CASE, mod_channel_id=p.MOD_CHANNEL_ID))
+        timed_out = await sink.execute(_action(ActionKind.TIMEOUT, duration_s=600))
+    finally:
+        await client.close()
+
+    assert warned.ok and posted.ok and timed_out.ok
+    (dm,) = [r for r in fake.calls("POST", r"/channels/\d+/messages") if r.body.get("content")]
+    assert NOTICE in dm.body["content"] and "the server" in dm.body["content"]  # no guild cache: no name
+    assert posted.platform_ref == f"{p.MOD_CHANNEL_ID}/{fake.posted(p.MOD_CHANNEL_ID)[0]['id']}"
+    assert fake.calls("PATCH", rf"/guilds/{p.GUILD_ID}/members/{p.SELLER_ID}")

@@ -1,4 +1,5 @@
-"""Test harness: the real core on a SQLite file, the real bolt app, the loopback Slack, signed payloads.
+"""Test harness: the real core (``bot.app.build_services``) on a SQLite file, the real bolt app on its
+``Core`` facade, the loopback Slack, signed payloads.
 
 Payloads have the shapes Slack sends (Events API envelopes, slash-command forms, block_actions);
 they are signed with the v0 scheme and dispatched into the bolt app, or POSTed to its web app.
@@ -198,7 +199,7 @@ async def start_harness(
         server_defaults=server_defaults or ServerSettings(policy_id="test-policy", mod_channel_id=MOD_CHANNEL, mode="enforce"),
     )
     services = await build_services(settings, reasoner=reasoner, prefilter=None)
-    adapter = create(services, api_base_url=mock.base_url)
+    adapter = create(services.core, settings, api_base_url=mock.base_url)
     services.dispatcher.register(adapter.platform, adapter.sink)
     services.adapters.append(adapter)
     await services.start()

@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
-from bot.domain import Action, ActionKind, Case, Decision, MessageEvent, Stage, Verdict
+from dataclasses import replace
+
+from adapters.slack_app import SlackActionSink
+from adapters.slack_app.clients import ClientFactory
+from adapters.slack_app.installation import StaticTokens
+from bot.domain import Action, ActionKind, ActionTaken, Case, Decision, MessageEvent, Stage, Verdict
 from bot.domain.settings import ServerSettings
 from tests.adapters.slack.slack_harness import (
+    BOT_TOKEN,
     GENERAL,
     MOD_CHANNEL,
     PLAYER,
     SERVER,
+    TEAM,
     harness,  # noqa: F401  (fixture)
     start_harness,
 )
+from tests.adapters.slack.slack_mock import MockSlack
 
 __all__ = ["harness"]
 
 
 def _action(kind: ActionKind, **fields) -> Action:
-    return Action(kind, server=SERVER, channel_id=GENERAL, message_id="1700000000.000001", user_id=PLAYER, reason="CH1", **fields)
+    values = dict(
+        server=SERVER, channel_id=GENERAL, message_id="1700000000.000001", user_id=PLAYER, reason="CH1",
+        mod_channel_id=MOD_CHANNEL, member_notice="• CH1: Selling or sharing cheats",
+    )
+    return Action(kind, **{**values, **fields})
 
 
 async def test_ratelimited_calls_are_retried_after_retry_after(harness):
@@ -79,10 +91,35 @@ async def test_without_a_mod_channel_cases_are_not_posted_but_recorded(tmp_path)
     h = await start_harness(tmp_path, server_defaults=ServerSettings(policy_id="test-policy", mode="enforce"))
     try:
         await h.message("free-nitro.example")
-        cases, _ = await h.services.store.list_cases(SERVER)
-        post = next(r for r in await h.services.store.actions_for_case(SERVER, cases[0].id) if r.kind == "post_case")
+        case = (await h.services.storage.cases.list_cases(SERVER)).cases[0]
+        post = next(r for r in await h.services.storage.actions.actions_for_case(SERVER, case.id) if r.kind is ActionKind.POST_CASE)
         assert not post.ok and "no mod channel" in post.detail
         assert h.mock.called("chat.postMessage") == [] and len(h.mock.called("chat.delete")) == 1
     finally:
         await h.services.close()
         await h.mock.stop()
+
+
+async def test_a_complete_action_needs_no_core():
+    """A sink built from tokens and a client factory alone; the action says what was already done."""
+    mock = await MockSlack().start()
+    mock.tokens.update({BOT_TOKEN: TEAM})
+    sink = SlackActionSink(tokens=StaticTokens(BOT_TOKEN), clients=ClientFactory(mock.base_url))
+    event = MessageEvent(SERVER, GENERAL, "1700000000.000001", PLAYER, "selling cheats", thread_id="1699999999.000001")
+    case = Case(3, event, Verdict(Decision.REMOVE, Stage.REASONER, "sha256:x", rule_ids=("CH1",)))
+    deleted = (ActionTaken(ActionKind.DELETE, True, "deleted with the admin user token"),)
+    try:
+        warned = await sink.execute(_action(ActionKind.WARN, case=case, thread_id=event.thread_id, taken=deleted))
+        posted = await sink.execute(_action(ActionKind.POST_CASE, case=case, taken=deleted))
+        again = await sink.execute(_action(ActionKind.POST_CASE, case=replace(case, posted_ref=posted.platform_ref)))
+    finally:
+        await mock.stop()
+
+    assert warned.ok and posted.ok and again.ok and again.detail == "already posted"
+    (ephemeral,) = mock.called("chat.postEphemeral")
+    assert ephemeral.args["thread_ts"] == event.thread_id
+    assert "was removed" in ephemeral.args["text"] and "CH1: Selling or sharing cheats" in ephemeral.args["text"]
+    (post,) = mock.called("chat.postMessage")  # not posted twice
+    assert post.args["channel"] == MOD_CHANNEL and "delete: done" in str(post.args["blocks"])
+    channel, ts = posted.platform_ref.split("/")
+    assert channel == MOD_CHANNEL and ts.startswith("17")  # the posted message's own ts, for the core to store

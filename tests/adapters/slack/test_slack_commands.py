@@ -6,6 +6,7 @@ import json
 import time
 from urllib.parse import urlencode
 
+from bot.domain import CaseStatus
 from tests.adapters.slack.slack_harness import (
     ADMIN,
     GROUP_MOD,
@@ -46,7 +47,7 @@ async def test_non_moderators_are_refused_in_slack_and_in_the_audit_log(harness)
     response = await harness.command("mode shadow", user=PLAYER)
     assert response["response_type"] == "ephemeral" and "Not allowed" in response["text"]
     assert (await harness.services.server_settings.get(SERVER)).mode == "enforce"
-    audit = await harness.services.store.audit_entries(SERVER)
+    audit = await harness.services.storage.audit.audit_entries(SERVER)
     assert [(a.actor_id, a.command, a.allowed) for a in audit] == [(PLAYER, "mode", False)]
     assert [c.args["user"] for c in harness.mock.called("users.info")] == [PLAYER]
 
@@ -59,7 +60,7 @@ async def test_workspace_admins_and_moderator_group_members_may_moderate(harness
     stats = await harness.command("stats 3", user=GROUP_MOD)
     assert "Last 3 days" in stats["text"]
     assert [c.args["usergroup"] for c in harness.mock.called("usergroups.users.list")] == ["SMODS"]
-    audit = await harness.services.store.audit_entries(SERVER)
+    audit = await harness.services.storage.audit.audit_entries(SERVER)
     assert [(a.actor_id, a.allowed) for a in reversed(audit)] == [(ADMIN, True), (GROUP_MOD, True)]
 
 
@@ -107,20 +108,19 @@ async def test_history_and_exempt_take_slack_mentions(harness):
 
 async def test_overturn_button_reviews_the_case_and_updates_the_post(harness):
     await harness.message("free-nitro.example")
-    cases, _ = await harness.services.store.list_cases(SERVER)
-    case_id = cases[0].id
+    case_id = (await harness.services.storage.cases.list_cases(SERVER)).cases[0].id
 
     refused = await harness.click(f"modbot:overturn:{case_id}", user=PLAYER)
     assert "Not allowed" in refused["text"] and refused.get("replace_original") is False
-    assert (await harness.services.store.get_case(SERVER, case_id)).status == "open"
+    assert (await harness.services.storage.cases.get_case(SERVER, case_id)).status is CaseStatus.OPEN
 
     updated = await harness.click(f"modbot:overturn:{case_id}", user=ADMIN)
     assert updated["replace_original"] is True
-    assert (await harness.services.store.get_case(SERVER, case_id)).status == "overturned"
+    assert (await harness.services.storage.cases.get_case(SERVER, case_id)).status is CaseStatus.OVERTURNED
     buttons = [e["action_id"] for b in updated["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert buttons == [f"modbot:reasoning:{case_id}"]
     assert f"overturned by <@{ADMIN}>" in json.dumps(updated["blocks"])
-    audit = await harness.services.store.audit_entries(SERVER)
+    audit = await harness.services.storage.audit.audit_entries(SERVER)
     assert [(a.actor_id, a.command, a.allowed) for a in reversed(audit)] == [(PLAYER, "review", False), (ADMIN, "review", True)]
 
     reasoning = await harness.click(f"modbot:reasoning:{case_id}", user=GROUP_MOD)
@@ -150,4 +150,4 @@ async def test_unknown_buttons_and_bad_signatures_do_nothing(harness):
 
     response = await harness.adapter.app.async_dispatch(AsyncBoltRequest(body=body, headers=headers))
     assert response.status == 401
-    assert harness.adapter.counters.buttons == 0 and await harness.services.store.audit_entries(SERVER) == []
+    assert harness.adapter.counters.buttons == 0 and await harness.services.storage.audit.audit_entries(SERVER) == []

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from adapters.slack_app import action_id, case_blocks, message_to_event, parse_action_id, reply_message, slack_to_plain
+from adapters.slack_app import (
+    action_id,
+    case_blocks,
+    mentions_to_ids,
+    message_to_event,
+    parse_action_id,
+    reply_message,
+    slack_to_plain,
+)
+from adapters.slack_app.commands import command_text
 from adapters.slack_app.recent import RecentMessages
-from bot.commands import Reply
-from bot.domain import Case, Decision, MessageEvent, ServerRef, Stage, Verdict
+from bot.domain.commands import Reply
+from bot.domain import ActionKind, ActionTaken, Case, CaseStatus, Decision, MessageEvent, ServerRef, Stage, Verdict
 
 MESSAGE = {
     "type": "message",
@@ -111,6 +120,20 @@ def test_slack_markup_is_resolved_and_hidden_link_targets_shown():
     assert slack_to_plain(None) == ""  # type: ignore[arg-type]
 
 
+def test_mentions_become_the_plain_ids_the_core_parses():
+    assert mentions_to_ids("history <@U0SPAMMER|spammer> 2") == "history U0SPAMMER 2"
+    assert mentions_to_ids("forget <@W123>") == "forget W123"
+    assert mentions_to_ids("exempt channel add <#C0OFFTOPIC|off-topic>") == "exempt channel add C0OFFTOPIC"
+    assert mentions_to_ids("exempt role add <!subteam^S0HELP|@helpers>") == "exempt role add S0HELP"
+    # Not ids: special mentions and links stay as Slack sent them.
+    assert mentions_to_ids("<!here> <https://x.example|x>") == "<!here> <https://x.example|x>"
+
+
+def test_command_text_keeps_policy_documents_as_typed():
+    assert command_text("history   <@U1|ann>").split() == ["history", "U1"]
+    assert command_text("policy\ntest  hi <@U1|ann>") == "policy test hi <@U1|ann>"  # judged as written
+
+
 def test_recent_messages_give_channel_or_thread_context():
     recent = RecentMessages(per_channel=5)
     base = dict(server=ServerRef("slack", "T1"), channel_id="C1")
@@ -129,7 +152,7 @@ def test_recent_messages_give_channel_or_thread_context():
     assert recent.before(third, 0) == ()
 
 
-def _case(text: str = "buy <!channel> cheats", status: str = "open") -> Case:
+def _case(text: str = "buy <!channel> cheats", status: CaseStatus = CaseStatus.OPEN) -> Case:
     event = MessageEvent(ServerRef("slack", "T1"), "C1", "1.000001", "U9", text)
     verdict = Verdict(Decision.REMOVE, Stage.REASONER, "sha256:abc", categories=("cheats",), rule_ids=("CH1",),
                       confidence=0.91, rationale="Sells <cheats>.")
@@ -137,13 +160,16 @@ def _case(text: str = "buy <!channel> cheats", status: str = "open") -> Case:
 
 
 def test_case_blocks_show_the_verdict_escape_member_text_and_carry_the_buttons():
-    blocks = case_blocks(_case(), actions_taken=["delete: done"])
+    taken = [ActionTaken(ActionKind.DELETE, True), ActionTaken(ActionKind.TIMEOUT, False, "not on Slack"),
+             ActionTaken(ActionKind.POST_CASE, True)]
+    blocks = case_blocks(_case(), actions_taken=taken)
     flat = str(blocks)
+    assert "delete: done" in flat and "timeout: not done (not on Slack)" in flat and "post_case" not in flat
     assert "&lt;!channel&gt;" in flat and "<!channel>" not in flat  # quoted text cannot ping anyone
     assert "Sells &lt;cheats&gt;." in flat and "CH1" in flat and "sha256:abc" in flat and "reasoner" in flat
     buttons = blocks[-1]["elements"]
     assert [b["action_id"] for b in buttons] == ["modbot:uphold:7", "modbot:overturn:7", "modbot:reasoning:7"]
-    reviewed = case_blocks(_case(status="overturned"), reviewed_by="UMOD")
+    reviewed = case_blocks(_case(status=CaseStatus.OVERTURNED), reviewed_by="UMOD")
     assert [b["action_id"] for b in reviewed[-1]["elements"]] == ["modbot:reasoning:7"]
     assert "overturned by <@UMOD>" in str(reviewed)
 

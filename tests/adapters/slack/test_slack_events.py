@@ -6,10 +6,9 @@ import json
 import logging
 
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import select
 
 from adapters.slack_app import NO_ADMIN_TOKEN
-from bot.store.schema import MessageRow
+from bot.domain import ActionKind
 from tests.adapters.slack.slack_harness import (
     ADMIN_TOKEN,
     BOT_TOKEN,
@@ -35,9 +34,8 @@ def _blocks(call) -> list[dict]:
 
 
 async def _recorded(h, ts: str):
-    async with h.services.store.session() as session:
-        row = await session.scalar(select(MessageRow).where(MessageRow.message_id == ts))
-    return None if row is None else (await h.services.store.load_message(row.id))[0]
+    stored = await h.services.storage.messages.recent_messages(SERVER, 1000)
+    return next((m.event for m in stored if m.event.message_id == ts), None)
 
 
 async def test_act_now_violation_is_deleted_with_the_admin_user_token_and_the_case_posted(harness):
@@ -57,8 +55,7 @@ async def test_act_now_violation_is_deleted_with_the_admin_user_token_and_the_ca
     assert len(posts) == 1 and posts[0].token == BOT_TOKEN and posts[0].args["channel"] == MOD_CHANNEL
     blocks = _blocks(posts[0])
     text = json.dumps(blocks)
-    cases, _ = await harness.services.store.list_cases(SERVER)
-    case = cases[0]
+    case = (await harness.services.storage.cases.list_cases(SERVER)).cases[0]
     assert f"Case #{case.id}: remove_and_timeout" in text
     assert "SC1" in text and case.verdict.policy_version in text and "keyword" in text
     assert "free-nitro.example" in text
@@ -66,11 +63,13 @@ async def test_act_now_violation_is_deleted_with_the_admin_user_token_and_the_ca
     assert buttons == [f"modbot:uphold:{case.id}", f"modbot:overturn:{case.id}", f"modbot:reasoning:{case.id}"]
     assert "delete: done" in text and "timeout: not done" in text
 
-    stored = await harness.services.store.get_case(SERVER, case.id)
+    stored = await harness.services.storage.cases.get_case(SERVER, case.id)
     assert stored.posted_ref.startswith(f"{MOD_CHANNEL}/")
-    actions = {row.kind: row for row in await harness.services.store.actions_for_case(SERVER, case.id)}
-    assert actions["delete"].ok and actions["post_case"].ok and actions["warn"].ok
-    assert not actions["timeout"].ok and "not available on Slack" in actions["timeout"].detail
+    actions = {row.kind: row for row in await harness.services.storage.actions.actions_for_case(SERVER, case.id)}
+    assert actions[ActionKind.DELETE].ok and actions[ActionKind.POST_CASE].ok and actions[ActionKind.WARN].ok
+    timeout = actions[ActionKind.TIMEOUT]
+    assert not timeout.ok and "not available on Slack" in timeout.detail
+    assert actions[ActionKind.POST_CASE].platform_ref == stored.posted_ref
 
 
 async def test_without_an_admin_token_it_flags_and_notifies_once(tmp_path, caplog):
@@ -83,10 +82,10 @@ async def test_without_an_admin_token_it_flags_and_notifies_once(tmp_path, caplo
         await h.message("free-nitro.example for everyone")
         await h.message("again: free-nitro.example")
         assert h.mock.called("chat.delete") == []
-        cases, total = await h.services.store.list_cases(SERVER)
-        assert total == 2
-        for case in cases:
-            delete = next(r for r in await h.services.store.actions_for_case(SERVER, case.id) if r.kind == "delete")
+        page = await h.services.storage.cases.list_cases(SERVER)
+        assert page.total == 2
+        for case in page.cases:
+            delete = next(r for r in await h.services.storage.actions.actions_for_case(SERVER, case.id) if r.kind is ActionKind.DELETE)
             assert not delete.ok and delete.detail == NO_ADMIN_TOKEN and delete.detail.startswith("not deleted: no admin user token")
         posts = [c.args for c in h.mock.called("chat.postMessage")]
         case_posts = [p for p in posts if p.get("blocks")]
@@ -110,7 +109,7 @@ async def test_a_retried_event_is_acted_on_once(harness):
     assert harness.adapter.counters.retries_dropped == 1
 
     # After a restart the adapter has forgotten the event id: the core's dedupe still holds.
-    harness.adapter._event_ids.clear()
+    harness.adapter.intake._event_ids.clear()
     await harness.send_event(payload, event_id="Ev0RETRY01", retry_num=2)
     await harness.settle(3)
     assert harness.adapter.counters.duplicates == 1
@@ -134,8 +133,7 @@ async def test_an_edit_is_judged_again_and_deletes_the_original_message(harness)
     await harness.settle(before + 1)
     deletes = harness.mock.called("chat.delete")
     assert len(deletes) == 1 and deletes[0].args["ts"] == ts
-    cases, _ = await harness.services.store.list_cases(SERVER)
-    assert cases[0].event.edited
+    assert (await harness.services.storage.cases.list_cases(SERVER)).cases[0].event.edited
 
 
 async def test_bot_posts_exempt_channels_and_exempt_groups_are_not_moderated(harness):
@@ -147,7 +145,7 @@ async def test_bot_posts_exempt_channels_and_exempt_groups_are_not_moderated(har
     await harness.message("free-nitro.example", bot_id="B0OTHER", subtype="bot_message")
     counters = harness.adapter.counters
     assert counters.exempt == 3 and counters.not_moderated == 1 and counters.submitted == 0
-    assert await harness.services.store.count_messages() == 0
+    assert await harness.services.storage.messages.count_messages() == 0
     assert harness.mock.called("chat.delete") == []
 
 

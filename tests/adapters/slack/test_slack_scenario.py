@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.domain import CaseStatus
 from bot.domain.settings import ServerSettings
 from tests.adapters.slack.slack_harness import (
     ADMIN,
@@ -59,8 +60,8 @@ async def test_game_community_on_slack(tmp_path):
 
         updated = await h.click(overturn, user=ADMIN, message_ts=post.args.get("ts", "1700001000.000001"))
         assert updated["replace_original"] is True
-        case = await h.services.store.get_case(SERVER, case_id)
-        assert case.status == "overturned" and case.verdict.rule_ids == ("CH1",)
+        case = await h.services.storage.cases.get_case(SERVER, case_id)
+        assert case.status is CaseStatus.OVERTURNED and case.verdict.rule_ids == ("CH1",)
 
         shown = await h.command(f"case {case_id}", user=ADMIN)
         assert "overturned" in json.dumps(shown["blocks"])

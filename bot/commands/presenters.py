@@ -1,0 +1,51 @@
+"""How commands and cases read: the fields of a case and a verdict, the one-line case summary, usage.
+
+Pure functions of domain values; adapters import them to render cases the same way the core does.
+"""
+
+from __future__ import annotations
+
+from bot.domain import Case, Verdict
+from bot.domain.commands import case_summary
+
+__all__ = ["USAGE", "case_fields", "case_summary", "verdict_fields"]
+
+USAGE = """\
+/mod policy show | policy upload <text> | policy use <id> | policy test <text>
+/mod mode shadow|enforce
+/mod modchannel <channel>
+/mod queue [page]
+/mod case <id>
+/mod history <member> [page]
+/mod exempt role|channel add|remove <id>
+/mod stats [days]
+/mod forget <member>"""
+
+
+def case_fields(case: Case) -> tuple[tuple[str, str], ...]:
+    """The fields every rendering of a case shows (mod-channel post, /mod case)."""
+    verdict = case.verdict
+    return (
+        ("Author", case.event.author_id),
+        ("Channel", case.event.channel_id),
+        ("Decision", verdict.decision.value),
+        ("Rules", ", ".join(verdict.rule_ids) or "-"),
+        ("Categories", ", ".join(verdict.categories) or "-"),
+        ("Rationale", verdict.rationale or "-"),
+        ("Stage", verdict.stage.value),
+        ("Confidence", f"{verdict.confidence:.2f}"),
+        ("Policy version", verdict.policy_version),
+        ("Status", case.status.value),
+    )
+
+
+def verdict_fields(verdict: Verdict) -> tuple[tuple[str, str], ...]:
+    """The fields of a verdict that was not recorded (``/mod policy test``)."""
+    return (
+        ("Decision", verdict.decision.value),
+        ("Rules", ", ".join(verdict.rule_ids) or "-"),
+        ("Categories", ", ".join(verdict.categories) or "-"),
+        ("Stage", verdict.stage.value),
+        ("Rationale", verdict.rationale or "-"),
+        ("Policy version", verdict.policy_version),
+    )

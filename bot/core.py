@@ -1,0 +1,66 @@
+"""The ``Core`` facade: all an adapter may ask of the moderation core (``bot.ports.Core``).
+
+Adapters get this object from the composition root and nothing else of the core: no pipeline, no
+store, no settings resolver. It only delegates; the rules live in the pipeline and the command service.
+"""
+
+from __future__ import annotations
+
+from bot.commands.service import ModeratorService
+from bot.domain import Case, MessageEvent, ServerRef
+from bot.domain.commands import Invoker, ModCommand, Reply
+from bot.domain.records import ActionRecord, Intake
+from bot.domain.settings import ServerSettings
+from bot.moderation.pipeline import Pipeline
+from bot.ports import ActionLog, CaseBook, EffectiveSettings, ServerConfig
+
+__all__ = ["ModerationCore"]
+
+
+class ModerationCore:
+    """Implements ``bot.ports.Core`` over the pipeline, the command service and the storage ports."""
+
+    def __init__(
+        self,
+        *,
+        pipeline: Pipeline,
+        moderators: ModeratorService,
+        settings: EffectiveSettings,
+        servers: ServerConfig,
+        cases: CaseBook,
+        actions: ActionLog,
+    ):
+        self._pipeline = pipeline
+        self._moderators = moderators
+        self._settings = settings
+        self._servers = servers
+        self._cases = cases
+        self._actions = actions
+
+    async def submit(self, event: MessageEvent) -> Intake:
+        """Accept a message: recorded as pending before anything else, then judged."""
+        return await self._pipeline.submit(event)
+
+    async def execute(self, invoker: Invoker, command: ModCommand) -> Reply:
+        """Run a moderator command (permission-checked and audited by the command service)."""
+        return await self._moderators.execute(invoker, command)
+
+    async def server_joined(self, server: ServerRef, name: str = "") -> None:
+        """The bot was added to (or saw) a server: register it, keeping its name current."""
+        await self._servers.ensure_server(server, name)
+
+    async def server_settings(self, server: ServerRef) -> ServerSettings:
+        """A server's effective settings (context size, exemptions, moderator roles)."""
+        return await self._settings.get(server)
+
+    async def is_moderator(self, invoker: Invoker) -> bool:
+        """The core's own permission check, for adapters that gate buttons before deferring."""
+        return await self._moderators.is_moderator(invoker)
+
+    async def case(self, server: ServerRef, case_id: int) -> Case | None:
+        """One of ``server``'s cases (None for another server's: no cross-server reads)."""
+        return await self._cases.get_case(server, case_id)
+
+    async def case_actions(self, server: ServerRef, case_id: int) -> list[ActionRecord]:
+        """What was done on a case so far, oldest first."""
+        return await self._actions.actions_for_case(server, case_id)

@@ -1,0 +1,71 @@
+"""Ports: the small interfaces the core depends on. Stages, stores and adapters implement them.
+
+Like httpx's transport, each port is a few methods that take and return domain values (never ORM rows,
+never platform objects); a test fake is a small class or a function. Capabilities are declared here,
+not probed with ``getattr``: a prefilter that does not learn implements the feedback methods as no-ops.
+
+Who implements what:
+
+* ``Reasoner`` (``bot.stages.reasoner``) over one ``ReasonerTransport`` (llama.cpp worker, HTTP server).
+* ``Prefilter`` (``bot.stages.prefilter``).
+* ``ActionSink``, ``ContextSource`` (each platform adapter).
+* The storage ports ``MessageLog``, ``VerdictLog``, ``CaseBook``, ``ActionLog``, ``ServerConfig``,
+  ``PolicyLibrary``, ``AuditLog`` (``bot.store``, one SQLAlchemy module per port).
+* ``Core`` (``bot.core``): the facade adapters talk to; nothing else of the core is visible to them.
+"""
+
+from bot.ports.stages import (
+    Completion,
+    CompletionFailed,
+    CompletionRequest,
+    FinishReason,
+    JudgeRequest,
+    Judgement,
+    Prefilter,
+    PrefilterScore,
+    Reasoner,
+    ReasonerTransport,
+    ReasonerUnavailable,
+    RoutingThresholds,
+)
+from bot.ports.platforms import ActionSink, ContextSource, Core, PlatformAdapter
+from bot.ports.storage import (
+    ActionLog,
+    AuditLog,
+    CaseBook,
+    MessageLog,
+    PolicyLibrary,
+    ServerConfig,
+    VerdictLog,
+)
+from bot.ports.services import ActivePolicies, Classifier, EffectiveSettings, Enforcer
+
+__all__ = [
+    "ActionLog",
+    "ActionSink",
+    "ActivePolicies",
+    "AuditLog",
+    "CaseBook",
+    "Classifier",
+    "Completion",
+    "CompletionFailed",
+    "CompletionRequest",
+    "ContextSource",
+    "Core",
+    "EffectiveSettings",
+    "Enforcer",
+    "FinishReason",
+    "JudgeRequest",
+    "Judgement",
+    "MessageLog",
+    "PlatformAdapter",
+    "PolicyLibrary",
+    "Prefilter",
+    "PrefilterScore",
+    "Reasoner",
+    "ReasonerTransport",
+    "ReasonerUnavailable",
+    "RoutingThresholds",
+    "ServerConfig",
+    "VerdictLog",
+]

@@ -1,0 +1,82 @@
+"""Ports between the core and the platforms: action sinks, context sources, running adapters, and
+the ``Core`` facade that adapters talk to (all they may ask of the core)."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from bot.domain import Action, ActionOutcome, Case, MessageEvent, ServerRef
+from bot.domain.commands import Invoker, ModCommand, Reply
+from bot.domain.records import ActionRecord, Intake
+from bot.domain.settings import ServerSettings
+
+__all__ = ["ActionSink", "ContextSource", "Core", "PlatformAdapter"]
+
+
+# -- platforms ----------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class ActionSink(Protocol):
+    """A platform's action executor: carries out one action and reports what happened.
+
+    The ``Action`` carries everything needed (channel, case card, member notice, duration): a sink
+    never calls back into the core. It never raises; failures are outcomes.
+    """
+
+    async def execute(self, action: Action) -> ActionOutcome: ...
+
+
+class PlatformAdapter(Protocol):
+    """A running connection to one platform, made by its module's ``create(core, settings)``."""
+
+    platform: str
+
+    @property
+    def sink(self) -> ActionSink:
+        """Where the core's actions for this platform go (registered with the dispatcher)."""
+        ...
+
+    async def run(self) -> None:
+        """Connect and serve until cancelled."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class ContextSource(Protocol):
+    """Where an adapter reads the messages that preceded one (for the reasoner's context)."""
+
+    async def recent(self, event: MessageEvent, limit: int) -> tuple[MessageEvent, ...]: ...
+
+
+# -- the facade adapters talk to ----------------------------------------------------------------
+
+
+class Core(Protocol):
+    """All an adapter may ask of the core: submit messages, run moderator commands, report servers."""
+
+    async def submit(self, event: MessageEvent) -> Intake:
+        """Accept a message: recorded as pending before anything else, then judged."""
+        ...
+
+    async def execute(self, invoker: Invoker, command: ModCommand) -> Reply:
+        """Run a moderator command (permission-checked and audited in the core)."""
+        ...
+
+    async def server_joined(self, server: ServerRef, name: str = "") -> None:
+        """The bot was added to (or saw) a server."""
+        ...
+
+    async def server_settings(self, server: ServerRef) -> ServerSettings:
+        """A server's effective settings (context size, exemptions, moderator roles)."""
+        ...
+
+    async def is_moderator(self, invoker: Invoker) -> bool:
+        """The core's own permission check, for adapters that gate buttons before deferring."""
+        ...
+
+    async def case(self, server: ServerRef, case_id: int) -> Case | None: ...
+
+    async def case_actions(self, server: ServerRef, case_id: int) -> list[ActionRecord]: ...

@@ -1,0 +1,163 @@
+"""Storage ports: what the core keeps, cut by concern. ``bot.store`` has one SQLAlchemy module per port;
+every method takes and returns domain values, never ORM rows, and every read is scoped by server."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from bot.domain import (
+    Action,
+    ActionOutcome,
+    Case,
+    CaseStatus,
+    MessageEvent,
+    MessageStatus,
+    ReviewOutcome,
+    ServerRef,
+    Verdict,
+)
+from bot.domain.policy import Policy
+from bot.domain.records import (
+    ActionRecord,
+    AuditEntry,
+    CasePage,
+    LabelledText,
+    PolicyRecord,
+    RecordedMessage,
+    SavedVerdict,
+    ServerStats,
+    StoredMessage,
+    StoredPolicy,
+    VerdictToSave,
+)
+from bot.domain.settings import ServerOverrides
+
+__all__ = ["ActionLog", "AuditLog", "CaseBook", "MessageLog", "PolicyLibrary", "ServerConfig", "VerdictLog"]
+
+
+# -- storage (one SQLAlchemy module per port in bot.store) ----------------------------------------
+
+
+class MessageLog(Protocol):
+    """Every message revision, recorded as pending before it is judged."""
+
+    async def record_messages(self, events: list[MessageEvent]) -> list[RecordedMessage]:
+        """Record revisions in one transaction (group commit); the same revision twice is one row."""
+        ...
+
+    async def load_message(self, row_id: int) -> StoredMessage | None: ...
+
+    async def pending_message_ids(
+        self, limit: int, exclude: set[int] | frozenset[int] = frozenset(), *, min_age_s: float = 0.0
+    ) -> list[int]: ...
+
+    async def set_message_status(self, row_id: int, status: MessageStatus, error: str | None = None) -> None: ...
+
+    async def count_messages(self, status: MessageStatus | None = None) -> int: ...
+
+    async def recent_messages(self, server: ServerRef, limit: int = 100) -> list[StoredMessage]:
+        """A server's newest recorded revisions, oldest of them first (console, tests, audits)."""
+        ...
+
+    async def forget_member(self, server: ServerRef, author_id: str) -> int:
+        """Erase a member's stored content in ``server``; returns how many messages were erased."""
+        ...
+
+
+class VerdictLog(Protocol):
+    """Verdicts (every stage's), written together with the judged status and any case they open."""
+
+    async def save_verdicts(self, items: list[VerdictToSave]) -> list[SavedVerdict]: ...
+
+    async def has_verdict(self, row_id: int, policy_version: str) -> bool: ...
+
+    async def verdicts_for(self, server: ServerRef, row_id: int) -> list[Verdict]:
+        """Every verdict stored for one message revision of ``server``, in the order they were stored."""
+        ...
+
+    async def stats(self, server: ServerRef, since: datetime, days: int) -> ServerStats: ...
+
+
+class CaseBook(Protocol):
+    """Cases and moderators' reviews of them; every query is scoped by server."""
+
+    async def get_case(self, server: ServerRef, case_id: int) -> Case | None: ...
+
+    async def list_cases(
+        self,
+        server: ServerRef,
+        *,
+        status: CaseStatus | None = CaseStatus.OPEN,
+        author_id: str | None = None,
+        page: int = 1,
+        per_page: int = 10,
+    ) -> CasePage: ...
+
+    async def set_case_status(self, server: ServerRef, case_id: int, status: CaseStatus) -> bool: ...
+
+    async def set_case_posted_ref(self, server: ServerRef, case_id: int, ref: str) -> None: ...
+
+    async def add_review(
+        self, server: ServerRef, case_id: int, moderator_id: str, outcome: ReviewOutcome, note: str = ""
+    ) -> int: ...
+
+    async def reviewed_examples(self, server: ServerRef, limit: int = 500) -> list[LabelledText]: ...
+
+    async def reviewed_examples_by_server(self, limit_per_server: int = 500) -> dict[ServerRef, list[LabelledText]]:
+        """Every server's reviewed examples, oldest first (replayed into the prefilter at start-up)."""
+        ...
+
+
+class ActionLog(Protocol):
+    """Every action tried, with its outcome and the platform's reference for what it did."""
+
+    async def record_action(self, action: Action, outcome: ActionOutcome, *, requested_by: str | None = None) -> int: ...
+
+    async def actions_for_case(self, server: ServerRef, case_id: int) -> list[ActionRecord]: ...
+
+    async def recent_actions(self, server: ServerRef, limit: int = 100) -> list[ActionRecord]:
+        """A server's newest actions, oldest of them first."""
+        ...
+
+
+class ServerConfig(Protocol):
+    """Known servers and their stored settings overrides."""
+
+    async def ensure_server(self, server: ServerRef, name: str = "") -> bool:
+        """Register a server if it is new; True when it was created."""
+        ...
+
+    async def server_exists(self, server: ServerRef) -> bool: ...
+
+    async def get_overrides(self, server: ServerRef) -> ServerOverrides: ...
+
+    async def set_overrides(self, server: ServerRef, overrides: ServerOverrides) -> None: ...
+
+
+class PolicyLibrary(Protocol):
+    """Stored policy versions: shipped ones (visible to all) and each server's own uploads."""
+
+    async def add_policy(self, policy: Policy, server: ServerRef | None = None, uploaded_by: str | None = None) -> int: ...
+
+    async def activate_policy(self, server: ServerRef, policy_row_id: int, by: str | None = None) -> None: ...
+
+    async def active_policy(self, server: ServerRef) -> Policy | None: ...
+
+    async def find_policy(self, server: ServerRef, ref: str) -> StoredPolicy | None: ...
+
+    async def list_policies(self, server: ServerRef) -> list[PolicyRecord]: ...
+
+
+class AuditLog(Protocol):
+    """Moderator commands (allowed and refused) and one-time notices."""
+
+    async def audit(
+        self, server: ServerRef, actor_id: str, command: str, arguments: dict[str, Any], *, allowed: bool, result: str
+    ) -> None: ...
+
+    async def audit_entries(self, server: ServerRef, limit: int = 50) -> list[AuditEntry]: ...
+
+    async def note_once(self, server: ServerRef, kind: str, detail: str = "") -> bool:
+        """Remember a one-time notice; True the first time for this server and kind."""
+        ...

@@ -1,0 +1,56 @@
+"""``AuditLog`` on SQLAlchemy: moderator commands (allowed and refused) and one-time notices."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bot.domain import ServerRef
+from bot.domain.records import AuditEntry
+from bot.store._base import StoreAdapter
+from bot.store._mapping import audit_entry
+from bot.store.schema import AuditRow, NoticeRow
+
+__all__ = ["SqlAuditLog"]
+
+#: A command's result text is for people; the first part is what anyone reads.
+_RESULT_LIMIT = 2000
+
+
+class SqlAuditLog(StoreAdapter):
+    """The audit trail and the notices already sent, both scoped by server."""
+
+    async def audit(
+        self, server: ServerRef, actor_id: str, command: str, arguments: dict[str, Any], *, allowed: bool, result: str
+    ) -> None:
+        row = AuditRow(
+            server_key=server.key,
+            actor_id=actor_id,
+            command=command,
+            arguments=arguments,
+            allowed=allowed,
+            result=result[:_RESULT_LIMIT],
+        )
+        async with self._db.writing() as session:
+            session.add(row)
+            await session.commit()
+
+    async def audit_entries(self, server: ServerRef, limit: int = 50) -> list[AuditEntry]:
+        """The server's newest audit entries first."""
+        async with self._db.reading() as session:
+            rows = await session.scalars(
+                select(AuditRow).where(AuditRow.server_key == server.key).order_by(AuditRow.id.desc()).limit(limit)
+            )
+            return [audit_entry(row) for row in rows]
+
+    async def note_once(self, server: ServerRef, kind: str, detail: str = "") -> bool:
+        """Remember a one-time notice; True the first time for this server and kind, False afterwards."""
+        async with self._db.writing() as session:
+            session.add(NoticeRow(server_key=server.key, kind=kind, detail=detail))
+            try:
+                await session.commit()
+            except IntegrityError:  # the unique (server, kind) index says it was sent before
+                return False
+            return True

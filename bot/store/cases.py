@@ -1,0 +1,126 @@
+"""``CaseBook`` on SQLAlchemy: cases, moderators' reviews of them, and the examples reviews yield."""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, func, select, update
+
+from bot.domain import Case, CaseStatus, ReviewOutcome, ServerRef, utcnow
+from bot.domain.records import CasePage, LabelledText
+from bot.store._base import StoreAdapter
+from bot.store._mapping import case_from_rows
+from bot.store.messages import ERASED
+from bot.store.schema import CaseRow, MessageRow, ReviewRow, VerdictRow
+
+__all__ = ["SqlCaseBook"]
+
+#: Case states a moderator decided; their messages are the labelled examples the prefilter learns.
+_DECIDED = (CaseStatus.UPHELD.value, CaseStatus.OVERTURNED.value)
+
+
+def _with_verdict_and_message() -> Select[tuple[CaseRow, VerdictRow, MessageRow]]:
+    """Cases with the verdict that opened them and the message it judged (what a ``Case`` holds)."""
+    return (
+        select(CaseRow, VerdictRow, MessageRow)
+        .join(VerdictRow, VerdictRow.id == CaseRow.verdict_id)
+        .join(MessageRow, MessageRow.id == CaseRow.message_row_id)
+    )
+
+
+class SqlCaseBook(StoreAdapter):
+    """Cases and reviews; every query is scoped by the server it acts for."""
+
+    async def get_case(self, server: ServerRef, case_id: int) -> Case | None:
+        async with self._db.reading() as session:
+            found = (
+                await session.execute(
+                    _with_verdict_and_message().where(CaseRow.id == case_id, CaseRow.server_key == server.key)
+                )
+            ).first()
+            return case_from_rows(*found) if found is not None else None
+
+    async def list_cases(
+        self,
+        server: ServerRef,
+        *,
+        status: CaseStatus | None = CaseStatus.OPEN,
+        author_id: str | None = None,
+        page: int = 1,
+        per_page: int = 10,
+    ) -> CasePage:
+        """A page of the server's cases (newest first) and the total count; ``status`` None: all of them."""
+        conditions = [CaseRow.server_key == server.key]
+        if status is not None:
+            conditions.append(CaseRow.status == CaseStatus(status).value)
+        if author_id:
+            conditions.append(CaseRow.author_id == author_id)
+        async with self._db.reading() as session:
+            total = int(await session.scalar(select(func.count(CaseRow.id)).where(*conditions)) or 0)
+            rows = (
+                await session.execute(
+                    _with_verdict_and_message()
+                    .where(*conditions)
+                    .order_by(CaseRow.id.desc())
+                    .offset(max(page - 1, 0) * per_page)
+                    .limit(per_page)
+                )
+            ).all()
+            return CasePage(tuple(case_from_rows(*row) for row in rows), total)
+
+    async def set_case_status(self, server: ServerRef, case_id: int, status: CaseStatus) -> bool:
+        """Set a case's status; False when the server has no such case."""
+        async with self._db.writing() as session:
+            result = await session.execute(
+                update(CaseRow)
+                .where(CaseRow.id == case_id, CaseRow.server_key == server.key)
+                .values(status=CaseStatus(status).value, updated_at=utcnow())
+            )
+            await session.commit()
+            return result.rowcount > 0
+
+    async def set_case_posted_ref(self, server: ServerRef, case_id: int, ref: str) -> None:
+        async with self._db.writing() as session:
+            await session.execute(
+                update(CaseRow).where(CaseRow.id == case_id, CaseRow.server_key == server.key).values(posted_ref=ref)
+            )
+            await session.commit()
+
+    async def add_review(
+        self, server: ServerRef, case_id: int, moderator_id: str, outcome: ReviewOutcome, note: str = ""
+    ) -> int:
+        """Record a review; only a ``ReviewOutcome`` is one (a ban or timeout is an action, not a review)."""
+        row = ReviewRow(
+            server_key=server.key,
+            case_id=case_id,
+            moderator_id=moderator_id,
+            outcome=ReviewOutcome(outcome).value,
+            note=note,
+        )
+        async with self._db.writing() as session:
+            session.add(row)
+            await session.commit()
+            return row.id
+
+    async def reviewed_examples(self, server: ServerRef, limit: int = 500) -> list[LabelledText]:
+        """Texts of the server's decided cases, newest first: upheld = violation, overturned = fine."""
+        async with self._db.reading() as session:
+            rows = (
+                await session.execute(
+                    select(MessageRow.text, CaseRow.status)
+                    .join(CaseRow, CaseRow.message_row_id == MessageRow.id)
+                    .where(CaseRow.server_key == server.key, CaseRow.status.in_(_DECIDED))
+                    .where(MessageRow.text != ERASED)
+                    .order_by(CaseRow.id.desc())
+                    .limit(limit)
+                )
+            ).all()
+            return [LabelledText(text, status == CaseStatus.UPHELD.value) for text, status in rows]
+
+    async def reviewed_examples_by_server(self, limit_per_server: int = 500) -> dict[ServerRef, list[LabelledText]]:
+        """Every server's reviewed examples, oldest first (replayed into the prefilter at start-up)."""
+        async with self._db.reading() as session:
+            keys = (await session.scalars(select(CaseRow.server_key).where(CaseRow.status.in_(_DECIDED)).distinct())).all()
+        result = {}
+        for key in keys:
+            server = ServerRef.parse(key)
+            result[server] = list(reversed(await self.reviewed_examples(server, limit_per_server)))
+        return result

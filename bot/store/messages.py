@@ -1,0 +1,156 @@
+"""``MessageLog`` on SQLAlchemy: every message revision, recorded as pending before it is judged."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain import MessageEvent, MessageStatus, ServerRef, utcnow
+from bot.domain.records import RecordedMessage, StoredMessage
+from bot.store._base import StoreAdapter
+from bot.store._bulk import insert_many
+from bot.store._mapping import event_extra, event_from_row
+from bot.store.schema import MessageRow, VerdictRow
+
+__all__ = ["ERASED", "SqlMessageLog"]
+
+#: What an erased member's texts (and the verdicts' rationales about them) read afterwards.
+ERASED = "[erased on request]"
+
+_Revision = tuple[str, str, str]  # server key, platform message id, content hash
+
+
+class SqlMessageLog(StoreAdapter):
+    """Message revisions; the same revision recorded twice is one row."""
+
+    async def record_messages(self, events: list[MessageEvent]) -> list[RecordedMessage]:
+        """Record several message revisions in one transaction (group commit); results in input order."""
+        if not events:
+            return []
+        keys = [(e.server.key, e.message_id, e.content_hash) for e in events]
+        now = utcnow()
+        async with self._db.writing() as session:
+            known = await _revisions(session, keys)
+            fresh: dict[_Revision, dict[str, Any]] = {}
+            for event, key in zip(events, keys):
+                if key not in known and key not in fresh:
+                    fresh[key] = {
+                        "server_key": key[0],
+                        "channel_id": event.channel_id,
+                        "thread_id": event.thread_id,
+                        "message_id": event.message_id,
+                        "author_id": event.author_id,
+                        "content_hash": key[2],
+                        "text": event.text,
+                        "event": event_extra(event),
+                        "edited": event.edited,
+                        "status": MessageStatus.PENDING.value,
+                        "attempts": 0,
+                        "received_at": now,
+                        "updated_at": now,
+                    }
+            created: dict[_Revision, int] = {}
+            if fresh:
+                ids = await insert_many(self._db, session, MessageRow.__table__, list(fresh.values()))
+                if ids is not None:
+                    created = dict(zip(fresh, ids))
+                else:
+                    created = {key: row[0] for key, row in (await _revisions(session, list(fresh))).items()}
+            await session.commit()
+        results = []
+        first_seen: set[_Revision] = set()
+        for key in keys:
+            if key in created:
+                results.append(RecordedMessage(created[key], key not in first_seen, MessageStatus.PENDING))
+                first_seen.add(key)
+            else:
+                row_id, status = known[key]
+                results.append(RecordedMessage(row_id, False, status))
+        return results
+
+    async def load_message(self, row_id: int) -> StoredMessage | None:
+        async with self._db.reading() as session:
+            row = await session.get(MessageRow, row_id)
+            return StoredMessage(row.id, event_from_row(row), MessageStatus(row.status)) if row else None
+
+    async def pending_message_ids(
+        self, limit: int, exclude: set[int] | frozenset[int] = frozenset(), *, min_age_s: float = 0.0
+    ) -> list[int]:
+        """Oldest pending messages first; ``min_age_s`` skips those recorded in the last seconds."""
+        async with self._db.reading() as session:
+            query = select(MessageRow.id).where(MessageRow.status == MessageStatus.PENDING.value)
+            if min_age_s > 0:
+                query = query.where(MessageRow.received_at <= utcnow() - timedelta(seconds=min_age_s))
+            query = query.order_by(MessageRow.id)
+            ids = (await session.scalars(query.limit(limit + len(exclude)))).all()
+            return [i for i in ids if i not in exclude][:limit]
+
+    async def count_messages(self, status: MessageStatus | None = None) -> int:
+        async with self._db.reading() as session:
+            query = select(func.count(MessageRow.id))
+            if status is not None:
+                query = query.where(MessageRow.status == MessageStatus(status).value)
+            return int(await session.scalar(query) or 0)
+
+    async def set_message_status(self, row_id: int, status: MessageStatus, error: str | None = None) -> None:
+        async with self._db.writing() as session:
+            await session.execute(
+                update(MessageRow)
+                .where(MessageRow.id == row_id)
+                .values(
+                    status=MessageStatus(status).value, error=error, updated_at=utcnow(), attempts=MessageRow.attempts + 1
+                )
+            )
+            await session.commit()
+
+    async def recent_messages(self, server: ServerRef, limit: int = 100) -> list[StoredMessage]:
+        """A server's newest recorded revisions, oldest of them first."""
+        async with self._db.reading() as session:
+            rows = (
+                await session.scalars(
+                    select(MessageRow).where(MessageRow.server_key == server.key).order_by(MessageRow.id.desc()).limit(limit)
+                )
+            ).all()
+            return [StoredMessage(row.id, event_from_row(row), MessageStatus(row.status)) for row in reversed(rows)]
+
+    async def forget_member(self, server: ServerRef, author_id: str) -> int:
+        """Erase a member's stored content in this server (texts, context, reasoning); returns messages erased.
+
+        Verdict decisions, rule ids and case status stay, so statistics and the audit trail remain true.
+        """
+        async with self._db.writing() as session:
+            ids = (
+                await session.scalars(
+                    select(MessageRow.id).where(MessageRow.server_key == server.key, MessageRow.author_id == author_id)
+                )
+            ).all()
+            if not ids:
+                return 0
+            await session.execute(
+                update(MessageRow).where(MessageRow.id.in_(ids)).values(text=ERASED, event={}, updated_at=utcnow())
+            )
+            await session.execute(
+                update(VerdictRow)
+                .where(VerdictRow.message_row_id.in_(ids))
+                .values(rationale=ERASED, reasoning="", raw_output=None)
+            )
+            await session.commit()
+            return len(ids)
+
+
+async def _revisions(session: AsyncSession, keys: list[_Revision]) -> dict[_Revision, tuple[int, MessageStatus]]:
+    # Both columns lead the unique index (server_key, message_id, content_hash): an index lookup,
+    # not a scan of every message ever stored.
+    rows = await session.execute(
+        select(MessageRow.id, MessageRow.server_key, MessageRow.message_id, MessageRow.content_hash, MessageRow.status)
+        .where(MessageRow.server_key.in_({k[0] for k in keys}), MessageRow.message_id.in_({k[1] for k in keys}))
+    )
+    wanted = set(keys)
+    return {
+        (server, message, digest): (row_id, MessageStatus(status))
+        for row_id, server, message, digest, status in rows
+        if (server, message, digest) in wanted
+    }

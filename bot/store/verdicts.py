@@ -1,0 +1,184 @@
+"""``VerdictLog`` on SQLAlchemy: verdicts, written with the judged status and the cases they open."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain import ActionKind, CaseStatus, Decision, ReviewOutcome, ServerRef, Stage, Verdict, utcnow
+from bot.domain.records import SavedVerdict, ServerStats, VerdictToSave
+from bot.store._base import Database, StoreAdapter
+from bot.store._bulk import insert_many, mark_judged
+from bot.store._mapping import verdict_from_row, verdict_values
+from bot.store.schema import ActionRow, CaseRow, MessageRow, ReviewRow, VerdictRow
+
+__all__ = ["SqlVerdictLog"]
+
+#: The actions that count as "acted" in the stats: the ones that did something to the member.
+_ENFORCEMENT = (ActionKind.DELETE.value, ActionKind.TIMEOUT.value, ActionKind.BAN.value)
+
+
+class SqlVerdictLog(StoreAdapter):
+    """Verdicts of every stage, and the per-server figures computed from them."""
+
+    async def save_verdicts(self, items: list[VerdictToSave]) -> list[SavedVerdict]:
+        """Store verdicts, mark their messages judged and open cases, in one transaction; input order.
+
+        The verdict id is only looked up where a case was opened (or the fast path knows it for free).
+        """
+        if not items:
+            return []
+        async with self._db.writing() as session:
+            now = utcnow()
+            if await mark_judged(self._db, session, [(i.row_id, i.server.key) for i in items], now) != len(items):
+                raise LookupError("a verdict names a message row that does not exist or belongs to another server")
+            verdict_ids = await insert_many(self._db, session, VerdictRow.__table__, [verdict_values(i, now) for i in items])
+            case_items = [i for i in items if i.open_case]
+            case_ids: dict[int, int] = {}
+            by_item: dict[int, int] = {}
+            if case_items:
+                if verdict_ids is None:
+                    by_item = await _verdict_ids(session, case_items)
+                else:
+                    by_item = {id(i): vid for i, vid in zip(items, verdict_ids) if i.open_case}
+                case_ids = await _open_cases(self._db, session, case_items, by_item, now)
+            await session.commit()
+        results = []
+        for index, item in enumerate(items):
+            verdict_id = verdict_ids[index] if verdict_ids is not None else by_item.get(id(item))
+            results.append(SavedVerdict(verdict_id, case_ids.get(by_item[id(item)]) if item.open_case else None))
+        return results
+
+    async def has_verdict(self, row_id: int, policy_version: str) -> bool:
+        async with self._db.reading() as session:
+            found = await session.scalar(
+                select(VerdictRow.id)
+                .where(VerdictRow.message_row_id == row_id, VerdictRow.policy_version == policy_version)
+                .limit(1)
+            )
+            return found is not None
+
+    async def verdicts_for(self, server: ServerRef, row_id: int) -> list[Verdict]:
+        """Every verdict stored for one message revision of ``server``, in the order they were stored."""
+        async with self._db.reading() as session:
+            rows = await session.scalars(
+                select(VerdictRow)
+                .where(VerdictRow.server_key == server.key, VerdictRow.message_row_id == row_id)
+                .order_by(VerdictRow.id)
+            )
+            return [verdict_from_row(row) for row in rows]
+
+    async def stats(self, server: ServerRef, since: datetime, days: int) -> ServerStats:
+        """Figures of ``server`` since ``since``; reviews and actions are counted by their domain enums."""
+        key = server.key
+        async with self._db.reading() as session:
+            seen = await _count(
+                session, select(func.count(MessageRow.id)).where(MessageRow.server_key == key, MessageRow.received_at >= since)
+            )
+            recent = (VerdictRow.server_key == key, VerdictRow.created_at >= since)
+            decisions = dict(
+                (
+                    await session.execute(
+                        select(VerdictRow.decision, func.count(VerdictRow.id)).where(*recent).group_by(VerdictRow.decision)
+                    )
+                ).all()
+            )
+            escalated = await _count(
+                session,
+                select(func.count(VerdictRow.id)).where(
+                    *recent, or_(VerdictRow.stage == Stage.REASONER.value, VerdictRow.decision == Decision.ESCALATE.value)
+                ),
+            )
+            acted = await _count(
+                session,
+                select(func.count(func.distinct(ActionRow.case_id))).where(
+                    ActionRow.server_key == key,
+                    ActionRow.created_at >= since,
+                    ActionRow.ok.is_(True),
+                    ActionRow.kind.in_(_ENFORCEMENT),
+                ),
+            )
+            reviews = dict(
+                (
+                    await session.execute(
+                        select(ReviewRow.outcome, func.count(ReviewRow.id))
+                        .where(ReviewRow.server_key == key, ReviewRow.created_at >= since)
+                        .group_by(ReviewRow.outcome)
+                    )
+                ).all()
+            )
+            open_cases = await _count(
+                session,
+                select(func.count(CaseRow.id)).where(CaseRow.server_key == key, CaseRow.status == CaseStatus.OPEN.value),
+            )
+            latencies = (await session.scalars(select(VerdictRow.latency_ms).where(*recent))).all()
+        return ServerStats(
+            days=days,
+            messages_seen=seen,
+            escalated=escalated,
+            acted=acted,
+            overturned=int(reviews.get(ReviewOutcome.OVERTURN.value, 0)),
+            upheld=int(reviews.get(ReviewOutcome.UPHOLD.value, 0)),
+            open_cases=open_cases,
+            median_latency_ms=statistics.median(latencies) if latencies else None,
+            decisions={str(k): int(v) for k, v in decisions.items()},
+        )
+
+
+async def _count(session: AsyncSession, query: Select[Any]) -> int:
+    return int(await session.scalar(query) or 0)
+
+
+async def _verdict_ids(session: AsyncSession, items: list[VerdictToSave]) -> dict[int, int]:
+    """The ids of just-inserted verdicts, by item identity, looked up through their unique key."""
+    stored = {
+        (row_id, version, stage): verdict_id
+        for verdict_id, row_id, version, stage in await session.execute(
+            select(VerdictRow.id, VerdictRow.message_row_id, VerdictRow.policy_version, VerdictRow.stage).where(
+                VerdictRow.message_row_id.in_({i.row_id for i in items})
+            )
+        )
+    }
+    return {id(i): stored[(i.row_id, i.verdict.policy_version, i.verdict.stage.value)] for i in items}
+
+
+async def _open_cases(
+    db: Database, session: AsyncSession, items: list[VerdictToSave], verdict_ids: dict[int, int], now: datetime
+) -> dict[int, int]:
+    """Open one case per item; returns case ids by verdict id."""
+    authors = dict(
+        (
+            await session.execute(
+                select(MessageRow.id, MessageRow.author_id).where(MessageRow.id.in_({i.row_id for i in items}))
+            )
+        ).all()
+    )
+    await insert_many(
+        db,
+        session,
+        CaseRow.__table__,
+        [
+            {
+                "server_key": i.server.key,
+                "verdict_id": verdict_ids[id(i)],
+                "message_row_id": i.row_id,
+                "author_id": authors[i.row_id],
+                "status": CaseStatus.OPEN.value,
+                "posted_ref": None,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for i in items
+        ],
+    )
+    return dict(
+        (
+            await session.execute(
+                select(CaseRow.verdict_id, CaseRow.id).where(CaseRow.verdict_id.in_(list(verdict_ids.values())))
+            )
+        ).all()
+    )

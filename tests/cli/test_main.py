@@ -1,0 +1,82 @@
+"""The ``modbot`` console script, run as operators run it (a real subprocess, real files)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+MODBOT = Path(sys.executable).with_name("modbot")
+GAME_POLICY = REPO / "policies" / "game-community.md"
+
+
+def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith(("MODBOT_", "DISCORD_", "SLACK_"))}
+    clean_env.update(env or {})
+    return subprocess.run(
+        [str(MODBOT), *args], input=stdin, capture_output=True, text=True, env=clean_env, cwd=cwd, timeout=120
+    )
+
+
+def test_classify_names_the_cheat_selling_rule():
+    result = run("classify", "--policy", str(GAME_POLICY), "--no-prefilter", "selling aimbot and wallhack, dm me")
+    assert result.returncode == 0, result.stderr
+    verdict = json.loads(result.stdout)
+    assert {"decision", "categories", "rule_ids", "stage", "rationale", "policy_version"} <= verdict.keys()
+    assert verdict["decision"] in {"flag", "remove", "remove_and_timeout", "escalate"}
+    assert verdict["stage"] == "keyword"
+    assert verdict["rule_ids"], verdict
+    assert verdict["policy_version"].startswith("sha256:")
+
+
+def test_classify_reads_json_lines_and_prints_one_verdict_per_line():
+    lines = "\n".join(
+        [json.dumps({"id": "a", "text": "gg ez, nice game"}), json.dumps("selling aimbot and wallhack, dm me"), ""]
+    )
+    result = run("classify", "--policy", str(GAME_POLICY), "--no-prefilter", stdin=lines)
+    assert result.returncode == 0, result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o["id"] for o in out] == ["a", 2]
+    assert out[0]["decision"] == "allow" and out[1]["decision"] != "allow"
+
+
+def test_classify_rejects_bad_stdin_clearly():
+    result = run("classify", "--policy", str(GAME_POLICY), "--no-prefilter", stdin='{"text": 5}\n')
+    assert result.returncode == 2 and "line 1" in result.stderr
+
+
+def test_policy_validate_reports_the_line_of_a_mistake(tmp_path):
+    good = run("policy", "validate", str(GAME_POLICY))
+    assert good.returncode == 0 and json.loads(good.stdout)["id"] == "game-community"
+    bad = tmp_path / "bad.md"
+    bad.write_text('+++\nid = "x"\ntitle = "X"\n[actions\nlow = "flag"\n+++\nbody\n', encoding="utf-8")
+    result = run("policy", "validate", str(bad))
+    assert result.returncode == 1
+    assert f"{bad}:4" in result.stderr.replace("\n", "")
+
+
+def test_db_upgrade_creates_the_schema(tmp_path):
+    db = tmp_path / "data" / "m.sqlite3"
+    result = run("db", "upgrade", "--database-url", f"sqlite+aiosqlite:///{db}")
+    assert result.returncode == 0, result.stderr
+    tables = {r[0] for r in sqlite3.connect(db).execute("select name from sqlite_master")}
+    assert {"messages", "verdicts", "cases"} <= tables
+
+
+def test_serve_without_tokens_says_which_are_missing(tmp_path):
+    result = run("serve", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "DISCORD_TOKEN" in result.stderr and "SLACK_BOT_TOKEN" in result.stderr
+
+
+def test_settings_file_errors_are_clear(tmp_path):
+    config = tmp_path / "modbot.toml"
+    config.write_text("database_url = 5\n", encoding="utf-8")
+    result = run("db", "upgrade", "--config", str(config))
+    assert result.returncode == 2 and "database_url" in result.stderr

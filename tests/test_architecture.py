@@ -1,0 +1,103 @@
+"""The shape of the tree: no import cycle, no module too long to read in one sitting, public surfaces.
+
+import-linter (run by bin/test before pytest) checks which way dependencies point; this checks what it
+does not: cycles between any two modules, and module length.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grimp
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_LINES = 400
+
+
+def _strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Tarjan's algorithm, iterative: the groups of modules that import each other in a cycle."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    groups: list[list[str]] = []
+    counter = 0
+    for start in graph:
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph[start])))]
+        index[start] = low[start] = counter
+        counter += 1
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            advanced = False
+            for child in children:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                    advanced = True
+                    break
+                if child in on_stack:
+                    low[node] = min(low[node], index[child])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.append(member)
+                    if member == node:
+                        break
+                if len(group) > 1:
+                    groups.append(sorted(group))
+    return groups
+
+
+def _import_graph() -> dict[str, set[str]]:
+    graph = grimp.build_graph("bot", "adapters", cache_dir=None)
+    modules = graph.modules
+    edges: dict[str, set[str]] = {}
+    for module in modules:
+        targets = set()
+        for imported in graph.find_modules_directly_imported_by(module):
+            if imported not in modules:
+                continue
+            # A module importing its own package's __init__ (re-exports) is not a cycle of concern,
+            # but a package __init__ importing its children is how packages work: keep child -> parent
+            # edges out so "package re-exports child" does not read as a cycle.
+            if module.startswith(imported + "."):
+                continue
+            targets.add(imported)
+        edges[module] = targets
+    return edges
+
+
+def test_no_import_cycles() -> None:
+    cycles = _strongly_connected(_import_graph())
+    assert cycles == [], f"modules that import each other in a cycle: {cycles}"
+
+
+def test_cycle_finder_finds_a_cycle() -> None:
+    # The checker itself must be able to fail.
+    assert _strongly_connected({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+@pytest.mark.parametrize("package", ["bot", "adapters"])
+def test_no_module_over_the_reading_limit(package: str) -> None:
+    long = {
+        str(path.relative_to(ROOT)): count
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if (count := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert long == {}, f"modules over {MAX_LINES} lines (split them by concern): {long}"

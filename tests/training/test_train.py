@@ -1,0 +1,143 @@
+"""Training on a small synthetic file (seconds): files written, thresholds calibrated, bad data refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.stages.prefilter.model_files import load_model
+from bot.stages.normalize import normalize
+from bot.stages.prefilter import Thresholds
+from bot.training.data import read_rows
+from bot.stages.prefilter.model import ModelError
+from bot.training.train import TrainConfig, TrainError, train_prefilter
+
+from tests.support.prefilter_data import synthetic_rows, write_jsonl
+
+
+def test_writes_a_complete_loadable_folder(trained_dir: Path):
+    for name in ("model.json", "vocabulary.json", "weights.npz", "thresholds.json", "MODEL_CARD.md"):
+        assert (trained_dir / name).is_file(), name
+    model = load_model(trained_dir)
+    assert model.uses_embeddings and model.featurizer.size > 100
+    card = (trained_dir / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "synthetic.jsonl" in card and "allow below" in card
+    meta = json.loads((trained_dir / "model.json").read_text(encoding="utf-8"))
+    assert meta["info"]["rows"] == 240
+
+
+def test_thresholds_reach_the_target_recall_on_the_training_data(trained_dir: Path, synthetic_file: Path, embedder):
+    """Re-score the training rows with the saved model: recall at allow_below meets the target."""
+    model = load_model(trained_dir)
+    th = Thresholds.load(trained_dir / "thresholds.json")
+    assert th.target_recall == 0.95 and th.recall >= 0.95
+    rows = read_rows(synthetic_file)
+    folded = [normalize(r.text).folded for r in rows]
+    base = model.base_logits(model.ngram_logits(model.ngram_features(folded)))
+    logits = base + model.embed_terms(embedder.pooled_many(folded))
+    scores = 1 / (1 + np.exp(-logits))
+    y = np.array([r.unsafe for r in rows])
+    assert (scores[y] >= th.allow_below).mean() >= 0.95
+    # The synthetic classes are easy: the final model separates them well.
+    assert scores[y].mean() > scores[~y].mean() + 0.3
+
+
+def test_custom_target_recall(tmp_path: Path, synthetic_file: Path):
+    out = tmp_path / "m"
+    report = train_prefilter(
+        read_rows(synthetic_file), out, config=TrainConfig(folds=3, target_recall=0.8, use_embeddings=False)
+    )
+    assert report.thresholds.target_recall == 0.8 and report.thresholds.recall >= 0.8
+    assert not load_model(out).uses_embeddings
+
+
+def test_policy_keywords_take_part_in_calibration(tmp_path: Path, synthetic_file: Path):
+    from bot.domain.policy import parse_policy
+
+    policy = parse_policy(
+        '+++\nid = "kw"\ntitle = "t"\n[actions]\nhigh = "remove"\n[[categories]]\nid = "h"\ntitle = "H"\n'
+        '[[categories.rules]]\nid = "H1"\ndescription = "insults"\nseverity = "high"\nkeywords = ["idiot", "moron"]\n'
+        "+++\n# Policy\nNo insults.\n"
+    )
+    report = train_prefilter(
+        read_rows(synthetic_file), tmp_path / "m", config=TrainConfig(folds=3, use_embeddings=False), policy=policy
+    )
+    assert report.thresholds.policy_id == "kw" and report.thresholds.policy_version == policy.version
+
+
+def test_refuses_data_it_cannot_learn_from(tmp_path: Path):
+    rows = read_rows(write_jsonl(tmp_path / "few.jsonl", synthetic_rows(10)))
+    with pytest.raises(TrainError, match="too few rows"):
+        train_prefilter(rows, tmp_path / "m", config=TrainConfig(use_embeddings=False))
+    one_class = [r for r in read_rows(write_jsonl(tmp_path / "safe.jsonl", synthetic_rows(200))) if not r.unsafe]
+    with pytest.raises(TrainError, match="unsafe"):
+        train_prefilter(one_class, tmp_path / "m", config=TrainConfig(use_embeddings=False))
+
+
+def test_broken_model_folder_is_a_clear_error(tmp_path: Path, trained_dir: Path):
+    with pytest.raises(ModelError, match="not a prefilter folder"):
+        load_model(tmp_path / "absent")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in ("model.json", "vocabulary.json", "weights.npz"):
+        (broken / name).write_bytes((trained_dir / name).read_bytes())
+    (broken / "vocabulary.json").write_text('["only", "two"]', encoding="utf-8")
+    with pytest.raises(ModelError, match="inconsistent|do not match"):
+        load_model(broken)
+    (broken / "weights.npz").write_bytes(b"garbage")
+    with pytest.raises(ModelError, match="weights.npz"):
+        load_model(broken)
+
+
+async def test_training_replays_the_scorers_skip_rule(trained_dir: Path, synthetic_file: Path, embedder):
+    """The skip replay that calibrates the thresholds returns what the scorer returns, message by message."""
+    from bot.stages.prefilter import load_prefilter
+    from bot.stages.prefilter.model import sigmoid
+    from bot.training.skips import replay_logits
+
+    pf = load_prefilter(trained_dir).load()
+    try:
+        model, th = pf.model, pf.thresholds
+        texts = [normalize(r.text).folded for r in read_rows(synthetic_file)[:60]]
+        texts += [normalize(t).folded for t in ("gg wp", "you absolute clown", "push mid", "idiot lol")]
+        base = model.base_logits(model.ngram_logits(model.ngram_features(texts)))
+        terms = model.embed_terms(embedder.pooled_many(texts))
+        replayed = np.asarray(sigmoid(replay_logits(model.blend, base, terms, th)))
+        served = [(await pf.score_text(t)) for t in texts]
+        assert any(s.skipped for s in served) and any(not s.skipped for s in served)
+        for text, want, got in zip(texts, replayed, served):
+            assert got.score == pytest.approx(min(max(want, 1e-4), 1 - 1e-4), abs=1e-4), (text, got)
+    finally:
+        await pf.aclose()
+    replay = json.loads((trained_dir / "model.json").read_text(encoding="utf-8"))["info"]["skip_replay"]
+    # The allow threshold was calibrated on the replayed scores: skips cost at most the budget.
+    assert replay["benign_escalated_with_skips"] - replay["benign_escalated_exact"] <= TrainConfig().max_skip_cost
+    assert th.recall >= th.target_recall
+
+
+def test_the_mlp_head_averages_its_networks_as_one_hidden_layer():
+    """Three seeds' MLPs saved side by side give exactly the mean of their logits."""
+    from sklearn.neural_network import MLPClassifier
+
+    from bot.training.parts import fit_embedding_head
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(300, 768)).astype(np.float32)
+    y = (features[:, :5].sum(axis=1) + 0.5 * rng.normal(size=300) > 0).astype(int)
+    config = TrainConfig(embed_hidden=8, embed_ensemble=3, min_hidden_rows=100, seed=4)
+    head = fit_embedding_head(features, y, config)
+    assert head.hidden_weight is not None and head.hidden_weight.shape == (768, 24)
+    z = (features - head.mean) / head.scale
+    expected = np.zeros(len(y))
+    for k in range(3):
+        net = MLPClassifier(
+            hidden_layer_sizes=(8,), alpha=config.embed_alpha, early_stopping=True, random_state=4 + k, max_iter=200
+        ).fit(z, y)
+        p = np.clip(net.predict_proba(z)[:, 1], 1e-12, 1 - 1e-12)
+        expected += np.log(p / (1 - p)) / 3
+    assert np.allclose(head.logits(features), expected, atol=1e-3)
+    # Fewer rows than min_hidden_rows: logistic regression.
+    assert fit_embedding_head(features[:50], y[:50], config).hidden_weight is None
