@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))  # run as a script from a checkout, without instal
 from bot.domain import MessageEvent, ServerRef  # noqa: E402
 from bot.stages.keywords import KeywordMatcher
 from bot.stages.normalize import normalize
-from bot.domain.policy import load_policy
+from bot.policy_files import load_policy
 from bot.stages.prefilter import BatchingConfig, OnnxEmbedder, load_prefilter
 
 DATA = ROOT.parent / "shared" / "data"

@@ -42,7 +42,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bot.domain import MessageEvent, ServerRef  # noqa: E402
-from bot.domain.policy import Policy, PolicyError, load_policy, parse_policy
+from bot.domain.policy import Policy, PolicyError, parse_policy
+from bot.policy_files import load_policy
 from bot.ports import Judgement, JudgeRequest, ReasonerUnavailable  # noqa: E402
 from bot.stages.reasoner import HarmonyCodec, HarmonyReasoner, LlamaTransport, PromptBuilder, ReasonerSettings
 from bot.stages.reasoner.testing import ForcedOutput, scripted_answer

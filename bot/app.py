@@ -24,7 +24,8 @@ from bot.domain.policy import Policy
 from bot.moderation.enforcement import ActionDispatcher, ModeratorActions
 from bot.moderation.judge import Judge
 from bot.moderation.pipeline import Pipeline
-from bot.moderation.resolvers import PolicyResolver, SettingsResolver, load_policy_dir
+from bot.moderation.resolvers import PolicyResolver, SettingsResolver
+from bot.policy_files import load_policy_dir
 from bot.ports import ActionSink, Core, PlatformAdapter, Prefilter, Reasoner
 from bot.stages.keywords import MatcherCache
 from bot.store import Storage, open_storage

@@ -15,7 +15,8 @@ from rich.console import Console
 
 from bot.config import AppSettings, SettingsError, load_settings
 from bot.domain import MessageEvent, ServerRef
-from bot.domain.policy import Policy, PolicyError, load_policy
+from bot.domain.policy import Policy, PolicyError
+from bot.policy_files import load_policy
 
 __all__ = ["app", "main"]
 

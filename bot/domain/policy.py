@@ -24,7 +24,6 @@ import hashlib
 import re
 import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 
 import re2
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
@@ -38,7 +37,6 @@ __all__ = [
     "PolicyExample",
     "PolicyMeta",
     "PolicyRule",
-    "load_policy",
     "parse_policy",
 ]
 
@@ -369,18 +367,3 @@ def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
             line=parts.closing_line,
         )
     return Policy(meta=meta, body=parts.body, version=policy_version(text), source=source, text=text)
-
-
-def load_policy(path: str | Path) -> Policy:
-    """Read and validate a policy file."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise PolicyError(f"cannot read the policy: {exc.strerror or exc}", source=str(path)) from exc
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise PolicyError(f"the policy is not UTF-8 text (byte {exc.start})", source=str(path), line=line) from exc
-    return parse_policy(text, source=str(path))

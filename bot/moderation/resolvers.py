@@ -8,39 +8,20 @@ bounded LRU caches: a bot in many servers keeps the busy ones, not all of them f
 from __future__ import annotations
 
 import asyncio
-import logging
-from pathlib import Path
 from typing import Any
 
 from cachetools import LRUCache
 
 from bot.domain import ServerRef
-from bot.domain.policy import Policy, PolicyError, load_policy
+from bot.domain.policy import Policy
 from bot.domain.records import StoredPolicy
 from bot.domain.settings import ServerSettings
 from bot.ports import PolicyLibrary, ServerConfig
 
-__all__ = ["PolicyResolver", "SettingsResolver", "load_policy_dir"]
-
-log = logging.getLogger(__name__)
+__all__ = ["PolicyResolver", "SettingsResolver"]
 
 #: Servers whose settings and policy stay cached (a miss costs one small read).
 CACHED_SERVERS = 10_000
-
-
-def load_policy_dir(directory: Path) -> list[Policy]:
-    """All valid policy documents (``*.md`` except README) in a folder; invalid ones are logged and skipped."""
-    policies = []
-    if not directory.is_dir():
-        return policies
-    for path in sorted(directory.glob("*.md")):
-        if path.name.lower() == "readme.md":
-            continue
-        try:
-            policies.append(load_policy(path))
-        except PolicyError as exc:
-            log.error("skipping policy %s", exc)
-    return policies
 
 
 class SettingsResolver:

@@ -10,16 +10,9 @@ import pytest
 import re2
 
 from bot.domain import Decision
+from bot.domain.policy import MAX_POLICY_BYTES, Policy, PolicyError, parse_duration, parse_policy, policy_version
+from bot.policy_files import load_policy
 from bot.stages.keywords import KeywordMatcher
-from bot.domain.policy import (
-    MAX_POLICY_BYTES,
-    Policy,
-    PolicyError,
-    load_policy,
-    parse_duration,
-    parse_policy,
-    policy_version,
-)
 
 SHIPPED = Path(__file__).resolve().parents[2] / "policies" / "game-community.md"
 

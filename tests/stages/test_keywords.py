@@ -391,7 +391,7 @@ SHIPPED = Path(__file__).resolve().parents[2] / "policies" / "game-community.md"
 
 @pytest.mark.skipif(not SHIPPED.exists(), reason="policies/game-community.md is not there")
 def test_the_shipped_policy_builds_and_leaves_small_talk_alone():
-    from bot.domain.policy import load_policy
+    from bot.policy_files import load_policy
 
     matcher = KeywordMatcher.build(load_policy(SHIPPED))
     assert matcher.hit_terms

@@ -6,13 +6,19 @@ from dataclasses import dataclass
 
 from bot.commands.presenters import verdict_fields
 from bot.domain import MessageEvent
-from bot.domain.commands import Invoker, PolicyShow, PolicyTest, PolicyUpload, PolicyUse, Reply
+from bot.domain.commands import (
+    MAX_UPLOAD_BYTES,
+    Invoker,
+    PolicyShow,
+    PolicyTest,
+    PolicyUpload,
+    PolicyUse,
+    Reply,
+)
 from bot.domain.policy import PolicyError, parse_policy
 from bot.ports import ActivePolicies, Classifier, EffectiveSettings, PolicyLibrary
 
-__all__ = ["MAX_UPLOAD_BYTES", "PolicyCommands"]
-
-MAX_UPLOAD_BYTES = 128 * 1024
+__all__ = ["PolicyCommands"]
 
 
 @dataclass(frozen=True, slots=True)
