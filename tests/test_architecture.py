@@ -73,9 +73,8 @@ def _import_graph() -> dict[str, set[str]]:
         for imported in graph.find_modules_directly_imported_by(module):
             if imported not in modules:
                 continue
-            # A module importing its own package's __init__ (re-exports) is not a cycle of concern,
-            # but a package __init__ importing its children is how packages work: keep child -> parent
-            # edges out so "package re-exports child" does not read as a cycle.
+            # A package's __init__ re-exporting its children is how packages work; a child importing
+            # that __init__ back would then read as a cycle, so child -> own-ancestor edges are left out.
             if module.startswith(imported + "."):
                 continue
             targets.add(imported)

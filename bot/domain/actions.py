@@ -58,12 +58,6 @@ class Action:
     #: "removed" rather than "flagged", or list the actions on the case post, without asking the core.
     taken: tuple[ActionTaken, ...] = ()
 
-    @property
-    def idempotency_key(self) -> str:
-        """Stable across retries and restarts: the same action on the same thing has the same key."""
-        subject = f"case-{self.case.id}" if self.case is not None else f"{self.channel_id}/{self.message_id}/{self.user_id}"
-        return f"{self.server.key}:{subject}:{self.kind.value}"
-
 
 @dataclass(frozen=True, slots=True)
 class ActionOutcome:
