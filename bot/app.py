@@ -21,7 +21,7 @@ from bot.commands.service import ModeratorService
 from bot.config import AppSettings
 from bot.core import ModerationCore
 from bot.domain.policy import Policy
-from bot.moderation.enforcement import ActionDispatcher, ModeratorActions
+from bot.moderation.dispatch import ActionDispatcher, ModeratorActions
 from bot.moderation.judge import Judge
 from bot.moderation.pipeline import Pipeline
 from bot.moderation.resolvers import PolicyResolver, SettingsResolver
@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # the reasoner's modules are heavy (harmony, httpx): imported
 __all__ = [
     "ADAPTER_MODULES",
     "FROM_SETTINGS",
+    "adapter_cli_apps",
     "PlatformAdapter",
     "Services",
     "build_prefilter",
@@ -49,7 +50,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Platform adapters known to ``modbot serve``: adding a platform is one module plus one line here.
-ADAPTER_MODULES: tuple[str, ...] = ("adapters.discord_bot", "adapters.slack_app")
+ADAPTER_MODULES: tuple[str, ...] = ("adapters.discord_bot", "adapters.slack_app", "adapters.http_api")
 
 
 class _FromSettings:
@@ -163,7 +164,9 @@ async def build_services(
     server_settings = SettingsResolver(storage.servers, settings.server_defaults)
     policies = PolicyResolver(storage.policies, server_settings, [*load_policy_dir(settings.policy_dir), *extra_policies])
     await policies.install_builtin()
-    dispatcher = ActionDispatcher(storage.actions, storage.cases, storage.audit, sinks)
+    dispatcher = ActionDispatcher(
+        storage.actions, storage.outbox, storage.cases, storage.audit, sinks, retry=settings.pipeline
+    )
     judge = Judge(prefilter=prefilter, reasoner=reasoner)
     pipeline = Pipeline(
         messages=storage.messages,
@@ -199,6 +202,8 @@ async def build_services(
         servers=storage.servers,
         cases=storage.cases,
         actions=storage.actions,
+        messages=storage.messages,
+        verdicts=storage.verdicts,
     )
     return Services(
         settings=settings,
@@ -240,6 +245,20 @@ def adapter_factories() -> list[tuple[str, object]]:
     for name in ADAPTER_MODULES:
         modules.append((name, importlib.import_module(name)))
     return modules
+
+
+#: ``modbot`` subcommands that platforms bring (command name -> "module:typer app"); imported only when
+#: the CLI starts, without importing the platforms' SDKs.
+ADAPTER_CLI_APPS: dict[str, str] = {"http-api": "adapters.http_api.cli:app"}
+
+
+def adapter_cli_apps() -> list[tuple[str, object]]:
+    """(command name, typer app) of each subcommand group a platform adds to ``modbot``."""
+    apps = []
+    for name, target in ADAPTER_CLI_APPS.items():
+        module_name, _, attribute = target.partition(":")
+        apps.append((name, getattr(importlib.import_module(module_name), attribute)))
+    return apps
 
 
 def missing_platform_settings(settings: AppSettings) -> dict[str, list[str]]:

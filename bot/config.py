@@ -20,6 +20,7 @@ from bot.domain.settings import ServerSettings
 __all__ = [
     "AppSettings",
     "DiscordSettings",
+    "HttpApiSettings",
     "PipelineSettings",
     "SettingsError",
     "SlackSettings",
@@ -46,6 +47,12 @@ class PipelineSettings(BaseModel):
     #: Accept events from servers the store has not seen yet (adapters register servers on join).
     auto_register_servers: bool = True
     max_text_chars: int = Field(default=20_000, ge=100)
+    #: Actions that failed for a transient reason (network, 429, 5xx) are retried from the outbox with
+    #: exponential backoff: first after ``action_retry_base_s``, at most ``action_retry_max_s`` apart,
+    #: and given up (recorded as failed) once ``action_give_up_after_s`` have passed since planning.
+    action_retry_base_s: float = Field(default=2.0, gt=0)
+    action_retry_max_s: float = Field(default=600.0, gt=0)
+    action_give_up_after_s: float = Field(default=86_400.0, gt=0)
 
 
 class DiscordSettings(BaseModel):
@@ -70,6 +77,30 @@ class SlackSettings(BaseModel):
     mode: Literal["socket", "http"] = "socket"
     http_port: int = 3000
     moderator_usergroup_ids: tuple[str, ...] = ()
+
+
+class HttpApiSettings(BaseModel):
+    """The ``[http_api]`` table: the signed HTTP event API for game servers and bridges."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Setting a port turns the API on.
+    port: int | None = Field(default=None, ge=0, le=65535)
+    host: str = "127.0.0.1"
+    #: The operator token (``MODBOT_HTTP_API__TOKEN``): valid for every server of the API. Servers can
+    #: also have their own tokens (``modbot http-api token create``), valid for that server only.
+    token: SecretStr | None = None
+    #: Where actions are delivered, unless a server has its own callback URL.
+    callback_url: str | None = None
+    #: Signs callbacks (``MODBOT_HTTP_API__CALLBACK_SECRET``); a server with its own token gets its own
+    #: secret derived from this one.
+    callback_secret: SecretStr | None = None
+    callback_timeout_s: float = Field(default=10.0, gt=0)
+    #: Request bodies over this size get 413.
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    #: Per-server rate limit on posted messages: a sustained rate and a burst.
+    rate_per_s: float = Field(default=50.0, gt=0)
+    burst: int = Field(default=200, ge=1)
 
 
 def _toml_file_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSettingsSource:
@@ -125,6 +156,7 @@ class AppSettings(BaseSettings):
     pipeline: PipelineSettings = PipelineSettings()
     discord: DiscordSettings = DiscordSettings()
     slack: SlackSettings = SlackSettings()
+    http_api: HttpApiSettings = HttpApiSettings()
     #: Reasoner backend settings; validated by ``bot.stages.reasoner.config.ReasonerSettings``.
     reasoner: dict[str, Any] = Field(default_factory=dict)
     #: Prefilter model folder (``modbot train-prefilter`` output); empty = the shipped default.

@@ -9,10 +9,10 @@ from __future__ import annotations
 from bot.commands.service import ModeratorService
 from bot.domain import Case, MessageEvent, ServerRef
 from bot.domain.commands import Invoker, ModCommand, Reply
-from bot.domain.records import ActionRecord, Intake
+from bot.domain.records import ActionRecord, Intake, MessageVerdict
 from bot.domain.settings import ServerSettings
 from bot.moderation.pipeline import Pipeline
-from bot.ports import ActionLog, CaseBook, EffectiveSettings, ServerConfig
+from bot.ports import ActionLog, CaseBook, EffectiveSettings, MessageLog, ServerConfig, VerdictLog
 
 __all__ = ["ModerationCore"]
 
@@ -29,6 +29,8 @@ class ModerationCore:
         servers: ServerConfig,
         cases: CaseBook,
         actions: ActionLog,
+        messages: MessageLog,
+        verdicts: VerdictLog,
     ):
         self._pipeline = pipeline
         self._moderators = moderators
@@ -36,6 +38,8 @@ class ModerationCore:
         self._servers = servers
         self._cases = cases
         self._actions = actions
+        self._messages = messages
+        self._verdicts = verdicts
 
     async def submit(self, event: MessageEvent) -> Intake:
         """Accept a message: recorded as pending before anything else, then judged."""
@@ -64,3 +68,16 @@ class ModerationCore:
     async def case_actions(self, server: ServerRef, case_id: int) -> list[ActionRecord]:
         """What was done on a case so far, oldest first."""
         return await self._actions.actions_for_case(server, case_id)
+
+    async def message_verdict(self, server: ServerRef, message_id: str) -> MessageVerdict | None:
+        """Where one of ``server``'s messages stands: its newest revision's status and newest verdict.
+
+        An edit is a newer revision, so while it waits the answer is pending even if the old text was judged.
+        """
+        found = await self._messages.latest_revision(server, message_id)
+        if found is None:
+            return None
+        stored, detail = found
+        verdicts = await self._verdicts.verdicts_for(server, stored.row_id)
+        # A keyword verdict acted on at once may be followed by the reasoner's: the newest one counts.
+        return MessageVerdict(stored.row_id, stored.status, verdicts[-1] if verdicts else None, detail)

@@ -124,7 +124,10 @@ class DiscordActionSink:
         try:
             await asyncio.wait_for(self._connected.wait(), self.connect_timeout_s)
         except TimeoutError:
-            return ActionOutcome(False, f"not connected to Discord (waited {self.connect_timeout_s:g}s)")
+            # The core's outbox tries again later: the gateway may be reconnecting.
+            return ActionOutcome(
+                False, f"not connected to Discord (waited {self.connect_timeout_s:g}s)", retry_after_s=0.0
+            )
         handler = self._handlers.get(action.kind)
         if handler is None:
             return ActionOutcome(False, f"unsupported action {action.kind}")
@@ -140,10 +143,13 @@ class DiscordActionSink:
                 return ActionOutcome(True, "already deleted")
             return ActionOutcome(False, f"not found: {_describe(exc)}")
         except discord.HTTPException as exc:
-            return ActionOutcome(False, f"Discord error: {_describe(exc)}")
+            transient = exc.status == 429 or exc.status >= 500
+            return ActionOutcome(False, f"Discord error: {_describe(exc)}", retry_after_s=0.0 if transient else None)
         except _TRANSIENT as exc:
             return ActionOutcome(
-                False, f"Discord unreachable after {self.retry.attempts} attempts: {type(exc).__name__}: {exc}"
+                False,
+                f"Discord unreachable after {self.retry.attempts} attempts: {type(exc).__name__}: {exc}",
+                retry_after_s=0.0,
             )
 
     async def _with_retries(

@@ -89,10 +89,16 @@ class SlackActionSink:
             needed = exc.response.get("needed")
             detail = f"Slack refused {action.kind.value}: {error}" + (f" (needs scope {needed})" if needed else "")
             log.warning("%s in %s: %s", action.kind.value, action.server, detail)
-            return ActionOutcome(False, detail, permission_problem=error in _NEEDS_A_HUMAN)
+            # The clients' own retry handlers already waited out 429s and 5xx; one still failing is
+            # left to the core's outbox, which tries again later with backoff.
+            status = getattr(exc.response, "status_code", 200)
+            transient = status == 429 or status >= 500 or error == "ratelimited"
+            return ActionOutcome(
+                False, detail, permission_problem=error in _NEEDS_A_HUMAN, retry_after_s=0.0 if transient else None
+            )
         except (TimeoutError, SlackClientError, OSError) as exc:
             log.warning("%s in %s: Slack unreachable (%s)", action.kind.value, action.server, exc)
-            return ActionOutcome(False, f"Slack could not be reached: {type(exc).__name__}: {exc}")
+            return ActionOutcome(False, f"Slack could not be reached: {type(exc).__name__}: {exc}", retry_after_s=0.0)
 
     # -- helpers ---------------------------------------------------------------------------------
 

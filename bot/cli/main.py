@@ -54,6 +54,8 @@ def _setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # httpx logs every request's full URL at INFO; a callback or reasoner URL may carry credentials.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @db_app.command("upgrade")
@@ -246,6 +248,11 @@ def _register_optional_commands() -> None:
 
     app.add_typer(model_app, name="model")
     register(app)
+    from bot.app import adapter_cli_apps
+
+    # Platforms bring their own tools (e.g. ``modbot http-api token create``) without the CLI knowing them.
+    for name, sub_app in adapter_cli_apps():
+        app.add_typer(sub_app, name=name)  # type: ignore[arg-type]
 
 
 def main() -> None:

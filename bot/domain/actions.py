@@ -57,6 +57,9 @@ class Action:
     #: What was already tried on the same case, in order (filled in by the dispatcher): lets a sink say
     #: "removed" rather than "flagged", or list the actions on the case post, without asking the core.
     taken: tuple[ActionTaken, ...] = ()
+    #: The same for this action across retries and restarts (set when it is planned in the outbox):
+    #: platforms that deliver at least once (the HTTP API's callbacks) let receivers dedupe by it.
+    idempotency_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +71,6 @@ class ActionOutcome:
     #: A refusal that will repeat until a human fixes something (missing permission, role order).
     permission_problem: bool = False
     platform_ref: str | None = None
+    #: A transient failure (network down, 429, 5xx): try again after at least this many seconds.
+    #: None means the outcome is final, success or not.
+    retry_after_s: float | None = None

@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from bot.domain.actions import ActionKind
+from bot.domain.actions import Action, ActionKind
 from bot.domain.cases import Case
 from bot.domain.messages import MessageEvent, MessageStatus, ServerRef
 from bot.domain.policy import Policy
@@ -23,6 +23,9 @@ __all__ = [
     "Intake",
     "IntakeStatus",
     "LabelledText",
+    "MessageVerdict",
+    "PLANNED_ACTION_LEASE_S",
+    "PlannedAction",
     "PolicyRecord",
     "RecordedMessage",
     "SavedVerdict",
@@ -70,6 +73,19 @@ class StoredMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageVerdict:
+    """Where a platform message stands: its newest revision's status and newest verdict (if judged).
+
+    ``detail`` says why a revision was skipped (an exemption) or failed.
+    """
+
+    row_id: int
+    status: MessageStatus
+    verdict: Verdict | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class VerdictToSave:
     """One verdict to store; the message is marked judged and, with ``open_case``, a case opened."""
 
@@ -78,6 +94,9 @@ class VerdictToSave:
     verdict: Verdict
     shadow: bool
     open_case: bool
+    #: Actions planned for the verdict, stored in the outbox in the same transaction (so a crash
+    #: between judging and acting loses none); they get the case opened here.
+    actions: tuple[Action, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +105,29 @@ class SavedVerdict:
 
     verdict_id: int | None
     case_id: int | None
+    #: The verdict's actions as stored in the outbox, in plan order.
+    planned: tuple[PlannedAction, ...] = ()
+
+
+#: How long a planned action belongs to the runner that planned or claimed it; after that (its runner
+#: died mid-attempt) another runner may claim it. Longer than any one attempt takes.
+PLANNED_ACTION_LEASE_S = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedAction:
+    """An action in the outbox: planned, not yet carried out (or to be retried).
+
+    ``action`` carries its idempotency key but not its case (``case_id``): the case is read when the
+    action runs, so a case post shows the case as it is then.
+    """
+
+    id: int
+    action: Action
+    case_id: int | None
+    attempts: int
+    created_at: datetime
+    requested_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

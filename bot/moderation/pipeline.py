@@ -17,7 +17,8 @@ from bot.domain.policy import Policy
 from bot.domain.records import Intake, IntakeStatus, RecordedMessage, SavedVerdict, VerdictToSave
 from bot.domain.settings import ServerSettings, exemption_reason
 from bot.moderation.batching import BatchWriter
-from bot.moderation.enforcement import ActionDispatcher, plan_actions
+from bot.moderation.dispatch import ActionDispatcher
+from bot.moderation.enforcement import plan_actions
 from bot.moderation.judge import Judge, Routing
 from bot.moderation.resolvers import PolicyResolver, SettingsResolver
 from bot.ports import CaseBook, MessageLog, ReasonerUnavailable, ServerConfig, VerdictLog
@@ -124,6 +125,9 @@ class Pipeline:
         resumed = await self.resume_pending()
         if resumed:
             log.info("resumed %d pending messages from an earlier run", resumed)
+        actions = await self.dispatcher.resume_due(at_start=True)
+        if actions:
+            log.info("resumed %d actions an earlier run had planned and not finished", actions)
 
     async def stop(self) -> None:
         """Stop the workers; what is still queued stays ``pending`` in the store for the next start."""
@@ -169,6 +173,11 @@ class Pipeline:
             text = sanitize_text(event.text, self.config.max_text_chars)
             if text != event.text:
                 event = replace(event, text=text)
+            context = tuple(
+                replace(c, text=sanitize_text(c.text, self.config.max_text_chars)) for c in event.context
+            )
+            if context != event.context:
+                event = replace(event, context=context)
             if not event.message_id or not event.channel_id or not event.author_id:
                 raise ValueError("an event needs a message id, a channel id and an author id")
         except (TypeError, ValueError) as exc:
@@ -267,6 +276,10 @@ class Pipeline:
                 await self.resume_pending(min_age_s=self.config.sweep_interval_s)
             except Exception:
                 log.exception("sweeping pending messages failed")
+            try:
+                await self.dispatcher.resume_due()
+            except Exception:
+                log.exception("retrying planned actions failed")
 
     async def process(self, row_id: int) -> Verdict | None:
         """Judge one recorded message and act on the verdict; failures are recorded, never raised."""
@@ -305,7 +318,9 @@ class Pipeline:
     ) -> None:
         shadow = settings.mode == "shadow"
         open_case = verdict.decision is not Decision.ALLOW
-        saved = await self._verdicts.submit(VerdictToSave(row_id, event.server, verdict, shadow, open_case))
+        # Planned now and stored with the verdict: a crash before they run leaves them in the outbox.
+        actions = () if shadow else tuple(plan_actions(event, verdict, policy, settings, opens_case=open_case))
+        saved = await self._verdicts.submit(VerdictToSave(row_id, event.server, verdict, shadow, open_case, actions))
         self.counters.judged += 1
         if (
             settings.reason_after_act
@@ -321,10 +336,10 @@ class Pipeline:
                 await self._verdicts.submit(VerdictToSave(row_id, event.server, follow_up, shadow, open_case=False))
             except Exception:
                 log.exception("the follow-up reasoning for message row %s failed", row_id)
-        if shadow or saved.case_id is None:
+        if not saved.planned:
             return
-        case = await self.cases.get_case(event.server, saved.case_id)
-        await self.dispatcher.execute_all(plan_actions(event, verdict, policy, settings, case))
+        case = await self.cases.get_case(event.server, saved.case_id) if saved.case_id is not None else None
+        await self.dispatcher.run_planned(saved.planned, case)
 
     # -- one-off judging (CLI, /mod policy test) -----------------------------------------------
 

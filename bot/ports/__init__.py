@@ -9,7 +9,7 @@ Who implements what:
 * ``Reasoner`` (``bot.stages.reasoner``) over one ``ReasonerTransport`` (llama.cpp worker, HTTP server).
 * ``Prefilter`` (``bot.stages.prefilter``).
 * ``ActionSink``, ``ContextSource`` (each platform adapter).
-* The storage ports ``MessageLog``, ``VerdictLog``, ``CaseBook``, ``ActionLog``, ``ServerConfig``,
+* The storage ports ``MessageLog``, ``VerdictLog``, ``CaseBook``, ``ActionLog``, ``ActionOutbox``, ``ServerConfig``,
   ``PolicyLibrary``, ``AuditLog`` (``bot.store``, one SQLAlchemy module per port).
 * ``Core`` (``bot.core``): the facade adapters talk to; nothing else of the core is visible to them.
 """
@@ -31,6 +31,7 @@ from bot.ports.stages import (
 from bot.ports.platforms import ActionSink, ContextSource, Core, PlatformAdapter
 from bot.ports.storage import (
     ActionLog,
+    ActionOutbox,
     AuditLog,
     CaseBook,
     MessageLog,
@@ -42,6 +43,7 @@ from bot.ports.services import ActivePolicies, Classifier, EffectiveSettings, En
 
 __all__ = [
     "ActionLog",
+    "ActionOutbox",
     "ActionSink",
     "ActivePolicies",
     "AuditLog",

@@ -7,7 +7,7 @@ from typing import Protocol, runtime_checkable
 
 from bot.domain import Action, ActionOutcome, Case, MessageEvent, ServerRef
 from bot.domain.commands import Invoker, ModCommand, Reply
-from bot.domain.records import ActionRecord, Intake
+from bot.domain.records import ActionRecord, Intake, MessageVerdict
 from bot.domain.settings import ServerSettings
 
 __all__ = ["ActionSink", "ContextSource", "Core", "PlatformAdapter"]
@@ -80,3 +80,7 @@ class Core(Protocol):
     async def case(self, server: ServerRef, case_id: int) -> Case | None: ...
 
     async def case_actions(self, server: ServerRef, case_id: int) -> list[ActionRecord]: ...
+
+    async def message_verdict(self, server: ServerRef, message_id: str) -> MessageVerdict | None:
+        """Where one of ``server``'s messages stands (its newest revision); None if never received."""
+        ...

@@ -23,6 +23,7 @@ from bot.domain.records import (
     AuditEntry,
     CasePage,
     LabelledText,
+    PlannedAction,
     PolicyRecord,
     RecordedMessage,
     SavedVerdict,
@@ -33,7 +34,7 @@ from bot.domain.records import (
 )
 from bot.domain.settings import ServerOverrides
 
-__all__ = ["ActionLog", "AuditLog", "CaseBook", "MessageLog", "PolicyLibrary", "ServerConfig", "VerdictLog"]
+__all__ = ["ActionLog", "ActionOutbox", "AuditLog", "CaseBook", "MessageLog", "PolicyLibrary", "ServerConfig", "VerdictLog"]
 
 
 # -- storage (one SQLAlchemy module per port in bot.store) ----------------------------------------
@@ -58,6 +59,10 @@ class MessageLog(Protocol):
 
     async def recent_messages(self, server: ServerRef, limit: int = 100) -> list[StoredMessage]:
         """A server's newest recorded revisions, oldest of them first (console, tests, audits)."""
+        ...
+
+    async def latest_revision(self, server: ServerRef, message_id: str) -> tuple[StoredMessage, str] | None:
+        """The newest recorded revision of one platform message of ``server`` and its status detail."""
         ...
 
     async def forget_member(self, server: ServerRef, author_id: str) -> int:
@@ -119,6 +124,43 @@ class ActionLog(Protocol):
     async def recent_actions(self, server: ServerRef, limit: int = 100) -> list[ActionRecord]:
         """A server's newest actions, oldest of them first."""
         ...
+
+
+class ActionOutbox(Protocol):
+    """Actions planned but not yet carried out; a verdict's are written with it (``VerdictToSave.actions``).
+
+    Each row keeps its idempotency key until it is settled, so a retry or a restart repeats the same key.
+    """
+
+    async def plan_actions(self, actions: list[Action], *, requested_by: str | None = None) -> list[PlannedAction]:
+        """Store actions to carry out (a moderator's), each with a new idempotency key; plan order kept."""
+        ...
+
+    async def due_actions(
+        self, limit: int, exclude: set[int] | frozenset[int] = frozenset(), *, include_claimed: bool = False
+    ) -> list[PlannedAction]:
+        """Unsettled actions whose next attempt is due (or all, ``include_claimed``), oldest first."""
+        ...
+
+    async def claim(self, planned: PlannedAction, *, force: bool = False) -> bool:
+        """Take an action for one attempt (it is leased to the caller); False if it is not due or settled.
+
+        ``force`` takes it even while leased: at start-up, when no runner of this bot can hold it.
+        """
+        ...
+
+    async def settle(self, planned: PlannedAction, action: Action, outcome: ActionOutcome) -> int | None:
+        """Record the final outcome in the action log and take the action out of the outbox, atomically.
+
+        None when another runner settled it first (then nothing is recorded twice).
+        """
+        ...
+
+    async def retry_later(self, planned: PlannedAction, at: datetime, detail: str) -> None:
+        """Count a failed attempt and set when to try again."""
+        ...
+
+    async def count_unsettled(self, server: ServerRef | None = None) -> int: ...
 
 
 class ServerConfig(Protocol):

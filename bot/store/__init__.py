@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.ports import ActionLog, AuditLog, CaseBook, MessageLog, PolicyLibrary, ServerConfig, VerdictLog
+from bot.ports import ActionLog, ActionOutbox, AuditLog, CaseBook, MessageLog, PolicyLibrary, ServerConfig, VerdictLog
 from bot.store._base import Database
 from bot.store.actions import SqlActionLog
 from bot.store.audit import SqlAuditLog
 from bot.store.cases import SqlCaseBook
 from bot.store.database import create_engine, upgrade
 from bot.store.messages import SqlMessageLog
+from bot.store.outbox import SqlActionOutbox
 from bot.store.policies import SqlPolicyLibrary
 from bot.store.servers import SqlServerConfig
 from bot.store.verdicts import SqlVerdictLog
@@ -33,6 +34,7 @@ class Storage:
     verdicts: VerdictLog
     cases: CaseBook
     actions: ActionLog
+    outbox: ActionOutbox
     servers: ServerConfig
     policies: PolicyLibrary
     audit: AuditLog
@@ -47,6 +49,7 @@ class Storage:
             verdicts=SqlVerdictLog(database),
             cases=SqlCaseBook(database),
             actions=SqlActionLog(database),
+            outbox=SqlActionOutbox(database),
             servers=SqlServerConfig(database),
             policies=SqlPolicyLibrary(database),
             audit=SqlAuditLog(database),

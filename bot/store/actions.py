@@ -10,30 +10,35 @@ from bot.store._base import StoreAdapter
 from bot.store._mapping import action_record
 from bot.store.schema import ActionRow
 
-__all__ = ["SqlActionLog"]
+__all__ = ["SqlActionLog", "action_row"]
 
 #: Platform error texts can be long (whole HTTP bodies); the first part is what anyone reads.
 _DETAIL_LIMIT = 2000
+
+
+def action_row(action: Action, outcome: ActionOutcome, *, requested_by: str | None, case_id: int | None = None) -> ActionRow:
+    """The log row of an action tried (``case_id`` when the action does not carry its case)."""
+    return ActionRow(
+        server_key=action.server.key,
+        case_id=action.case.id if action.case else case_id,
+        kind=action.kind.value,
+        channel_id=action.channel_id,
+        message_id=action.message_id,
+        user_id=action.user_id,
+        duration_s=action.duration_s,
+        requested_by=requested_by,
+        ok=outcome.ok,
+        detail=outcome.detail[:_DETAIL_LIMIT],
+        permission_problem=outcome.permission_problem,
+        platform_ref=outcome.platform_ref,
+    )
 
 
 class SqlActionLog(StoreAdapter):
     """Actions, failures and refusals included, scoped by server when read back."""
 
     async def record_action(self, action: Action, outcome: ActionOutcome, *, requested_by: str | None = None) -> int:
-        row = ActionRow(
-            server_key=action.server.key,
-            case_id=action.case.id if action.case else None,
-            kind=action.kind.value,
-            channel_id=action.channel_id,
-            message_id=action.message_id,
-            user_id=action.user_id,
-            duration_s=action.duration_s,
-            requested_by=requested_by,
-            ok=outcome.ok,
-            detail=outcome.detail[:_DETAIL_LIMIT],
-            permission_problem=outcome.permission_problem,
-            platform_ref=outcome.platform_ref,
-        )
+        row = action_row(action, outcome, requested_by=requested_by)
         async with self._db.writing() as session:
             session.add(row)
             await session.commit()

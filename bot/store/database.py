@@ -15,10 +15,11 @@ __all__ = ["LIBRARY_TABLES", "MIGRATIONS_DIR", "alembic_config", "create_engine"
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
-#: Tables the migrations create for a library that brings its own models (slack-sdk's SQLAlchemy
-#: installation and OAuth-state stores, migration 0003). ``bot.store.schema`` does not describe them,
-#: so schema comparisons (``alembic revision --autogenerate``, the drift test) must leave them alone.
-LIBRARY_TABLES = frozenset({"slack_bots", "slack_installations", "slack_oauth_states"})
+#: Tables the migrations create for an adapter or a library that brings its own models (slack-sdk's
+#: SQLAlchemy installation and OAuth-state stores, migration 0003; the HTTP API's clients, 0005).
+#: ``bot.store.schema`` does not describe them, so schema comparisons (``alembic revision
+#: --autogenerate``, the drift test) must leave them alone.
+LIBRARY_TABLES = frozenset({"slack_bots", "slack_installations", "slack_oauth_states", "http_api_clients"})
 
 
 def include_name(name: str | None, type_: str, _parent_names: object) -> bool:

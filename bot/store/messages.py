@@ -116,6 +116,19 @@ class SqlMessageLog(StoreAdapter):
             ).all()
             return [StoredMessage(row.id, event_from_row(row), MessageStatus(row.status)) for row in reversed(rows)]
 
+    async def latest_revision(self, server: ServerRef, message_id: str) -> tuple[StoredMessage, str] | None:
+        """The newest revision of ``message_id`` in ``server`` (an edit is a newer row), with its error text."""
+        async with self._db.reading() as session:
+            row = await session.scalar(
+                select(MessageRow)
+                .where(MessageRow.server_key == server.key, MessageRow.message_id == message_id)
+                .order_by(MessageRow.id.desc())
+                .limit(1)
+            )
+            if row is None:
+                return None
+            return StoredMessage(row.id, event_from_row(row), MessageStatus(row.status)), row.error or ""
+
     async def forget_member(self, server: ServerRef, author_id: str) -> int:
         """Erase a member's stored content in this server (texts, context, reasoning); returns messages erased.
 

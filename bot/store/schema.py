@@ -27,6 +27,7 @@ from bot.domain import CaseStatus, MessageStatus, utcnow
 
 __all__ = [
     "ActionRow",
+    "OutboxRow",
     "AuditRow",
     "Base",
     "CaseRow",
@@ -188,6 +189,36 @@ class ActionRow(Base):
     permission_problem: Mapped[bool] = mapped_column(Boolean, default=False)
     #: The platform's reference for what it did (e.g. the posted case message), when it gave one.
     platform_ref: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    created_at: Mapped[datetime] = _now_column()
+
+
+class OutboxRow(Base):
+    """An action planned and not yet settled: written with its verdict, removed once its outcome is final.
+
+    Everything the action needs is here (not only a pointer), so it runs after a restart exactly as
+    planned, with the same idempotency key.
+    """
+
+    __tablename__ = "action_outbox"
+    __table_args__ = (Index("ix_action_outbox_due", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    server_key: Mapped[str] = mapped_column(String(96), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"), nullable=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    channel_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    thread_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    message_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    user_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    duration_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    mod_channel_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    member_notice: Mapped[str] = mapped_column(Text, default="")
+    requested_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = _now_column()
+    last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = _now_column()
 
 

@@ -10,10 +10,11 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import ActionKind, CaseStatus, Decision, ReviewOutcome, ServerRef, Stage, Verdict, utcnow
-from bot.domain.records import SavedVerdict, ServerStats, VerdictToSave
+from bot.domain.records import PlannedAction, SavedVerdict, ServerStats, VerdictToSave
 from bot.store._base import Database, StoreAdapter
 from bot.store._bulk import insert_many, mark_judged
 from bot.store._mapping import verdict_from_row, verdict_values
+from bot.store.outbox import insert_planned, outbox_values
 from bot.store.schema import ActionRow, CaseRow, MessageRow, ReviewRow, VerdictRow
 
 __all__ = ["SqlVerdictLog"]
@@ -46,11 +47,13 @@ class SqlVerdictLog(StoreAdapter):
                 else:
                     by_item = {id(i): vid for i, vid in zip(items, verdict_ids) if i.open_case}
                 case_ids = await _open_cases(self._db, session, case_items, by_item, now)
+            case_of = {id(i): case_ids.get(by_item[id(i)]) for i in case_items}
+            planned = await _plan_actions(self._db, session, items, case_of, now)
             await session.commit()
         results = []
         for index, item in enumerate(items):
             verdict_id = verdict_ids[index] if verdict_ids is not None else by_item.get(id(item))
-            results.append(SavedVerdict(verdict_id, case_ids.get(by_item[id(item)]) if item.open_case else None))
+            results.append(SavedVerdict(verdict_id, case_of.get(id(item)), planned.get(id(item), ())))
         return results
 
     async def has_verdict(self, row_id: int, policy_version: str) -> bool:
@@ -127,6 +130,21 @@ class SqlVerdictLog(StoreAdapter):
             median_latency_ms=statistics.median(latencies) if latencies else None,
             decisions={str(k): int(v) for k, v in decisions.items()},
         )
+
+
+async def _plan_actions(
+    db: Database, session: AsyncSession, items: list[VerdictToSave], case_of: dict[int, int | None], now: datetime
+) -> dict[int, tuple[PlannedAction, ...]]:
+    """Write the items' actions to the outbox with the cases just opened; planned actions by item identity."""
+    owners, rows = [], []
+    for item in items:
+        for action in item.actions:
+            owners.append(id(item))
+            rows.append(outbox_values(action, case_id=case_of.get(id(item)), requested_by=None, now=now))
+    grouped: dict[int, list[PlannedAction]] = {}
+    for owner, planned in zip(owners, await insert_planned(db, session, rows)):
+        grouped.setdefault(owner, []).append(planned)
+    return {owner: tuple(planned) for owner, planned in grouped.items()}
 
 
 async def _count(session: AsyncSession, query: Select[Any]) -> int:
