@@ -54,6 +54,9 @@ class ServerSettings(BaseModel):
     reason_after_act: bool = False
     #: Send every message to the reasoner, whatever the fast stages say (small servers, audits).
     always_reason: bool = False
+    #: A message in a language the prefilter model was not trained on: "escalate" never lets the
+    #: prefilter allow it alone (it goes to the reasoner); "prefilter" trusts the prefilter anyway.
+    unknown_language: Literal["escalate", "prefilter"] = "escalate"
     exempt_role_ids: tuple[str, ...] = ()
     exempt_channel_ids: tuple[str, ...] = ()
     moderator_role_ids: tuple[str, ...] = ()
@@ -81,6 +84,7 @@ class ServerOverrides(BaseModel):
     reasoning_effort: Literal["low", "medium", "high"] | None = None
     reason_after_act: bool | None = None
     always_reason: bool | None = None
+    unknown_language: Literal["escalate", "prefilter"] | None = None
     exempt_role_ids: tuple[str, ...] | None = None
     exempt_channel_ids: tuple[str, ...] | None = None
     moderator_role_ids: tuple[str, ...] | None = None

@@ -15,6 +15,7 @@ from bot.domain.policy import Policy
 from bot.domain.settings import ServerSettings
 from bot.ports import Judgement, JudgeRequest, Prefilter, Reasoner
 from bot.stages.keywords import KeywordMatcher, KeywordResult
+from bot.stages.language import UnknownLanguagePolicy, identify, needs_reasoner
 
 __all__ = ["Judge", "Routing", "decision_for_rules", "verdict_from_judgement"]
 
@@ -32,6 +33,8 @@ class Routing:
     always_reason: bool = False
     #: Which community's corrections a prefilter trained on several communities applies (None: shared).
     prefilter_community: str | None = None
+    #: "escalate": the prefilter never allows a message in a language it was not trained on by itself.
+    unknown_language: UnknownLanguagePolicy = "escalate"
 
     @classmethod
     def from_settings(cls, settings: ServerSettings) -> Routing:
@@ -43,6 +46,7 @@ class Routing:
             reasoning_effort=settings.reasoning_effort,
             always_reason=settings.always_reason,
             prefilter_community=settings.prefilter_community,
+            unknown_language=settings.unknown_language,
         )
 
 
@@ -158,6 +162,7 @@ class Judge:
             )
 
         score = None
+        unknown_language = False
         allow_below, act_above = self.thresholds(routing)
         if self.prefilter is not None:
             result = await self.prefilter.score(
@@ -166,9 +171,15 @@ class Judge:
             score = result.score
             if not force_reasoner and not routing.always_reason:
                 if not keywords.matched and score < allow_below:
-                    return Verdict(
-                        Decision.ALLOW, Stage.PREFILTER, confidence=1.0 - score, score=score, model=result.model, **base
-                    )
+                    # A low score on a language the model never saw says nothing, so such a message
+                    # goes on. Identified only for messages the prefilter would allow (cached, µs).
+                    guess = identify(keywords.normalized.clean)
+                    if not needs_reasoner(guess, self.prefilter.languages, routing.unknown_language):
+                        return Verdict(
+                            Decision.ALLOW, Stage.PREFILTER, confidence=1.0 - score, score=score, model=result.model,
+                            **base,
+                        )  # fmt: skip
+                    unknown_language = True
                 if score >= act_above and (self.reasoner is None or not keywords.matched):
                     decision, categories = decision_for_rules(policy, keywords.rule_ids)
                     return Verdict(
@@ -189,6 +200,12 @@ class Judge:
             # Risky, but nothing can reason about it here: a moderator decides.
             stage = Stage.KEYWORD if keywords.matched else Stage.PREFILTER
             _, categories = decision_for_rules(policy, keywords.rule_ids)
+            if unknown_language:
+                return Verdict(
+                    Decision.FLAG, Stage.PREFILTER, confidence=0.5, score=score,
+                    rationale="In a language the prefilter was not trained on; needs review (no reasoner configured).",
+                    **base,
+                )  # fmt: skip
             return Verdict(
                 decision=Decision.FLAG if keywords.matched or (score or 0) >= allow_below else Decision.ALLOW,
                 stage=stage,

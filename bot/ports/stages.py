@@ -177,6 +177,11 @@ class Prefilter(Protocol):
         """The calibrated thresholds for a server of ``community`` (None: the model has none)."""
         ...
 
+    @property
+    def languages(self) -> frozenset[str]:
+        """The languages (ISO 639-1) the model was trained on; others are not allowed on its score alone."""
+        ...
+
     async def add_feedback(self, server: ServerRef, text: str, violation: bool) -> None:
         """Learn one moderator decision (uphold = violation, overturn = fine) for ``server``."""
         ...

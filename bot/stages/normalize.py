@@ -13,10 +13,11 @@
 
 ``folded``
     What the keyword matcher scans. ``clean``, then: accents and other combining marks stripped,
-    look-alike letters from other scripts mapped to ASCII, case folded, whitespace collapsed to single
-    spaces, spaced-out letters joined ("s e l l", "f.u.c.k", "b-o-o-s-t"), leetspeak mapped inside
-    words, and runs of four or more identical letters cut to three (the matcher reads a run of three
-    as "elongated": ``fuuuuck`` matches the keyword ``fuck``, while ``as`` never matches ``ass``).
+    case folded, whitespace collapsed to single spaces, spaced-out letters joined ("s e l l",
+    "f.u.c.k", "b-o-o-s-t"), look-alike letters of other scripts mapped inside mixed-script words
+    (below), leetspeak mapped inside words, and runs of four or more identical letters cut to three
+    (the matcher reads a run of three as "elongated": ``fuuuuck`` matches the keyword ``fuck``, while
+    ``as`` never matches ``ass``).
 
 Design choices worth knowing:
 
@@ -37,7 +38,22 @@ Design choices worth knowing:
   indicator symbols that NFKC leaves alone. It is applied after case folding, so folding never
   depends on case; the few Greek letters whose capital looks like another Latin letter than the
   small form (Η/η: H/n, Μ/μ, Ν/ν, Υ/υ) get the small form's reading in ``folded`` and the capital's
-  in :attr:`NormalizedText.alternates`.
+  in :attr:`NormalizedText.alternates`. Latin look-alikes (ł, ı, ø, small capitals...) and the
+  symbol letters are always mapped.
+* Cyrillic, Greek and Armenian look-alikes are mapped **only inside mixed-script words** (a word:
+  a run of letters and digits, after spaced-out letters are joined), so Russian stays Russian and a
+  Russian keyword list can match it:
+
+  - a word with no Latin letter keeps its script ("привет", "ηλιος"). If every letter of it has a
+    Latin look-alike and it has three or more ("раураӏ", "ѕсам", "ΑΒΕΚ"), its Latin reading is
+    added to :attr:`NormalizedText.alternates`: an all-Cyrillic word spelling a brand is a classic
+    phishing trick, and keyword lists still see "paypal" while ``folded`` keeps the letters as
+    typed (Russian words such as "все" get a harmless Latin reading "bce" too);
+  - a word mixing Latin letters with look-alikes of another script ("nіgger" with Cyrillic і, "frее",
+    "ѕсаm") is a Latin word in disguise: the look-alikes become ASCII;
+  - a word mixing Latin letters with letters of another script that have no Latin look-alike
+    ("нaхуй" with a Latin a) is that script's word in disguise: its Latin letters become the
+    script's look-alikes when all of them have one ("нахуй"), else the word is left as typed.
 * Plain ASCII text (most chat) takes a fast path that skips the Unicode work.
 * ``folded`` is built from at most :data:`MAX_FOLDED_CHARS` characters of ``clean`` (and
   :attr:`NormalizedText.truncated` says so); ``clean`` itself is never cut.
@@ -137,48 +153,111 @@ _MARKS = re.compile(
 )
 
 
-def _confusables_table(overrides: dict[str, str] | None = None) -> dict[int, str]:
-    # Applied after case folding, so every entry is a lower-case form (upper-case letters fold to
-    # them first). That keeps folding case-invariant: "Привет" and "привет" fold alike.
-    pairs = {
-        # Cyrillic; the lower-case forms of В Н М Т К look like small capitals of B H M T K.
-        "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "п": "n", "р": "p",
-        "с": "c", "т": "t", "у": "y", "х": "x", "ш": "w", "ь": "b", "ѕ": "s", "і": "i", "ј": "j",
-        "ԁ": "d", "һ": "h", "ԛ": "q", "ԝ": "w", "ӏ": "l", "ү": "y", "ѵ": "v", "ҫ": "c", "ѡ": "w",
-        # Greek.
-        "α": "a", "β": "b", "γ": "y", "ε": "e", "ζ": "z", "η": "n", "ι": "i", "κ": "k", "μ": "u",
-        "ν": "v", "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ω": "w", "ϲ": "c", "ϳ": "j",
-        # Armenian.
-        "օ": "o", "ս": "u", "հ": "h", "ո": "n", "ց": "g", "զ": "q",
-        # Latin letters that do not decompose, IPA and small capitals.
-        "ı": "i", "ȷ": "j", "ł": "l", "ø": "o", "đ": "d", "ħ": "h", "ŧ": "t", "ƀ": "b", "ɨ": "i",
-        "ʉ": "u", "ƶ": "z", "ǥ": "g", "ƒ": "f", "ǀ": "l", "ɑ": "a", "ɡ": "g", "ɩ": "i", "ɪ": "i",
-        "ʏ": "y", "ʀ": "r", "ɴ": "n", "ʜ": "h", "ʟ": "l", "ɢ": "g", "ʙ": "b", "ᴀ": "a", "ᴄ": "c",
-        "ᴅ": "d", "ᴇ": "e", "ғ": "f", "ᴊ": "j", "ᴋ": "k", "ᴍ": "m", "ᴏ": "o", "ᴘ": "p", "ꜱ": "s",
-        "ᴛ": "t", "ᴜ": "u", "ᴠ": "v", "ᴡ": "w", "ᴢ": "z",
-    }
-    pairs.update(overrides or {})
-    table = {ord(k): v for k, v in pairs.items()}
-    for start in (0x1F150, 0x1F170, 0x1F1E6):  # negative circled, negative squared, regional indicators
-        for i in range(26):
-            table[start + i] = chr(ord("a") + i)
-    return table
-
-
+# Applied after case folding, so every entry is a lower-case form (upper-case letters fold to them
+# first). That keeps folding case-invariant: "ΑΒΕΚ" and "αβεκ" fold alike.
+_SCRIPT_PAIRS = {
+    # Cyrillic; the lower-case forms of В Н М Т К look like small capitals of B H M T K.
+    "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "п": "n", "р": "p",
+    "с": "c", "т": "t", "у": "y", "х": "x", "ш": "w", "ь": "b", "ѕ": "s", "і": "i", "ј": "j",
+    "ԁ": "d", "һ": "h", "ԛ": "q", "ԝ": "w", "ӏ": "l", "ү": "y", "ѵ": "v", "ҫ": "c", "ѡ": "w",
+    # Greek.
+    "α": "a", "β": "b", "γ": "y", "ε": "e", "ζ": "z", "η": "n", "ι": "i", "κ": "k", "μ": "u",
+    "ν": "v", "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ω": "w", "ϲ": "c", "ϳ": "j",
+    # Armenian.
+    "օ": "o", "ս": "u", "հ": "h", "ո": "n", "ց": "g", "զ": "q",
+}
+_LATIN_PAIRS = {
+    # Latin letters that do not decompose, IPA and small capitals: Latin script, always mapped.
+    "ı": "i", "ȷ": "j", "ł": "l", "ø": "o", "đ": "d", "ħ": "h", "ŧ": "t", "ƀ": "b", "ɨ": "i",
+    "ʉ": "u", "ƶ": "z", "ǥ": "g", "ƒ": "f", "ǀ": "l", "ɑ": "a", "ɡ": "g", "ɩ": "i", "ɪ": "i",
+    "ʏ": "y", "ʀ": "r", "ɴ": "n", "ʜ": "h", "ʟ": "l", "ɢ": "g", "ʙ": "b", "ᴀ": "a", "ᴄ": "c",
+    "ᴅ": "d", "ᴇ": "e", "ғ": "f", "ᴊ": "j", "ᴋ": "k", "ᴍ": "m", "ᴏ": "o", "ᴘ": "p", "ꜱ": "s",
+    "ᴛ": "t", "ᴜ": "u", "ᴠ": "v", "ᴡ": "w", "ᴢ": "z",
+}
 # Greek letters whose capital resembles another Latin letter than the small form does (Η is H,
 # η is n): ``folded`` reads them like the small form, the alternate reading like the capital.
 _CAPITAL_READING = {"η": "h", "μ": "m", "ν": "n", "υ": "y"}
-_HAS_CAPITAL_READING = re.compile(f"[{''.join(_CAPITAL_READING)}]")
-_CONFUSABLES = _confusables_table()
-_CONFUSABLES_CAPITAL = _confusables_table(_CAPITAL_READING)
+_LATIN_FOLD = {ord(k): v for k, v in _LATIN_PAIRS.items()}
+for _start in (0x1F150, 0x1F170, 0x1F1E6):  # negative circled, negative squared, regional indicators
+    _LATIN_FOLD.update({_start + i: chr(ord("a") + i) for i in range(26)})
+_SCRIPT_FOLD = {ord(k): v for k, v in _SCRIPT_PAIRS.items()}
+_SCRIPT_FOLD_CAPITAL = {**_SCRIPT_FOLD, **{ord(k): v for k, v in _CAPITAL_READING.items()}}
+# The other way, for a word of another script with Latin letters slipped in ("нaхуй"): each Latin
+# letter to the look-alike a writer of that script would have meant (only the script's own letters).
+_TO_SCRIPT = {
+    "cyrillic": str.maketrans("abcehikmnoptwxy", "авсенікмпортшху"),
+    "greek": str.maketrans("abehikmnoptuvwxyz", "αβεηικμηορτυνωχγζ"),
+    "armenian": str.maketrans("ghnoqu", "ցհոօզս"),
+}
+_CYRILLIC = "\u0400-\u052f\u1c80-\u1c8f\u2de0-\u2dff\ua640-\ua69f"
+_GREEK = "\u0370-\u03ff\u1f00-\u1fff"
+_ARMENIAN = "\u0531-\u058f"
+_OTHER_SCRIPT = re.compile(f"[{_CYRILLIC}{_GREEK}{_ARMENIAN}]")
+_SCRIPT_NAME = (("cyrillic", re.compile(f"[{_CYRILLIC}]")), ("greek", re.compile(f"[{_GREEK}]")))
+# A word (run of letters and digits) holding a Cyrillic, Greek or Armenian letter. Words start only
+# at a word boundary, so a scan stays linear on a hostile 50,000-letter word.
+_OTHER_SCRIPT_WORD = re.compile(rf"(?<![^\W_])[^\W_]*?[{_CYRILLIC}{_GREEK}{_ARMENIAN}][^\W_]*")
+_ASCII_LETTER = re.compile("[a-z]")
+# A word made only of letters with a Latin look-alike (and digits).
+_LOOKALIKE_WORD = re.compile(f"(?<![^\\W_])[{''.join(_SCRIPT_PAIRS)}\\d]+(?![^\\W_])")
+# Letters of those scripts without a Latin look-alike ("и", "б", "λ"): a word holding one is not
+# Latin in disguise.
+_NO_LOOKALIKE = re.compile(f"(?![{''.join(_SCRIPT_PAIRS)}])[{_CYRILLIC}{_GREEK}{_ARMENIAN}]")
 
 
-def _fold_unicode(clean: str) -> tuple[str, str | None]:
-    """The folded text before the shared steps, and the capital reading when it differs."""
+def _fold_word(word: str) -> tuple[str, tuple[str, str, str] | None]:
+    """The folded word, and its other readings (folded with capital readings, Latin, Latin capital)
+    when any of them differs."""
+    unmappable = _NO_LOOKALIKE.search(word) is not None
+    if _ASCII_LETTER.search(word) is None:
+        if unmappable or len(word) < 3:
+            return word, None
+        # Every letter has a Latin look-alike: keep the script, offer the Latin reading.
+        return word, (word, word.translate(_SCRIPT_FOLD), word.translate(_SCRIPT_FOLD_CAPITAL))
+    if not unmappable:
+        latin, capital = word.translate(_SCRIPT_FOLD), word.translate(_SCRIPT_FOLD_CAPITAL)
+        return latin, ((capital, latin, capital) if capital != latin else None)
+    name = next((n for n, pattern in _SCRIPT_NAME if pattern.search(word)), "armenian")
+    native = word.translate(_TO_SCRIPT[name])
+    # A Latin letter with no look-alike in that script: leave the word as typed.
+    return (word if _ASCII_LETTER.search(native) is not None else native), None
+
+
+def _fold_scripts(text: str) -> tuple[str, tuple[str, ...]]:
+    """``text`` with mixed-script words folded, and its other readings (same word layout)."""
+    if _OTHER_SCRIPT.search(text) is None:
+        return text, ()
+    if _ASCII_LETTER.search(text) is None and not any(
+        len(m.group()) > 2 and not m.group().isdigit() for m in _LOOKALIKE_WORD.finditer(text)
+    ):
+        return text, ()  # no Latin letter to fold, no word made of look-alikes (most Russian chat)
+    pieces: list[str] = []
+    readings: list[tuple[str, str, str] | None] = []
+    end = 0
+    for match in _OTHER_SCRIPT_WORD.finditer(text):
+        word, other = _fold_word(match.group())
+        pieces.append(text[end : match.start()])
+        pieces.append(word)
+        readings.append(other)
+        end = match.end()
+    pieces.append(text[end:])
+    folded = "".join(pieces)
+    if not any(readings):
+        return folded, ()
+    others = []
+    for i in range(3):
+        # Odd pieces are the words; swap in each word's i-th reading where it has one.
+        for k, other in enumerate(readings):
+            if other is not None:
+                pieces[2 * k + 1] = other[i]
+        others.append("".join(pieces))
+    return folded, tuple(dict.fromkeys(o for o in others if o != folded))
+
+
+def _fold_unicode(clean: str) -> str:
+    """Marks stripped, case folded, Latin look-alikes mapped (the script-aware part comes later)."""
     text = _MARKS.sub("", unicodedata.normalize("NFD", clean)).casefold()
-    text = unicodedata.normalize("NFC", text)
-    other = text.translate(_CONFUSABLES_CAPITAL) if _HAS_CAPITAL_READING.search(text) else None
-    return text.translate(_CONFUSABLES), other
+    return unicodedata.normalize("NFC", text).translate(_LATIN_FOLD)
 
 
 # --- folded: shared part (ASCII and Unicode) ------------------------------------------------------
@@ -253,20 +332,19 @@ def _join_spaced_runs(text: str) -> str:
     return _SPACED.sub(_join_spaced, text)
 
 
-def _fold_shared(text: str, other: str | None = None) -> tuple[str, tuple[str, ...]]:
-    """Spacing, leetspeak and letter runs; ``other`` is a second reading of ``text`` (same layout)."""
-    text = _join_spaced_runs(text)
-    if other is not None:
-        other = _join_spaced_runs(other)
+def _fold_words(text: str, others: tuple[str, ...] = ()) -> tuple[str, tuple[str, ...]]:
+    """Leetspeak and letter runs of ``text`` and of its other readings ``others`` (same layout)."""
     if _LEET_CHAR.search(text) is None or _LEET_HINT.search(text) is None:
         folded = _cut_runs(text)
-        return folded, ((_cut_runs(other),) if other is not None and other != text else ())
-    folded = _LEET_TOKEN.sub(_leet_i, text)
-    if other is not None or "1" in text or "|" in text:
-        alternate = _LEET_TOKEN.sub(_leet_l, text if other is None else other)
-        if alternate != folded:
-            return _cut_runs(folded), (_cut_runs(alternate),)
-    return _cut_runs(folded), ()
+        if not others:
+            return folded, ()
+        readings = [_cut_runs(o) for o in others]
+    else:
+        folded = _cut_runs(_LEET_TOKEN.sub(_leet_i, text))
+        readings = [_cut_runs(_LEET_TOKEN.sub(_leet_i, o)) for o in others]
+        if "1" in text or "|" in text:
+            readings += [_cut_runs(_LEET_TOKEN.sub(_leet_l, t)) for t in (text, *others)]
+    return folded, tuple(dict.fromkeys(r for r in readings if r != folded))
 
 
 # --- public ------------------------------------------------------------------------------------
@@ -282,9 +360,11 @@ def normalize(text: str, *, max_folded_chars: int = MAX_FOLDED_CHARS) -> Normali
     if truncated:
         source = clean[:max_folded_chars]
     if source.isascii():
-        folded, alternates = _fold_shared(source.lower())
+        folded, alternates = _fold_words(_join_spaced_runs(source.lower()))
     else:
-        folded, alternates = _fold_shared(*_fold_unicode(source))
+        # Spaced-out letters are joined before the script-aware step, so "n i g g е r" (a Cyrillic
+        # е) is one mixed-script word by then.
+        folded, alternates = _fold_words(*_fold_scripts(_join_spaced_runs(_fold_unicode(source))))
     return NormalizedText(clean=clean, folded=folded, alternates=alternates, truncated=truncated)
 
 

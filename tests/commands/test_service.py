@@ -173,6 +173,7 @@ class RecordingPrefilter:
     def __init__(self):
         self.feedback: list[tuple[ServerRef, str, bool]] = []
         self.loaded: dict[ServerRef, list[LabelledText]] = {}
+        self.languages = frozenset({"en"})
 
     async def score(self, policy, event, normalized_text, *, community=None):
         from bot.ports import PrefilterScore

@@ -31,10 +31,11 @@ class Calibrated:
 class FnPrefilter:
     """The Prefilter port from a function of the text; records which community it was asked for."""
 
-    def __init__(self, score_of, thresholds: dict[str | None, Calibrated] | None = None):
+    def __init__(self, score_of, thresholds: dict[str | None, Calibrated] | None = None, languages=("en",)):
         self.score_of = score_of
         self.thresholds = thresholds or {}
         self.communities: list[str | None] = []
+        self.languages = frozenset(languages)
 
     async def score(self, policy, event, normalized_text, *, community=None):
         self.communities.append(community)
@@ -148,3 +149,29 @@ async def test_the_servers_community_reaches_the_prefilter_and_its_thresholds_ro
     assert shared.stage is Stage.REASONER  # 0.35 is above the shared allow threshold
     assert forum.decision is Decision.ALLOW and forum.stage is Stage.PREFILTER  # below the forum's 0.4
     assert prefilter.communities == [None, "forum"]
+
+
+# --- languages the prefilter was not trained on ----------------------------------------------------
+
+
+async def test_a_low_score_in_an_unknown_language_goes_to_the_reasoner():
+    reasoner = FnReasoner()
+    verdict = await judge("vete a la mierda, nadie te quiere aquí", score=0.01, reasoner=reasoner)
+    assert verdict.stage is Stage.REASONER and len(reasoner.calls) == 1
+    english = await judge("nice shot, gg wp everyone", score=0.01, reasoner=reasoner)
+    assert english.decision is Decision.ALLOW and english.stage is Stage.PREFILTER
+    assert len(reasoner.calls) == 1
+
+
+async def test_a_server_can_trust_the_prefilter_on_unknown_languages():
+    reasoner = FnReasoner()
+    routing = Routing(unknown_language="prefilter")
+    verdict = await judge("vete a la mierda, nadie te quiere aquí", score=0.01, reasoner=reasoner, routing=routing)
+    assert verdict.decision is Decision.ALLOW and not reasoner.calls
+
+
+async def test_an_unknown_language_is_flagged_without_a_reasoner_and_allowed_by_a_model_that_knows_it():
+    verdict = await judge("你这个废物，滚出去", score=0.01)
+    assert verdict.decision is Decision.FLAG and "language" in verdict.rationale
+    knows = Judge(prefilter=FnPrefilter(lambda _: 0.01, languages=("en", "zh")))
+    assert (await knows.judge(message("你这个废物，滚出去"), POLICY, MATCHER)).decision is Decision.ALLOW

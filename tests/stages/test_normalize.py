@@ -106,7 +106,7 @@ def test_non_blank_texts(text):
         ("аss", "ass"),  # Cyrillic а
         ("АSS", "ass"),  # Cyrillic А
         ("ѕсаm", "scam"),  # Cyrillic ѕ с а
-        ("ΑΒΕΚΟΡΤΧ", "abekoptx"),  # Greek capitals
+        ("ΑΒΕΚΟΡΤΧx", "abekoptxx"),  # Greek capitals in a Latin word (an all-Greek word keeps its script)
         ("ｆｕｃｋ", "fuck"),  # fullwidth
         ("𝐟𝐮𝐜𝐤 𝓯𝓾𝓬𝓴 𝕗𝕦𝕔𝕜", "fuck fuck fuck"),  # mathematical alphanumerics
         ("ⓕⓤⓒⓚ", "fuck"),  # circled (NFKC)
@@ -137,7 +137,9 @@ def test_folding_does_not_depend_on_case(word):
 
 def test_non_latin_text_is_kept_where_no_lookalike_exists():
     assert normalize("你好 世界").folded == "你好 世界"
-    assert normalize("Привет").folded == "npиbet"  # only П р в е т look like Latin letters
+    assert normalize("Привет").folded == "привет"  # a whole Cyrillic word keeps its script
+    assert normalize("ΑΒΕΚΟΡΤΧ").folded == "αβεκορτχ"
+    assert normalize("ΑΒΕΚΟΡΤΧ").alternates == ("abekoptx",)  # ...with its Latin reading beside it
 
 
 # --- folded: leetspeak ---------------------------------------------------------------------------

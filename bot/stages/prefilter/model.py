@@ -127,6 +127,8 @@ class PrefilterModel:
     info: dict[str, object] = field(default_factory=dict)
     communities: CommunityWeights | None = None
     memory: NeighbourMemory | None = None
+    #: The languages (ISO 639-1) of the training data (``model.json`` ``languages``; English when absent).
+    languages: tuple[str, ...] = ("en",)
 
     @property
     def uses_embeddings(self) -> bool:

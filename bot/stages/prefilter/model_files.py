@@ -83,6 +83,7 @@ def save_model(model: PrefilterModel, directory: Path) -> None:
         },
         "similarity": {"threshold": model.similarity.threshold, "weight": model.similarity.weight},
         "communities": list(model.community_names),
+        "languages": list(model.languages),
         "memory": (
             {
                 "k": model.memory.k,
@@ -187,6 +188,7 @@ def load_model(directory: Path) -> PrefilterModel:
         )
         if not len(blend.band_edges) == len(blend.band_lo) == len(blend.band_hi):
             raise ModelError(f"{paths['model.json']}: blend bands of different lengths")
+        languages = tuple(str(code) for code in meta.get("languages") or ("en",))  # older folders: English
         sim = meta.get("similarity") or {}
         similarity = SimilarityParams(float(sim.get("threshold", 0.8)), float(sim.get("weight", 4.0)))
     except (KeyError, TypeError, ValueError) as exc:
@@ -203,6 +205,7 @@ def load_model(directory: Path) -> PrefilterModel:
         info=dict(meta.get("info") or {}),
         communities=communities,
         memory=memory,
+        languages=languages,
     )
 
 

@@ -134,6 +134,11 @@ class EmbeddingPrefilter:
     def model_name(self) -> str:
         return self.name
 
+    @property
+    def languages(self) -> frozenset[str]:
+        """The languages the model was trained on (``model.json`` ``languages``)."""
+        return frozenset(self.model.languages)
+
     def _uses_shared(self, community: str | None) -> bool:
         return self.shared_thresholds is not None and community not in self.model.community_names
 
