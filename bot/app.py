@@ -11,7 +11,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.commands.handlers.cases import CaseCommands
 from bot.commands.handlers.policy import PolicyCommands
@@ -109,7 +109,26 @@ def reasoner_settings(settings: AppSettings, model_path: Path | None = None) -> 
     if model_path is not None:
         values.update(backend="llama", model_path=str(model_path))
     values.setdefault("model_path", str(DEFAULT_MODEL_DIR / DEFAULT_MODEL_FILE))
-    return ReasonerSettings.model_validate(values)
+    return _validated(ReasonerSettings, values)
+
+
+def _validated(model: type[Any], values: dict[str, Any]) -> Any:
+    """``model.model_validate(values)``, with an error that names settings but never echoes a value.
+
+    pydantic's own message quotes the input (``input_value={... 'api_key': 'sk-...'}``), which would put
+    a secret on the screen and in logs.
+    """
+    from pydantic import ValidationError
+
+    from bot.stages.reasoner import ReasonerConfigError
+
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"reasoner.{'.'.join(str(p) for p in err['loc']) or '(table)'}: {err['msg']}" for err in exc.errors(include_input=False)
+        )
+        raise ReasonerConfigError(f"invalid [reasoner] settings: {problems}") from None
 
 
 def build_reasoner(settings: AppSettings, model_path: Path | None = None) -> Reasoner | None:

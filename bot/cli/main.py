@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Annotated, Optional
 
 import typer
@@ -99,25 +100,40 @@ def policy_validate(files: Annotated[list[Path], typer.Argument(help="Policy doc
         raise typer.Exit(1)
 
 
-def _read_inputs(text: str | None) -> list[tuple[object, str]]:
-    """(id, text) pairs: the argument, or JSON lines on stdin (``{"text": ..., "id": ...}`` or a JSON string)."""
+class InputError(ValueError):
+    """One stdin line that is not a message; ``classify`` prints it as an error object and goes on."""
+
+    def __init__(self, number: int, message: str):
+        super().__init__(f"stdin line {number}: {message}")
+        self.number = number
+        self.message = message
+
+
+def _read_inputs(text: str | None) -> Iterator[tuple[object, str] | InputError]:
+    """(id, text) pairs, one at a time: the argument, or JSON lines on stdin as they arrive
+    (``{"text": ..., "id": ...}`` or a JSON string); a bad line is an ``InputError`` in its place."""
     if text is not None and text != "-":
-        return [(None, text)]
-    items: list[tuple[object, str]] = []
-    for number, line in enumerate(sys.stdin, start=1):
+        yield (None, text)
+        return
+    for number, raw in enumerate(sys.stdin.buffer, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            yield InputError(number, "not UTF-8")
+            continue
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"stdin line {number}: not JSON ({exc.msg})") from None
+            yield InputError(number, f"not JSON ({exc.msg})")
+            continue
         if isinstance(row, str):
-            items.append((number, row))
+            yield (number, row)
         elif isinstance(row, dict) and isinstance(row.get("text"), str):
-            items.append((row.get("id", number), row["text"]))
+            yield (row.get("id", number), row["text"])
         else:
-            raise ValueError(f'stdin line {number}: expected a JSON string or an object with a "text" string')
-    return items
+            yield InputError(number, 'expected a JSON string or an object with a "text" string')
 
 
 @app.command()
@@ -135,25 +151,28 @@ def classify(
     settings = _settings(config)
     try:
         loaded = load_policy(policy)
-        inputs = _read_inputs(text)
     except (PolicyError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(EXIT_USAGE) from None
     try:
-        asyncio.run(_classify(settings, loaded, inputs, model, prefilter, no_prefilter))
+        bad_lines = asyncio.run(_classify(settings, loaded, _read_inputs(text), model, prefilter, no_prefilter))
     except FileNotFoundError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(EXIT_USAGE) from None
+    if bad_lines:
+        err.print(f"[red]error:[/red] {bad_lines} stdin line(s) could not be judged (see their error objects)")
+        raise typer.Exit(EXIT_USAGE)
 
 
 async def _classify(
     settings: AppSettings,
     policy: Policy,
-    inputs: list[tuple[object, str]],
+    inputs: Iterator[tuple[object, str] | InputError],
     model: Path | None,
     prefilter_dir: Path | None,
     no_prefilter: bool,
-) -> None:
+) -> int:
+    """Judge and print each input as it is read (a bad line never costs the good ones); returns the bad lines."""
     from bot.app import build_prefilter, build_reasoner
     from bot.moderation.judge import Judge, Routing
     from bot.moderation.pipeline import sanitize_text
@@ -166,8 +185,14 @@ async def _classify(
     judge = Judge(prefilter=prefilter, reasoner=reasoner)
     matcher = MatcherCache().get(policy)
     routing = Routing.from_settings(settings.server_defaults)
+    bad = 0
     try:
-        for number, (ident, text) in enumerate(inputs, start=1):
+        for number, item in enumerate(inputs, start=1):
+            if isinstance(item, InputError):
+                bad += 1
+                typer.echo(json.dumps({"line": item.number, "error": item.message}))
+                continue
+            ident, text = item
             event = MessageEvent(
                 server=ServerRef("cli", "local"),
                 channel_id="cli",
@@ -179,12 +204,22 @@ async def _classify(
             out = verdict.to_public_dict()
             if ident is not None:
                 out = {"id": ident, **out}
-            typer.echo(json.dumps(out, ensure_ascii=False))
+            # Lone surrogates (escaped in the input) would make print fail: JSON-escape non-ASCII then.
+            typer.echo(json.dumps(out, ensure_ascii=not _encodable(out)))
     finally:
         if reasoner is not None:
             await reasoner.aclose()
         if prefilter is not None:
             await prefilter.aclose()
+    return bad
+
+
+def _encodable(out: dict[str, object]) -> bool:
+    try:
+        json.dumps(out, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @app.command()

@@ -48,7 +48,40 @@ def test_classify_reads_json_lines_and_prints_one_verdict_per_line():
 
 def test_classify_rejects_bad_stdin_clearly():
     result = run("classify", "--policy", str(GAME_POLICY), "--no-prefilter", stdin='{"text": 5}\n')
-    assert result.returncode == 2 and "line 1" in result.stderr
+    assert result.returncode == 2 and "could not be judged" in result.stderr
+    assert json.loads(result.stdout) == {"line": 1, "error": 'expected a JSON string or an object with a "text" string'}
+
+
+def test_a_bad_line_costs_no_good_line_and_the_exit_code_says_so():
+    lines = b"\n".join([b'"gg ez"', b"{not json", b"\xff\xfe binary", b'{"id": "x", "text": "selling aimbot, dm me"}', b""])
+    result = subprocess.run(
+        [str(MODBOT), "classify", "--policy", str(GAME_POLICY), "--no-prefilter"],
+        input=lines, capture_output=True, timeout=120, env={k: v for k, v in os.environ.items() if not k.startswith("MODBOT_")},
+    )
+    out = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    assert [o.get("id", o.get("line")) for o in out] == [1, 2, 3, "x"]
+    assert out[0]["decision"] == "allow" and out[3]["decision"] != "allow"
+    assert "not JSON" in out[1]["error"] and out[2]["error"] == "not UTF-8"
+    assert result.returncode == 2
+
+
+def test_classify_streams_a_verdict_per_line_before_stdin_ends():
+    process = subprocess.Popen(
+        [str(MODBOT), "classify", "--policy", str(GAME_POLICY), "--no-prefilter"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        env={k: v for k, v in os.environ.items() if not k.startswith("MODBOT_")},
+    )
+    try:
+        process.stdin.write(b'{"id": "first", "text": "nice shot"}\n')
+        process.stdin.flush()
+        first = json.loads(process.stdout.readline())  # answered while stdin is still open
+        assert first["id"] == "first" and first["decision"] == "allow"
+        process.stdin.write(b'"second"\n')
+        process.stdin.close()
+        assert json.loads(process.stdout.readline())["id"] == 2
+        assert process.wait(60) == 0
+    finally:
+        process.kill()
 
 
 def test_policy_validate_reports_the_line_of_a_mistake(tmp_path):
