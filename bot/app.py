@@ -29,14 +29,17 @@ from bot.policy_files import load_policy_dir
 from bot.ports import ActionSink, Core, PlatformAdapter, Prefilter, Reasoner
 from bot.stages.keywords import MatcherCache
 from bot.store import Storage, open_storage
+from bot.store.database import BackupError, backup_sqlite
 
 if TYPE_CHECKING:  # the reasoner's modules are heavy (harmony, httpx): imported when one is built
     from bot.stages.reasoner import ReasonerSettings
 
 __all__ = [
     "ADAPTER_MODULES",
+    "BackupError",
     "FROM_SETTINGS",
     "adapter_cli_apps",
+    "backup_database",
     "PlatformAdapter",
     "Services",
     "build_prefilter",
@@ -236,6 +239,11 @@ async def build_services(
         reasoner=reasoner,
         prefilter=prefilter,
     )
+
+
+def backup_database(database_url: str, destination: Path) -> int:
+    """A consistent copy of a live SQLite database (``modbot db backup``); raises ``BackupError`` otherwise."""
+    return backup_sqlite(database_url, destination)
 
 
 def upgrade_database(database_url: str) -> None:

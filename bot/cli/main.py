@@ -72,6 +72,24 @@ def db_upgrade(
     err.print(f"[green]database is up to date[/green]: {_redact_url(settings.database_url)}")
 
 
+@db_app.command("backup")
+def db_backup(
+    destination: Annotated[Path, typer.Argument(help="The file to write the copy to.")],
+    config: ConfigOption = None,
+    database_url: Annotated[Optional[str], typer.Option("--database-url", help="Overrides the setting.")] = None,
+) -> None:
+    """Copy the live database consistently (SQLite's online backup); for PostgreSQL it says to use pg_dump."""
+    from bot.app import BackupError, backup_database
+
+    settings = _settings(config, **({"database_url": database_url} if database_url else {}))
+    try:
+        size = backup_database(settings.database_url, destination)
+    except (BackupError, OSError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    err.print(f"[green]backed up[/green] {_redact_url(settings.database_url)} to {destination} ({size:,} bytes)")
+
+
 @policy_app.command("validate")
 def policy_validate(files: Annotated[list[Path], typer.Argument(help="Policy documents to check.")]) -> None:
     """Validate policy documents; prints the version (content hash) of each, or the line of the first mistake."""

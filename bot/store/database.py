@@ -11,7 +11,17 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-__all__ = ["LIBRARY_TABLES", "MIGRATIONS_DIR", "alembic_config", "create_engine", "include_name", "upgrade", "upgrade_sync"]
+__all__ = [
+    "LIBRARY_TABLES",
+    "MIGRATIONS_DIR",
+    "BackupError",
+    "alembic_config",
+    "backup_sqlite",
+    "create_engine",
+    "include_name",
+    "upgrade",
+    "upgrade_sync",
+]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -69,3 +79,47 @@ def upgrade_sync(url: str, revision: str = "head") -> None:
 async def upgrade(url: str, revision: str = "head") -> None:
     """Upgrade the schema from async code: Alembic's async env needs a loop of its own, so use a thread."""
     await asyncio.to_thread(upgrade_sync, url, revision)
+
+
+class BackupError(RuntimeError):
+    """A backup cannot be made here; the message says what to do instead."""
+
+
+def backup_sqlite(url: str, destination: Path) -> int:
+    """A consistent copy of a live SQLite database (SQLite's online backup API); returns its size in bytes.
+
+    The copy is a snapshot even while the bot writes (WAL readers are never blocked), made page by page
+    into a temporary file beside the destination and renamed into place, so a cut-off backup never
+    replaces a good one. Other databases have their own tools (PostgreSQL: ``pg_dump``).
+    """
+    import sqlite3
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        raise BackupError(
+            f"modbot db backup copies SQLite files; for {parsed.get_backend_name()} use its own tool "
+            "(PostgreSQL: pg_dump --format=custom)"
+        )
+    if not parsed.database or parsed.database == ":memory:":
+        raise BackupError("an in-memory database has nothing to back up")
+    source_path = Path(parsed.database).expanduser()
+    if not source_path.is_file():
+        raise BackupError(f"no database file at {source_path}")
+    destination = destination.expanduser()
+    if destination.resolve() == source_path.resolve():
+        raise BackupError("the backup must go to another file than the database itself")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = destination.with_name(destination.name + ".partial")
+    partial.unlink(missing_ok=True)
+    source = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True)
+    try:
+        copy = sqlite3.connect(partial)
+        try:
+            source.backup(copy, pages=1024)
+            copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+        finally:
+            copy.close()
+    finally:
+        source.close()
+    partial.replace(destination)
+    return destination.stat().st_size
