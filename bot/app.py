@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.commands.handlers.cases import CaseCommands
 from bot.commands.handlers.policy import PolicyCommands
+from bot.commands.handlers.reports import ReportCommands
 from bot.commands.handlers.settings import SettingsCommands
 from bot.commands.handlers.stats import StatsCommands
 from bot.commands.service import ModeratorService
@@ -24,9 +25,11 @@ from bot.domain.policy import Policy
 from bot.moderation.dispatch import ActionDispatcher, ModeratorActions
 from bot.moderation.judge import Judge
 from bot.moderation.pipeline import Pipeline
+from bot.moderation.recall import LiveFiguresService
+from bot.moderation.reports import ReportDesk
 from bot.moderation.resolvers import PolicyResolver, SettingsResolver
 from bot.policy_files import load_policy_dir
-from bot.ports import ActionSink, Core, PlatformAdapter, Prefilter, Reasoner
+from bot.ports import ActionSink, Core, LiveFigures, PlatformAdapter, Prefilter, Reasoner
 from bot.stages.keywords import MatcherCache
 from bot.store import Storage, open_storage
 from bot.store.database import BackupError, backup_sqlite
@@ -80,6 +83,8 @@ class Services:
     reasoner: Reasoner | None = None
     prefilter: Prefilter | None = None
     adapters: list[PlatformAdapter] = field(default_factory=list)
+    #: Backlog, audits and the live recall estimate (what ``/mod stats`` shows; metrics later).
+    figures: LiveFigures | None = None
 
     async def start(self) -> None:
         """Start the pipeline's workers; messages left pending by an earlier run are resumed."""
@@ -165,7 +170,17 @@ def build_prefilter(settings: AppSettings, directory: Path | None = None) -> Pre
             raise FileNotFoundError(f"embedding_model_dir {folder} holds no .onnx file (modbot model pull --embedding-only)")
         embedder = EmbedderConfig(model_path=models[0], tokenizer_path=folder / "tokenizer.json")
     # Load now: a missing or broken model fails at start-up, not on the first message.
-    return load_prefilter(directory or settings.prefilter_dir, embedder=embedder).load()
+    prefilter = load_prefilter(directory or settings.prefilter_dir, embedder=embedder).load()
+    # Which thresholds apply, and their price (the share of benign messages sent to the reasoner).
+    log.info("prefilter %s: servers of a community it has not learned: %s", prefilter.name, prefilter.thresholds_for(None).describe())
+    if prefilter.model.community_names:
+        log.info(
+            "prefilter %s: servers of its communities (%s): %s",
+            prefilter.name,
+            ", ".join(prefilter.model.community_names),
+            prefilter.thresholds.describe(),
+        )
+    return prefilter
 
 
 async def build_services(
@@ -206,6 +221,22 @@ async def build_services(
         # The prefilter keeps moderators' decisions in memory; replay the stored reviews.
         for server, examples in (await storage.cases.reviewed_examples_by_server()).items():
             await prefilter.load_feedback(server, examples)
+    figures = LiveFiguresService(
+        verdicts=storage.verdicts,
+        messages=storage.messages,
+        outbox=storage.outbox,
+        servers=storage.servers,
+        settings=server_settings,
+        audits=pipeline.audits,
+    )
+    reports = ReportDesk(
+        verdicts=storage.verdicts,
+        cases=storage.cases,
+        policies=policies,
+        settings=server_settings,
+        dispatcher=dispatcher,
+        max_text_chars=settings.pipeline.max_text_chars,
+    )
     moderators = ModeratorService(
         settings=server_settings,
         servers=storage.servers,
@@ -214,7 +245,8 @@ async def build_services(
             PolicyCommands(policies, storage.policies, server_settings, pipeline),
             SettingsCommands(server_settings),
             CaseCommands(storage.cases, ModeratorActions(dispatcher, server_settings), prefilter),
-            StatsCommands(storage.verdicts, storage.messages),
+            StatsCommands(storage.verdicts, storage.messages, figures),
+            ReportCommands(reports),
         ),
     )
     core = ModerationCore(
@@ -226,6 +258,7 @@ async def build_services(
         actions=storage.actions,
         messages=storage.messages,
         verdicts=storage.verdicts,
+        figures=figures,
     )
     return Services(
         settings=settings,
@@ -238,6 +271,7 @@ async def build_services(
         core=core,
         reasoner=reasoner,
         prefilter=prefilter,
+        figures=figures,
     )
 
 

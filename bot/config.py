@@ -53,6 +53,13 @@ class PipelineSettings(BaseModel):
     action_retry_base_s: float = Field(default=2.0, gt=0)
     action_retry_max_s: float = Field(default=600.0, gt=0)
     action_give_up_after_s: float = Field(default=86_400.0, gt=0)
+    #: Audits (a share of prefilter-allowed messages sent to the reasoner afterwards, ``audit_share`` per
+    #: server) wait in their own bounded queue; when it is full a new audit is dropped and counted.
+    audit_queue_size: int = Field(default=100, ge=1)
+    audit_workers: int = Field(default=1, ge=1, le=64)
+    #: An audit starts only while the intake queue is empty and fewer than this many messages are being
+    #: judged, so audits never run ahead of the messages waiting to be judged.
+    audit_idle_below: int = Field(default=2, ge=1)
 
 
 class DiscordSettings(BaseModel):

@@ -6,13 +6,16 @@ store, no settings resolver. It only delegates; the rules live in the pipeline a
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from bot.commands.service import ModeratorService
-from bot.domain import Case, MessageEvent, ServerRef
+from bot.domain import Case, MessageEvent, ServerRef, utcnow
 from bot.domain.commands import Invoker, ModCommand, Reply
+from bot.domain.figures import RecallEstimate
 from bot.domain.records import ActionRecord, Intake, MessageVerdict
 from bot.domain.settings import ServerSettings
 from bot.moderation.pipeline import Pipeline
-from bot.ports import ActionLog, CaseBook, EffectiveSettings, MessageLog, ServerConfig, VerdictLog
+from bot.ports import ActionLog, CaseBook, EffectiveSettings, LiveFigures, MessageLog, ServerConfig, VerdictLog
 
 __all__ = ["ModerationCore"]
 
@@ -31,6 +34,7 @@ class ModerationCore:
         actions: ActionLog,
         messages: MessageLog,
         verdicts: VerdictLog,
+        figures: LiveFigures,
     ):
         self._pipeline = pipeline
         self._moderators = moderators
@@ -40,6 +44,7 @@ class ModerationCore:
         self._actions = actions
         self._messages = messages
         self._verdicts = verdicts
+        self._figures = figures
 
     async def submit(self, event: MessageEvent) -> Intake:
         """Accept a message: recorded as pending before anything else, then judged."""
@@ -81,3 +86,7 @@ class ModerationCore:
         verdicts = await self._verdicts.verdicts_for(server, stored.row_id)
         # A keyword verdict acted on at once may be followed by the reasoner's: the newest one counts.
         return MessageVerdict(stored.row_id, stored.status, verdicts[-1] if verdicts else None, detail)
+
+    async def recall_estimate(self, server: ServerRef, *, days: int = 7, community: bool = False) -> RecallEstimate:
+        """The prefilter's live recall estimate over the last ``days``, for the server or its community."""
+        return await self._figures.recall(server, utcnow() - timedelta(days=days), community=community)

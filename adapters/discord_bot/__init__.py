@@ -5,7 +5,7 @@ Modules:
 * ``convert`` — pure converters (message, raw edit, interaction) to the core's value objects;
 * ``sink`` — ``DiscordActionSink``, the ``bot.ports.ActionSink`` for Discord;
 * ``render`` — embeds for replies and cases, the persistent case and queue buttons;
-* ``commands`` — the ``/mod`` slash-command group and the button handlers;
+* ``commands`` — the ``/mod`` slash-command group, the "Report to modbot" message menu, the button handlers;
 * ``client`` — the discord.py client and ``DiscordAdapter`` (``run``/``close``).
 
 ``bot.app`` finds this module through ``ADAPTER_MODULES`` and calls ``missing_settings`` and
@@ -27,7 +27,7 @@ from .client import (
     build_intents,
     invite_url,
 )
-from .commands import ModInteractions, build_mod_group
+from .commands import REPORT_MENU_NAME, ModInteractions, build_mod_group, build_report_menu
 from .convert import (
     fetch_context,
     invoker_from_interaction,
@@ -42,6 +42,7 @@ __all__ = [
     "INVITE_PERMISSIONS",
     "INVITE_SCOPES",
     "MAX_TIMEOUT_S",
+    "REPORT_MENU_NAME",
     "DiscordActionSink",
     "DiscordAdapter",
     "DiscordStartupError",
@@ -50,6 +51,7 @@ __all__ = [
     "RetryPolicy",
     "build_intents",
     "build_mod_group",
+    "build_report_menu",
     "create",
     "fetch_context",
     "invite_url",

@@ -19,7 +19,7 @@ from bot.config import DiscordSettings
 from bot.domain import MessageEvent
 from bot.ports import Core
 
-from .commands import ModInteractions, build_mod_group
+from .commands import ModInteractions, build_mod_group, build_report_menu
 from .convert import fetch_context, message_to_event, raw_edit_to_event, server_ref
 from .render import CaseButton, QueuePageButton
 from .sink import DiscordActionSink, RetryPolicy
@@ -141,6 +141,7 @@ class DiscordAdapter:
         self.client.modbot_buttons = self.interactions  # type: ignore[attr-defined]
         self.tree = app_commands.CommandTree(self.client)
         self.tree.add_command(build_mod_group(self.interactions))
+        self.tree.add_command(build_report_menu(self.interactions))
         self.tree.error(self._on_command_error)
         self.client.add_dynamic_items(CaseButton, QueuePageButton)
         self._sink = DiscordActionSink(

@@ -33,6 +33,7 @@ from bot.domain.commands import (
     PolicyUpload,
     PolicyUse,
     Reply,
+    ReportMessage,
     Review,
     SetMode,
     SetModChannel,
@@ -43,12 +44,15 @@ from bot.domain.commands import (
 )
 from bot.ports import Core
 
-from .convert import invoker_from_interaction, server_ref
+from .convert import invoker_from_interaction, message_to_event, server_ref
 from .render import case_embed, case_view, queue_view, reply_embed
 
-__all__ = ["CommandInputError", "ModInteractions", "build_mod_group"]
+__all__ = ["REPORT_MENU_NAME", "CommandInputError", "ModInteractions", "build_mod_group", "build_report_menu"]
 
 log = logging.getLogger(__name__)
+
+#: The message context-menu command (Apps → Report to modbot): report a message the bot allowed.
+REPORT_MENU_NAME = "Report to modbot"
 
 CommandSource = ModCommand | Callable[[Invoker], Awaitable[ModCommand]]
 ViewFor = Callable[[Reply], discord.ui.View | None]
@@ -145,6 +149,24 @@ class ModInteractions:
         except UnicodeDecodeError:
             raise CommandInputError(f"{attachment.filename} is not UTF-8 text; upload the policy's Markdown file.") from None
         return PolicyUpload(text, filename=attachment.filename, activate=activate)
+
+    async def report(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        """The "Report to modbot" menu on a message: the core opens (or finds) its case; the answer is private."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            event = message_to_event(message)
+            if event is None:
+                reply = Reply(False, "Cannot report this", "Only members' messages in a server can be reported.")
+            else:
+                reply = await self._run(interaction, ReportMessage(event))
+            if reply.ok and reply.case is not None:
+                embed = case_embed(reply.case, note=reply.title)
+                await interaction.edit_original_response(embed=embed, view=case_view(reply.case.id))
+            else:
+                await interaction.edit_original_response(embed=reply_embed(reply))
+        except Exception:
+            log.exception("reporting a message failed in guild %s", interaction.guild_id)
+            await self._fail_quietly(interaction)
 
     # -- buttons -----------------------------------------------------------------------------
 
@@ -291,3 +313,21 @@ def build_mod_group(handler: ModInteractions) -> app_commands.Group:
         await handler.slash(interaction, Help())
 
     return mod
+
+
+def build_report_menu(handler: ModInteractions) -> app_commands.ContextMenu:
+    """The message context-menu command "Report to modbot": guild-only, shown by default to members with
+    Manage Messages (the core checks again and audits every use)."""
+
+    async def report(interaction: discord.Interaction, message: discord.Message) -> None:
+        await handler.report(interaction, message)
+
+    menu = app_commands.ContextMenu(
+        name=REPORT_MENU_NAME,
+        callback=report,
+        allowed_contexts=app_commands.AppCommandContext(guild=True),
+        allowed_installs=app_commands.AppInstallationType(guild=True),
+    )
+    menu.default_permissions = discord.Permissions(manage_messages=True)
+    menu.guild_only = True
+    return menu

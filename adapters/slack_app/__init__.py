@@ -7,7 +7,8 @@ core's command parser and presenters. The modules:
 * ``convert``      pure payload → ``MessageEvent`` converter, Slack markup and mentions → plain text/ids
 * ``blocks``       Block Kit rendering of cases and replies; the ``modbot:<verb>:<id>`` button ids
 * ``events``       message events → ``Core.submit`` (exemptions, context, Slack's retries)
-* ``commands``     ``/mod`` and the buttons → ``Core.execute``; who counts as a moderator on Slack
+* ``commands``     ``/mod``, the buttons and the "Report to modbot" shortcut → ``Core.execute``; who
+                   counts as a moderator on Slack
 * ``sink``         the ``ActionSink`` (delete with an admin user token, warn, post cases, notify)
 * ``directory``    admin/owner flags and user-group membership, cached
 * ``installation`` where tokens come from; slack-sdk's OAuth installation and state stores

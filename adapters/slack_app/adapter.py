@@ -24,7 +24,7 @@ from bot.config import AppSettings, SlackSettings
 from bot.ports import Core
 
 from .clients import DEFAULT_API_BASE_URL, ClientFactory
-from .commands import SlackCommands
+from .commands import REPORT_CALLBACK_ID, SlackCommands
 from .convert import server_ref
 from .directory import MemberDirectory
 from .events import MessageIntake, SlackCounters
@@ -141,6 +141,8 @@ class SlackAdapter:
         self.app.event("message")(self.intake.on_message)
         self.app.command("/mod")(self.commands.on_mod_command)
         self.app.action(re.compile(r"^modbot:"))(self.commands.on_button)
+        # ``shortcut`` listeners take message shortcuts (``message_action``) as well as global ones.
+        self.app.shortcut(REPORT_CALLBACK_ID)(self.commands.on_report)
         self._socket: Any = None
         self._web_runner: web.AppRunner | None = None
         self.http_port: int | None = None

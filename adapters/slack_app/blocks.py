@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.commands.presenters import case_summary
+from bot.commands.presenters import case_summary, found_by
 from bot.domain import ActionKind, ActionTaken, Case, CaseStatus
 from bot.domain.commands import Reply
 
@@ -143,6 +143,7 @@ def case_blocks(case: Case, *, actions_taken: Sequence[ActionTaken] = (), review
     ]
     if verdict.categories:
         pairs.insert(2, ("Categories", ", ".join(verdict.categories)))
+    pairs.extend(found_by(verdict))  # an audit's or a moderator's report, not the bot's first judgement
     if lines := _taken_lines(actions_taken):
         pairs.append(("Actions", "\n".join(lines)))
     blocks: list[Block] = [

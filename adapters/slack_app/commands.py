@@ -26,6 +26,7 @@ from bot.domain.commands import (
     PolicyTest,
     PolicyUpload,
     Reply,
+    ReportMessage,
     Review,
     ShowQueue,
     ShowReasoning,
@@ -33,15 +34,18 @@ from bot.domain.commands import (
 from bot.ports import Core
 
 from .blocks import case_message, parse_action_id, reply_message
-from .convert import mentions_to_ids, server_ref, slack_to_plain
+from .convert import mentions_to_ids, message_to_event, server_ref, slack_to_plain
 from .directory import MemberDirectory
 from .events import SlackCounters
 
-__all__ = ["SlackCommands", "command_text"]
+__all__ = ["REPORT_CALLBACK_ID", "SlackCommands", "command_text"]
 
 log = logging.getLogger(__name__)
 
 _FAILED = Reply(False, "Something went wrong", "The error is in the bot's log.")
+
+#: The message shortcut (⋮ More actions → Report to modbot) in ``slack/manifest.yml``.
+REPORT_CALLBACK_ID = "modbot_report"
 
 
 def command_text(text: str) -> str:
@@ -155,3 +159,31 @@ class SlackCommands:
             await respond(replace_original=True, **reply_message(reply, queue_pager=True))
         else:
             await respond(replace_original=False, **reply_message(reply))
+
+    async def on_report(self, ack: Any, body: dict, respond: Any, context: AsyncBoltContext) -> None:
+        """The "Report to modbot" message shortcut (a ``message_action``): report a message the bot allowed."""
+        await ack()
+        self.counters.reports += 1
+        user = body.get("user") or {}
+        team_id = (body.get("team") or {}).get("id") or user.get("team_id") or context.team_id or ""
+        self._remember(team_id, context)
+        channel = (body.get("channel") or {}).get("id") or ""
+        message = body.get("message") or {}
+        # The shortcut carries the message without its channel: put it back, as a message event has it.
+        payload = {
+            **message,
+            "type": "message",
+            "channel": channel,
+            "channel_type": "im" if channel.startswith("D") else "channel",
+        }
+        event = message_to_event(payload, team_id)
+        try:
+            if event is None:
+                reply = Reply(False, "Cannot report this", "Only members' messages in channels can be reported.")
+            else:
+                name = user.get("username") or user.get("name") or ""
+                reply = await self._execute(context, team_id, user.get("id") or "", name, ReportMessage(event))
+        except Exception:
+            log.exception("reporting a message failed")
+            reply = _FAILED
+        await respond(**reply_message(reply))

@@ -44,6 +44,8 @@ class SlackCounters:
     rejected: int = 0
     commands: int = 0
     buttons: int = 0
+    #: "Report to modbot" message shortcuts received.
+    reports: int = 0
     #: Message events whose handling finished (whatever the outcome).
     handled: int = 0
 

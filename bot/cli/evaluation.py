@@ -215,7 +215,25 @@ async def _eval(
     }
     report.extra["policy"] = policy.id
     report.extra["community"] = community if known else "none (the model has no communities)"
+    report.extra["thresholds"] = _thresholds_in_force(prefilter, report.routing.prefilter_community, allow_below, act_above)
     return report
+
+
+def _thresholds_in_force(prefilter, community, allow_below, act_above) -> dict[str, object]:
+    """Which calibrated thresholds routed the messages, and the price their calibration measured."""
+    th = prefilter.thresholds_for(community)
+    return {
+        "community": community,
+        "applies_to": th.applies_to or "(not recorded)",
+        "calibrated_on": th.calibrated_on,
+        "combine": th.combine,
+        "calibrated_recall": round(th.recall, 4) if th.recall == th.recall else None,
+        "calibrated_benign_escalated_share": (
+            round(th.benign_escalated_share, 4) if th.benign_escalated_share == th.benign_escalated_share else None
+        ),
+        "per_source": th.per_source,
+        "overridden": [name for name, value in (("allow_below", allow_below), ("act_above", act_above)) if value is not None],
+    }
 
 
 def _neutral_policy():
@@ -248,7 +266,27 @@ def _print_report(report, plot: Path | None) -> None:
     ):
         summary.add_row(label, "-" if value is None else f"{value:.3f}")
     summary.add_row("allow below / act at", f"{report.routing.allow_below:.4f} / {report.routing.act_above:.4f}")
+    th = report.extra.get("thresholds")
+    if isinstance(th, dict):
+        summary.add_row("thresholds for", str(th["applies_to"]) + (" (overridden: " + ", ".join(th["overridden"]) + ")" if th["overridden"] else ""))
+        if th["calibrated_recall"] is not None:
+            summary.add_row(
+                "their calibrated price",
+                f"recall {th['calibrated_recall']:.3f}, benign escalated {th['calibrated_benign_escalated_share']:.3f} "
+                f"({th['calibrated_on']})",
+            )
     out.print(summary)
+    if isinstance(th, dict) and th["per_source"]:
+        held = Table(title="calibration: each training source held out (leave-one-dataset-out)")
+        for col in ("held-out source", "rows", "unsafe", "recall", "benign escalated"):
+            held.add_column(col, justify="left" if col == "held-out source" else "right")
+        for name, f in sorted(th["per_source"].items()):
+            held.add_row(
+                name, str(f["n"]), str(f["unsafe"]),
+                "-" if f["recall"] is None else f"{f['recall']:.3f}",
+                "-" if f["benign_escalated_share"] is None else f"{f['benign_escalated_share']:.3f}",
+            )  # fmt: skip
+        out.print(held)
     confusion = Table(title="confusion matrix (rows: label, columns: prediction)")
     confusion.add_column("")
     confusion.add_column("escalated/unsafe", justify="right")

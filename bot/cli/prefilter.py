@@ -74,6 +74,39 @@ def train_prefilter_command(
     hidden: Annotated[
         int, typer.Option("--hidden", help="Hidden units of the embedding head (0: logistic regression).", min=0)
     ] = 256,
+    ensemble: Annotated[
+        int, typer.Option("--ensemble", help="MLPs (seeds) the final embedding head averages.", min=1)
+    ] = 3,
+    oof_ensemble: Annotated[
+        Optional[int],
+        typer.Option("--oof-ensemble", help="MLPs per out-of-fold head (default: --ensemble); fewer is faster.", min=1),
+    ] = None,
+    lodo: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--lodo/--no-lodo",
+            help="Calibrate the thresholds for unknown communities leave-one-dataset-out (default: when the data "
+            "has two or more sources).",
+        ),
+    ] = None,
+    lodo_combine: Annotated[
+        str,
+        typer.Option(
+            "--lodo-combine",
+            help="worst (every held-out source reaches the target recall), macro (their mean does) or pooled.",
+        ),
+    ] = "worst",
+    blend_on: Annotated[
+        str,
+        typer.Option(
+            "--blend-on", help="Fit the blend weights on out-of-fold values (oof) or on the held-out sources' (lodo)."
+        ),
+    ] = "oof",
+    folds: Annotated[int, typer.Option("--folds", help="Cross-validation folds for the out-of-fold values.", min=2)] = 5,
+    max_per_source: Annotated[
+        Optional[int],
+        typer.Option("--max-per-source", help="Use at most N rows of each source (a deterministic sample).", min=1),
+    ] = None,
 ) -> None:
     """Train the prefilter classifier on labelled messages and calibrate its thresholds."""
     from bot.stages.prefilter.embedder import EmbedderConfig, EmbeddingModelError, OnnxEmbedder
@@ -81,7 +114,15 @@ def train_prefilter_command(
 
     if split not in ("all", "train", "test"):
         raise fail("--split must be all, train or test")
+    if lodo_combine not in ("macro", "pooled", "worst"):
+        raise fail("--lodo-combine must be macro, pooled or worst")
+    if blend_on not in ("oof", "lodo"):
+        raise fail("--blend-on must be oof or lodo")
     rows = load_rows(data, split, holdout, seed, limit)
+    if max_per_source is not None:
+        from bot.training.data import cap_per_source
+
+        rows = cap_per_source(rows, max_per_source, seed=seed)
     loaded_policy = load_policy_or_fail(policy)
     from bot.stages.prefilter.ngrams import NgramSpec
 
@@ -92,11 +133,19 @@ def train_prefilter_command(
         communities=False if no_communities else None,
         memory=not no_memory,
         embed_hidden=hidden,
+        embed_ensemble=ensemble,
+        oof_ensemble=oof_ensemble,
+        lodo=lodo,
+        lodo_combine=lodo_combine,
+        blend_on=blend_on,
+        folds=folds,
         name=name,
         ngrams=NgramSpec(max_features=max_features),
     )
     embedder = None if no_embeddings else OnnxEmbedder(EmbedderConfig(model_path=embedding_model))
     sources = [str(p) for p in data] + ([f"split={split} holdout={holdout} seed={seed}"] if split != "all" else [])
+    if max_per_source is not None:
+        sources.append(f"max-per-source={max_per_source}")
     with progress_bars() as progress:
         tasks: dict[str, int] = {}
 
@@ -121,9 +170,19 @@ def train_prefilter_command(
     if result.shared_thresholds is not None:
         s = result.shared_thresholds
         err.print(
-            f"  servers that name no community: allow below {s.allow_below:.4f} -> recall {s.recall:.3f}, "
-            f"benign escalated {s.benign_escalated_share:.3f}"
+            f"  servers that name no community (in distribution): allow below {s.allow_below:.4f} -> recall "
+            f"{s.recall:.3f}, benign escalated {s.benign_escalated_share:.3f}"
         )
+    if result.unknown_thresholds is not None:
+        u = result.unknown_thresholds
+        err.print(f"  unknown communities (leave-one-dataset-out, {u.combine}): {u.describe()}")
+        for name, row in sorted(u.per_source.items()):
+            err.print(
+                f"    held out {name}: recall {row['recall'] if row['recall'] is not None else '-'}, "
+                f"benign escalated {row['benign_escalated_share'] if row['benign_escalated_share'] is not None else '-'}"
+            )
+    if result.timings:
+        err.print("  seconds per step: " + ", ".join(f"{k} {v}" for k, v in result.timings.items()))
 
 
 def register(app: typer.Typer) -> None:

@@ -5,10 +5,10 @@ Pure functions of domain values; adapters import them to render cases the same w
 
 from __future__ import annotations
 
-from bot.domain import Case, Verdict
+from bot.domain import Case, Stage, Verdict
 from bot.domain.commands import case_summary
 
-__all__ = ["USAGE", "case_fields", "case_summary", "verdict_fields"]
+__all__ = ["USAGE", "case_fields", "case_summary", "found_by", "verdict_fields"]
 
 USAGE = """\
 /mod policy show | policy upload <text> | policy use <id> | policy test <text>
@@ -36,7 +36,17 @@ def case_fields(case: Case) -> tuple[tuple[str, str], ...]:
         ("Confidence", f"{verdict.confidence:.2f}"),
         ("Policy version", verdict.policy_version),
         ("Status", case.status.value),
+        *found_by(verdict),
     )
+
+
+def found_by(verdict: Verdict) -> tuple[tuple[str, str], ...]:
+    """How a case came about when it was not the bot's first judgement (an audit, a moderator's report)."""
+    if verdict.found_by_audit:
+        return (("Found by", "audit: the reasoner's second look at a message the prefilter had allowed"),)
+    if verdict.stage is Stage.REPORT:
+        return (("Found by", "a moderator's report of a message the bot had allowed"),)
+    return ()
 
 
 def verdict_fields(verdict: Verdict) -> tuple[tuple[str, str], ...]:

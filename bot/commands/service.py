@@ -88,6 +88,9 @@ class ModeratorService:
 
 
 def _audit_arguments(command: ModCommand) -> dict[str, object]:
+    own = getattr(command, "audit_arguments", None)
+    if callable(own):  # a command that carries a whole message says itself what the audit keeps
+        return dict(own())
     arguments = asdict(command)
     # Uploaded documents and test texts can be long; the audit keeps their size, not their body.
     text = arguments.get("text")

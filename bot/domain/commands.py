@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.domain.cases import Case, ReviewOutcome
-from bot.domain.messages import ServerRef
+from bot.domain.messages import MessageEvent, ServerRef
 from bot.domain.verdicts import Verdict
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "PolicyUpload",
     "PolicyUse",
     "Reply",
+    "ReportMessage",
     "Review",
     "SetMode",
     "SetModChannel",
@@ -165,13 +166,37 @@ class ShowReasoning:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportMessage:
+    """A moderator reports a message the bot allowed (Discord's message menu, Slack's message shortcut).
+
+    ``message`` is the reported message as the platform shows it now; the core records it if it never
+    saw this revision, and opens one case for it: reporting it again answers with the same case.
+    """
+
+    message: MessageEvent
+    note: str = ""
+    name = "report"
+
+    def audit_arguments(self) -> dict[str, object]:
+        """What the audit log keeps: where the message is and whose it is, not its text."""
+        event = self.message
+        return {
+            "channel_id": event.channel_id,
+            "message_id": event.message_id,
+            "author_id": event.author_id,
+            "text": f"<{len(event.text)} chars>",
+            "note": self.note[:200],
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Help:
     name = "help"
 
 
 ModCommand = (
     PolicyShow | PolicyUpload | PolicyUse | PolicyTest | SetMode | SetModChannel | ShowQueue | ShowCase | MemberHistory
-    | Exempt | Stats | Forget | Review | CaseAction | ShowReasoning | Help
+    | Exempt | Stats | Forget | Review | CaseAction | ShowReasoning | ReportMessage | Help
 )
 
 

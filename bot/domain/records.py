@@ -22,12 +22,16 @@ __all__ = [
     "CasePage",
     "Intake",
     "IntakeStatus",
+    "Label",
+    "LabelSource",
     "LabelledText",
     "MessageVerdict",
     "PLANNED_ACTION_LEASE_S",
     "PlannedAction",
     "PolicyRecord",
     "RecordedMessage",
+    "ReportedCase",
+    "SavedReport",
     "SavedVerdict",
     "ServerStats",
     "StoredMessage",
@@ -97,6 +101,9 @@ class VerdictToSave:
     #: Actions planned for the verdict, stored in the outbox in the same transaction (so a crash
     #: between judging and acting loses none); they get the case opened here.
     actions: tuple[Action, ...] = ()
+    #: For an audit's verdict: the share of allowed messages audited when this one was sampled (its
+    #: sampling probability; a label's weight is its inverse). None for every other verdict.
+    audit_share: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +153,56 @@ class LabelledText:
     violation: bool
 
 
+class LabelSource(StrEnum):
+    """Where a label came from, strongest last: a moderator's review overrides everything else."""
+
+    REASONER = "reasoner"  #: the reasoner's verdict on a message the fast stages sent on
+    AUDIT = "audit"  #: the reasoner's verdict on a sampled prefilter-allowed message
+    REPORT = "report"  #: a moderator reported the message as a missed violation
+    REVIEW = "review"  #: a moderator upheld (unsafe) or overturned (safe) a case
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """One labelled message from the bot's own work, for training the prefilter (``VerdictLog.labels``).
+
+    ``weight`` undoes the audits' sampling: an audited message stands for ``1 / audit_share`` allowed
+    messages (also once a review decided it); every other label weighs 1.
+    """
+
+    text: str
+    unsafe: bool
+    category: str | None
+    source: LabelSource
+    weight: float
+    created_at: datetime
+    server: ServerRef
+    confidence: float = 1.0
+    #: The message revision's row id (one label per revision).
+    row_id: int = 0
+
+    def as_labelled_text(self) -> LabelledText:
+        return LabelledText(self.text, self.unsafe)
+
+
+@dataclass(frozen=True, slots=True)
+class SavedReport:
+    """A moderator's report stored: the case it opened, or the case the message already had."""
+
+    case_id: int
+    created: bool
+    #: The report's actions (its case post) as stored in the outbox; empty when nothing was created.
+    planned: tuple[PlannedAction, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReportedCase:
+    """What a report did: the case of the reported message, and whether the report opened it."""
+
+    case: Case
+    created: bool
+
+
 @dataclass(frozen=True, slots=True)
 class PolicyRecord:
     """A stored policy version as visible to one server."""
@@ -180,6 +237,8 @@ class ServerStats:
     open_cases: int
     median_latency_ms: float | None
     decisions: dict[str, int] = field(default_factory=dict)
+    #: Messages moderators reported as missed violations (their report verdicts).
+    reported: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,8 @@ class Stage(StrEnum):
     PREFILTER = "prefilter"
     REASONER = "reasoner"
     INTAKE = "intake"
+    #: A moderator reported the message as a violation the bot missed (``/mod``'s report command).
+    REPORT = "report"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,9 @@ class Verdict:
     error: str | None = None
     raw_output: str | None = None
     score: float | None = None
+    #: Produced by an audit: the reasoner's second look at a message the prefilter had allowed
+    #: (whatever it found; a case it opens says "found by audit").
+    found_by_audit: bool = False
 
     def to_public_dict(self) -> dict[str, object]:
         """The JSON shape printed by ``modbot classify``; never includes the raw reasoning."""

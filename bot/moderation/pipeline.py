@@ -16,6 +16,7 @@ from bot.domain import Decision, MessageEvent, MessageStatus, Stage, Verdict
 from bot.domain.policy import Policy
 from bot.domain.records import Intake, IntakeStatus, RecordedMessage, SavedVerdict, VerdictToSave
 from bot.domain.settings import ServerSettings, exemption_reason
+from bot.moderation.audits import AuditConfig, Auditor
 from bot.moderation.batching import BatchWriter
 from bot.moderation.dispatch import ActionDispatcher
 from bot.moderation.enforcement import plan_actions
@@ -43,7 +44,7 @@ def sanitize_text(text: str, max_chars: int) -> str:
     return text
 
 
-class PipelineConfig(Protocol):
+class PipelineConfig(AuditConfig, Protocol):
     """What the pipeline reads of its settings (``bot.config.PipelineSettings``, the ``[pipeline]`` table)."""
 
     @property
@@ -61,6 +62,9 @@ class PipelineConfig(Protocol):
     @property
     def auto_register_servers(self) -> bool: ...
 
+    @property
+    def audit_idle_below(self) -> int: ...
+
 
 @dataclass(slots=True)
 class PipelineCounters:
@@ -73,6 +77,9 @@ class PipelineCounters:
     judged: int = 0
     failed: int = 0
     deferred: int = 0
+    #: Audits of prefilter-allowed messages done, and dropped (audit queue full, reasoner busy).
+    audits_done: int = 0
+    audits_dropped: int = 0
 
 
 class Pipeline:
@@ -112,6 +119,17 @@ class Pipeline:
         self._fresh: dict[int, MessageEvent] = {}
         self._intake: BatchWriter[MessageEvent, RecordedMessage] = BatchWriter(messages.record_messages)
         self._verdicts: BatchWriter[VerdictToSave, SavedVerdict] = BatchWriter(verdicts.save_verdicts)
+        self.audits = Auditor(
+            judge=judge,
+            save=self._verdicts.submit,
+            cases=cases,
+            dispatcher=dispatcher,
+            settings=settings,
+            matcher=self.matcher,
+            busy=self._busy,
+            counters=self.counters,
+            config=config,
+        )
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -122,6 +140,7 @@ class Pipeline:
         for index in range(self.config.workers):
             self._tasks.append(asyncio.create_task(self._worker(), name=f"modbot-worker-{index}"))
         self._tasks.append(asyncio.create_task(self._sweeper(), name="modbot-sweeper"))
+        self.audits.start()
         resumed = await self.resume_pending()
         if resumed:
             log.info("resumed %d pending messages from an earlier run", resumed)
@@ -131,20 +150,26 @@ class Pipeline:
 
     async def stop(self) -> None:
         """Stop the workers; what is still queued stays ``pending`` in the store for the next start."""
+        await self.audits.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         self._fresh.clear()
 
-    async def drain(self, timeout: float | None = None) -> None:
-        """Wait until the queue is empty and no message is being judged (tests, benchmarks, shutdown)."""
+    async def drain(self, timeout: float | None = None, *, audits: bool = True) -> None:
+        """Wait until the queue is empty and no message is being judged, then (``audits``) until the
+        queued audits are done (tests, benchmarks, shutdown)."""
 
         async def _wait() -> None:
             while True:
                 await self._queue.join()
                 if not self._in_flight and self._queue.empty():
-                    return
+                    if not audits:
+                        return
+                    await self.audits.drain()
+                    if not self._in_flight and self._queue.empty():
+                        return
                 await asyncio.sleep(0)
 
         await asyncio.wait_for(_wait(), timeout)
@@ -238,6 +263,10 @@ class Pipeline:
         """Messages queued or being judged right now."""
         return len(self._in_flight)
 
+    def _busy(self) -> bool:
+        """Normal work waits or runs: audits hold back (see ``bot.moderation.audits``)."""
+        return not self._queue.empty() or len(self._in_flight) >= self.config.audit_idle_below
+
     async def _check_server(self, event: MessageEvent) -> bool:
         if await self.servers.server_exists(event.server):
             self._known_servers.add(event.server.key)
@@ -268,6 +297,7 @@ class Pipeline:
             finally:
                 self._in_flight.discard(row_id)
                 self._queue.task_done()
+                self.audits.wake()
 
     async def _sweeper(self) -> None:
         while True:
@@ -322,6 +352,7 @@ class Pipeline:
         actions = () if shadow else tuple(plan_actions(event, verdict, policy, settings, opens_case=open_case))
         saved = await self._verdicts.submit(VerdictToSave(row_id, event.server, verdict, shadow, open_case, actions))
         self.counters.judged += 1
+        self.audits.offer(row_id, event, verdict, policy, settings)  # a sampled prefilter allow: audited later
         if (
             settings.reason_after_act
             and verdict.stage is Stage.KEYWORD

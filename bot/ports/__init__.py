@@ -39,7 +39,7 @@ from bot.ports.storage import (
     ServerConfig,
     VerdictLog,
 )
-from bot.ports.services import ActivePolicies, Classifier, EffectiveSettings, Enforcer
+from bot.ports.services import ActivePolicies, Classifier, EffectiveSettings, Enforcer, LiveFigures, MissReports
 
 __all__ = [
     "ActionLog",
@@ -59,7 +59,9 @@ __all__ = [
     "FinishReason",
     "JudgeRequest",
     "Judgement",
+    "LiveFigures",
     "MessageLog",
+    "MissReports",
     "PlatformAdapter",
     "PolicyLibrary",
     "Prefilter",

@@ -7,6 +7,7 @@ from typing import Protocol, runtime_checkable
 
 from bot.domain import Action, ActionOutcome, Case, MessageEvent, ServerRef
 from bot.domain.commands import Invoker, ModCommand, Reply
+from bot.domain.figures import RecallEstimate
 from bot.domain.records import ActionRecord, Intake, MessageVerdict
 from bot.domain.settings import ServerSettings
 
@@ -83,4 +84,8 @@ class Core(Protocol):
 
     async def message_verdict(self, server: ServerRef, message_id: str) -> MessageVerdict | None:
         """Where one of ``server``'s messages stands (its newest revision); None if never received."""
+        ...
+
+    async def recall_estimate(self, server: ServerRef, *, days: int = 7, community: bool = False) -> RecallEstimate:
+        """The prefilter's live recall estimate over the last ``days`` (metrics, the console)."""
         ...

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import field
+from datetime import datetime
 from typing import Any, Protocol
 
 from bot.domain import ActionKind, ActionOutcome, Case, MessageEvent, ServerRef, Verdict
+from bot.domain.figures import AuditFigures, Backlog, RecallEstimate
 from bot.domain.policy import Policy
+from bot.domain.records import ReportedCase
 from bot.domain.settings import ServerSettings
 
-__all__ = ["ActivePolicies", "Classifier", "EffectiveSettings", "Enforcer"]
+__all__ = ["ActivePolicies", "Classifier", "EffectiveSettings", "Enforcer", "LiveFigures", "MissReports"]
 
 
 # -- what the moderator commands need of the moderation core ------------------------------------
@@ -52,4 +54,28 @@ class Enforcer(Protocol):
         self, case: Case, kind: ActionKind, *, moderator_id: str, duration_s: int | None = None
     ) -> ActionOutcome:
         """Time out or ban the case's author; recorded as an action requested by ``moderator_id``."""
+        ...
+
+
+class MissReports(Protocol):
+    """Records a moderator's report of a message the bot allowed: a case, posted to the mod channel."""
+
+    async def report(self, event: MessageEvent, *, moderator_id: str, note: str = "") -> ReportedCase:
+        """Open (or find) the case of ``event``; a new case is posted through the outbox."""
+        ...
+
+
+class LiveFigures(Protocol):
+    """A server's live figures: its backlog, its audits, and the prefilter's recall estimated from them."""
+
+    async def backlog(self, server: ServerRef) -> Backlog: ...
+
+    async def audit_figures(self, server: ServerRef) -> AuditFigures: ...
+
+    async def community_of(self, server: ServerRef) -> str:
+        """The server's prefilter community: its ``prefilter_community`` setting, else its own key."""
+        ...
+
+    async def recall(self, server: ServerRef, since: datetime, *, community: bool = False) -> RecallEstimate:
+        """The estimate for ``server`` alone, or (``community``) for every server of its community."""
         ...

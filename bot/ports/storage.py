@@ -3,6 +3,7 @@ every method takes and returns domain values, never ORM rows, and every read is 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -17,15 +18,18 @@ from bot.domain import (
     ServerRef,
     Verdict,
 )
+from bot.domain.figures import RecallCounts
 from bot.domain.policy import Policy
 from bot.domain.records import (
     ActionRecord,
     AuditEntry,
     CasePage,
+    Label,
     LabelledText,
     PlannedAction,
     PolicyRecord,
     RecordedMessage,
+    SavedReport,
     SavedVerdict,
     ServerStats,
     StoredMessage,
@@ -55,7 +59,9 @@ class MessageLog(Protocol):
 
     async def set_message_status(self, row_id: int, status: MessageStatus, error: str | None = None) -> None: ...
 
-    async def count_messages(self, status: MessageStatus | None = None) -> int: ...
+    async def count_messages(self, status: MessageStatus | None = None, server: ServerRef | None = None) -> int:
+        """How many revisions there are (with ``status``; of ``server``, or of every server)."""
+        ...
 
     async def recent_messages(self, server: ServerRef, limit: int = 100) -> list[StoredMessage]:
         """A server's newest recorded revisions, oldest of them first (console, tests, audits)."""
@@ -81,7 +87,42 @@ class VerdictLog(Protocol):
         """Every verdict stored for one message revision of ``server``, in the order they were stored."""
         ...
 
-    async def stats(self, server: ServerRef, since: datetime, days: int) -> ServerStats: ...
+    async def stats(self, server: ServerRef, since: datetime, days: int) -> ServerStats:
+        """Figures of the bot's own verdicts (audits and moderators' reports are counted apart)."""
+        ...
+
+    async def judged_count(self, server: ServerRef, since: datetime) -> int:
+        """Messages of ``server`` judged since ``since`` (first verdicts; audits and reports left out)."""
+        ...
+
+    async def save_report(
+        self,
+        event: MessageEvent,
+        verdict: Verdict,
+        *,
+        shadow: bool,
+        actions: tuple[Action, ...] = (),
+        requested_by: str | None = None,
+    ) -> SavedReport:
+        """A moderator's report of ``event``, in one transaction: the revision recorded (judged) if new,
+        ``verdict`` stored, a case opened and ``actions`` planned with it. A revision that already has a
+        case keeps it: nothing is stored and that case is returned (``created`` False)."""
+        ...
+
+    async def labels(
+        self, servers: Sequence[ServerRef] | None = None, *, since: datetime | None = None, limit: int = 10_000
+    ) -> list[Label]:
+        """The labels of the bot's own work, one per message revision, oldest first (the newest ``limit``).
+
+        Every reasoner verdict (an audit's too) is a label; a report labels its message unsafe; a
+        review (uphold: unsafe, overturn: safe) overrides both. Erased texts are left out; ``servers``
+        None means every server.
+        """
+        ...
+
+    async def recall_counts(self, servers: Sequence[ServerRef], since: datetime) -> RecallCounts:
+        """Allowed, caught and audited messages of ``servers`` since ``since`` (see ``bot.domain.figures``)."""
+        ...
 
 
 class CaseBook(Protocol):
@@ -171,6 +212,10 @@ class ServerConfig(Protocol):
         ...
 
     async def server_exists(self, server: ServerRef) -> bool: ...
+
+    async def list_servers(self) -> list[ServerRef]:
+        """Every known server (to find the members of a prefilter community)."""
+        ...
 
     async def get_overrides(self, server: ServerRef) -> ServerOverrides: ...
 

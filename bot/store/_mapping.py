@@ -98,6 +98,8 @@ def verdict_values(item: VerdictToSave, now: datetime) -> dict[str, Any]:
         "error": verdict.error,
         "raw_output": verdict.raw_output,
         "shadow": item.shadow,
+        "found_by_audit": verdict.found_by_audit,
+        "audit_share": item.audit_share,
         "created_at": now,
     }
 
@@ -119,6 +121,7 @@ def verdict_from_row(row: VerdictRow) -> Verdict:
         error=row.error,
         raw_output=row.raw_output,
         score=row.score,
+        found_by_audit=bool(row.found_by_audit),
     )
 
 

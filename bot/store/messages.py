@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -15,12 +15,31 @@ from bot.store._bulk import insert_many
 from bot.store._mapping import event_extra, event_from_row
 from bot.store.schema import MessageRow, VerdictRow
 
-__all__ = ["ERASED", "SqlMessageLog"]
+__all__ = ["ERASED", "SqlMessageLog", "message_values"]
 
 #: What an erased member's texts (and the verdicts' rationales about them) read afterwards.
 ERASED = "[erased on request]"
 
 _Revision = tuple[str, str, str]  # server key, platform message id, content hash
+
+
+def message_values(event: MessageEvent, status: MessageStatus, now: datetime) -> dict[str, Any]:
+    """The ``messages`` row of one revision, as plain column values."""
+    return {
+        "server_key": event.server.key,
+        "channel_id": event.channel_id,
+        "thread_id": event.thread_id,
+        "message_id": event.message_id,
+        "author_id": event.author_id,
+        "content_hash": event.content_hash,
+        "text": event.text,
+        "event": event_extra(event),
+        "edited": event.edited,
+        "status": MessageStatus(status).value,
+        "attempts": 0,
+        "received_at": now,
+        "updated_at": now,
+    }
 
 
 class SqlMessageLog(StoreAdapter):
@@ -37,21 +56,7 @@ class SqlMessageLog(StoreAdapter):
             fresh: dict[_Revision, dict[str, Any]] = {}
             for event, key in zip(events, keys):
                 if key not in known and key not in fresh:
-                    fresh[key] = {
-                        "server_key": key[0],
-                        "channel_id": event.channel_id,
-                        "thread_id": event.thread_id,
-                        "message_id": event.message_id,
-                        "author_id": event.author_id,
-                        "content_hash": key[2],
-                        "text": event.text,
-                        "event": event_extra(event),
-                        "edited": event.edited,
-                        "status": MessageStatus.PENDING.value,
-                        "attempts": 0,
-                        "received_at": now,
-                        "updated_at": now,
-                    }
+                    fresh[key] = message_values(event, MessageStatus.PENDING, now)
             created: dict[_Revision, int] = {}
             if fresh:
                 ids = await insert_many(self._db, session, MessageRow.__table__, list(fresh.values()))
@@ -88,11 +93,13 @@ class SqlMessageLog(StoreAdapter):
             ids = (await session.scalars(query.limit(limit + len(exclude)))).all()
             return [i for i in ids if i not in exclude][:limit]
 
-    async def count_messages(self, status: MessageStatus | None = None) -> int:
+    async def count_messages(self, status: MessageStatus | None = None, server: ServerRef | None = None) -> int:
         async with self._db.reading() as session:
             query = select(func.count(MessageRow.id))
             if status is not None:
                 query = query.where(MessageRow.status == MessageStatus(status).value)
+            if server is not None:
+                query = query.where(MessageRow.server_key == server.key)
             return int(await session.scalar(query) or 0)
 
     async def set_message_status(self, row_id: int, status: MessageStatus, error: str | None = None) -> None:

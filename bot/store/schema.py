@@ -149,6 +149,10 @@ class VerdictRow(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     raw_output: Mapped[str | None] = mapped_column(Text, nullable=True)
     shadow: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The verdict of an audit (the reasoner's second look at a prefilter-allowed message)...
+    found_by_audit: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: ... and the share of allowed messages audited when it was sampled (a label weighs 1 / share).
+    audit_share: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = _now_column()
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.domain import ServerRef, utcnow
@@ -43,6 +43,11 @@ class SqlServerConfig(StoreAdapter):
     async def server_exists(self, server: ServerRef) -> bool:
         async with self._db.reading() as session:
             return await session.get(ServerRow, server.key) is not None
+
+    async def list_servers(self) -> list[ServerRef]:
+        async with self._db.reading() as session:
+            keys = (await session.scalars(select(ServerRow.key).order_by(ServerRow.key))).all()
+        return [ServerRef.parse(key) for key in keys]
 
     async def get_overrides(self, server: ServerRef) -> ServerOverrides:
         async with self._db.reading() as session:

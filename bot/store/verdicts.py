@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import ActionKind, CaseStatus, Decision, ReviewOutcome, ServerRef, Stage, Verdict, utcnow
-from bot.domain.records import PlannedAction, SavedVerdict, ServerStats, VerdictToSave
+from bot.domain import (
+    Action,
+    ActionKind,
+    CaseStatus,
+    Decision,
+    MessageEvent,
+    ReviewOutcome,
+    ServerRef,
+    Stage,
+    Verdict,
+    utcnow,
+)
+from bot.domain.figures import RecallCounts
+from bot.domain.records import Label, PlannedAction, SavedReport, SavedVerdict, ServerStats, VerdictToSave
 from bot.store._base import Database, StoreAdapter
 from bot.store._bulk import insert_many, mark_judged
 from bot.store._mapping import verdict_from_row, verdict_values
+from bot.store.labels import bot_verdicts, read_labels, read_recall_counts
 from bot.store.outbox import insert_planned, outbox_values
+from bot.store.reports import save_report
 from bot.store.schema import ActionRow, CaseRow, MessageRow, ReviewRow, VerdictRow
 
 __all__ = ["SqlVerdictLog"]
@@ -75,14 +90,56 @@ class SqlVerdictLog(StoreAdapter):
             )
             return [verdict_from_row(row) for row in rows]
 
+    async def judged_count(self, server: ServerRef, since: datetime) -> int:
+        """Messages of ``server`` judged since ``since`` (by the bot's own verdicts; audits, reports left out)."""
+        async with self._db.reading() as session:
+            return await _count(
+                session,
+                select(func.count(func.distinct(VerdictRow.message_row_id))).where(
+                    VerdictRow.server_key == server.key, VerdictRow.created_at >= since, *bot_verdicts()
+                ),
+            )
+
+    async def save_report(
+        self,
+        event: MessageEvent,
+        verdict: Verdict,
+        *,
+        shadow: bool,
+        actions: tuple[Action, ...] = (),
+        requested_by: str | None = None,
+    ) -> SavedReport:
+        """Record a moderator's report (see ``bot.ports.VerdictLog.save_report``)."""
+        return await save_report(self._db, event, verdict, shadow=shadow, actions=actions, requested_by=requested_by)
+
+    async def labels(
+        self, servers: Sequence[ServerRef] | None = None, *, since: datetime | None = None, limit: int = 10_000
+    ) -> list[Label]:
+        """One label per message revision from verdicts, reports and reviews (see ``bot.store.labels``)."""
+        async with self._db.reading() as session:
+            return await read_labels(session, servers, since, limit)
+
+    async def recall_counts(self, servers: Sequence[ServerRef], since: datetime) -> RecallCounts:
+        """What the live recall estimate needs (see ``bot.domain.figures``)."""
+        async with self._db.reading() as session:
+            return await read_recall_counts(session, servers, since)
+
     async def stats(self, server: ServerRef, since: datetime, days: int) -> ServerStats:
-        """Figures of ``server`` since ``since``; reviews and actions are counted by their domain enums."""
+        """Figures of ``server`` since ``since``; reviews and actions are counted by their domain enums.
+
+        Decisions, escalations and latency are the bot's own verdicts: an audit's second verdict and a
+        moderator's report are not the bot judging a message (reports are counted on their own).
+        """
         key = server.key
         async with self._db.reading() as session:
             seen = await _count(
                 session, select(func.count(MessageRow.id)).where(MessageRow.server_key == key, MessageRow.received_at >= since)
             )
-            recent = (VerdictRow.server_key == key, VerdictRow.created_at >= since)
+            period = (VerdictRow.server_key == key, VerdictRow.created_at >= since)
+            recent = (*period, *bot_verdicts())
+            reported = await _count(
+                session, select(func.count(VerdictRow.id)).where(*period, VerdictRow.stage == Stage.REPORT.value)
+            )
             decisions = dict(
                 (
                     await session.execute(
@@ -129,6 +186,7 @@ class SqlVerdictLog(StoreAdapter):
             open_cases=open_cases,
             median_latency_ms=statistics.median(latencies) if latencies else None,
             decisions={str(k): int(v) for k, v in decisions.items()},
+            reported=reported,
         )
 
 

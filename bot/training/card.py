@@ -62,6 +62,10 @@ def provenance(
             "memory_sharpness": config.memory_sharpness,
             "memory_dims": config.memory_dims,
             "seed": config.seed,
+            "folds_head_ensemble": config.oof_ensemble,
+            "blend_on": config.blend_on,
+            "lodo_combine": config.lodo_combine,
+            "lodo_ensemble": config.lodo_ensemble,
         },
         "communities": communities,
         "skip_share": blend.skip_share,
@@ -86,8 +90,13 @@ def model_card(
     thresholds: Thresholds,
     rows: Sequence[LabelledRow],
     shared_thresholds: Thresholds | None = None,
+    unknown: Thresholds | None = None,
 ) -> str:
-    """A short Markdown description of a trained prefilter: data, method, thresholds."""
+    """A short Markdown description of a trained prefilter: data, method, thresholds.
+
+    ``thresholds`` and ``shared_thresholds`` are the in-distribution ones; ``unknown`` the
+    leave-one-dataset-out ones, when they were calibrated.
+    """
     info = model.info
     categories = Counter(r.category for r in rows if r.unsafe)
     sources = Counter(r.source for r in rows)
@@ -119,7 +128,8 @@ def model_card(
             else "none"
         ),
         f"- blend: logit = {model.blend.ngram_weight:.3f} * ngram + {model.blend.embed_weight:.3f} * embed "
-        f"+ {model.blend.memory_weight:.3f} * neighbour_rate {model.blend.bias:+.3f} (fitted on out-of-fold values); "
+        f"+ {model.blend.memory_weight:.3f} * neighbour_rate {model.blend.bias:+.3f} (fitted on "
+        f"{_blend_source(info)}); "
         f"out-of-fold ROC AUC {info.get('oof_auc')}",
         f"- similarity to a server's examples: +/- up to {model.similarity.weight} logit above cosine "
         f"{model.similarity.threshold}",
@@ -143,8 +153,50 @@ def model_card(
         f"- policy: {thresholds.policy_id or '(none: keyword stage not part of the calibration)'}"
         + (f" version {thresholds.policy_version}" if thresholds.policy_version else ""),
         "",
-        "Thresholds hold for data like the training data; calibrate again (train on your own labelled",
-        "messages) for a community whose chat looks different.",
+        *(_unknown_lines(model, unknown) if unknown is not None else [
+            "Thresholds hold for data like the training data; calibrate again (train on your own labelled",
+            "messages) for a community whose chat looks different.",
+        ]),
+        *_timing_lines(info.get("timings")),
         "",
     ]
     return "\n".join(lines)
+
+
+def _unknown_lines(model: PrefilterModel, unknown: Thresholds) -> list[str]:
+    """The recall-first thresholds for servers of a community the model has not learned, and their price."""
+    where = f"`{SHARED_THRESHOLDS_FILE}`" if model.community_names else "`thresholds.json` (every server of this format 1 model)"
+    lines = [
+        "## Thresholds for unknown communities (leave-one-dataset-out)",
+        "",
+        f"Servers of a community the model has not learned get these ({where}): each training source was held out",
+        f"in turn, scored by parts fitted on the others, and the allow threshold set for recall {unknown.target_recall}",
+        f"on the held-out sources ({unknown.combine}). Allow below {unknown.allow_below:.4f}, act at or above "
+        f"{unknown.act_above:.4f}: recall {unknown.recall:.3f}, benign escalated {unknown.benign_escalated_share:.3f}.",
+        "",
+        "| held-out source | rows | unsafe | AUC | recall | benign escalated | own threshold for the target | benign escalated at it |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+
+    def f(v: object) -> str:
+        return "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
+
+    for name, row in sorted(unknown.per_source.items()):
+        lines.append(
+            f"| {name} | {row['n']} | {row['unsafe']} | {f(row['auc'])} | {f(row['recall'])} | "
+            f"{f(row['benign_escalated_share'])} | {f(row['allow_below_for_target'])} | {f(row['benign_escalated_at_target'])} |"
+        )
+    lines += ["", "A community's own labelled messages (or a model trained on them) are what lowers this price.", ""]
+    return lines
+
+
+def _timing_lines(timings: object) -> list[str]:
+    if not isinstance(timings, dict) or not timings:
+        return []
+    return ["", "Training time (seconds per step): " + ", ".join(f"{k} {v}" for k, v in timings.items())]
+
+
+def _blend_source(info: dict[str, object]) -> str:
+    config = info.get("config")
+    lodo = isinstance(config, dict) and config.get("blend_on") == "lodo"
+    return "the held-out sources' values, each source weighing the same" if lodo else "out-of-fold values"

@@ -55,6 +55,20 @@ class TrainConfig:
     skip_share: float | None = None
     max_skip_cost: float = 0.005
     max_skip_loss: float = 0.005
+    #: Leave-one-dataset-out calibration of the ``unknown`` thresholds (for servers of a community the
+    #: model has not learned): True, False, or None (when two or more sources qualify; see
+    #: :func:`bot.training.lodo.lodo_sources`).
+    lodo: bool | None = None
+    #: How the held-out sources are combined: worst, macro or pooled (:mod:`bot.training.calibration`).
+    lodo_combine: str = "worst"
+    #: MLPs per held-out source's head (the final head averages ``embed_ensemble``).
+    lodo_ensemble: int = 1
+    #: Sources with fewer rows are never held out (their figures would be noise; they still train).
+    lodo_min_rows: int = 200
+    #: What the blend weights are fitted on: "oof" (out-of-fold values) or "lodo" (held-out sources).
+    blend_on: str = "oof"
+    #: MLPs per out-of-fold head (None: ``embed_ensemble``); fewer make training faster.
+    oof_ensemble: int | None = None
     name: str = ""
 
 
@@ -71,3 +85,7 @@ class TrainReport:
     vocabulary: int
     #: For servers that name no community (models trained with communities only).
     shared_thresholds: Thresholds | None = None
+    #: For servers of a community the model has not learned (leave-one-dataset-out), when calibrated.
+    unknown_thresholds: Thresholds | None = None
+    #: Seconds per training step.
+    timings: dict[str, float] = field(default_factory=dict)

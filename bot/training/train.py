@@ -14,21 +14,27 @@ the shipped model was trained in):
 5. :func:`_calibrate` — thresholds for the target recall from the out-of-fold scores (with the policy's
    keyword stage, when one is given), for servers with and without a community, and the skip bands
    (:func:`bot.training.skips.choose_skips`).
-6. :func:`_write_model` — the model folder: weights, thresholds and the model card.
+6. :func:`bot.training.lodo.held_out_values` (run after step 2; ``blend_on="lodo"`` fits step 3 on
+   them) and :func:`bot.training.calibration.lodo_thresholds`: with two or more sources, the
+   ``unknown`` thresholds, calibrated on sources the model did not see (leave-one-dataset-out).
+7. :func:`_write_model` — the model folder: weights, thresholds and the model card. Format 2 (with
+   communities): ``thresholds.json`` for the learned communities, ``thresholds.shared.json`` for
+   every other server (the LODO thresholds when calibrated). Format 1: ``thresholds.json`` is what
+   every server gets, so it holds the LODO thresholds when they were calibrated (the in-distribution
+   ones are recorded inside, under ``in_distribution``).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from scipy.sparse import csr_matrix
 
 from bot.domain.policy import Policy
-from bot.stages.keywords import KeywordMatcher
 from bot.stages.normalize import normalize
 from bot.stages.prefilter.embedder import EMBEDDING_DIM, OnnxEmbedder
 from bot.stages.prefilter.model import Blend, PrefilterModel, SimilarityParams, sigmoid
@@ -36,10 +42,12 @@ from bot.stages.prefilter.model_files import save_model
 from bot.stages.prefilter.ngrams import NgramFeaturizer
 from bot.stages.prefilter.parts import CommunityWeights, EmbeddingHead, NeighbourMemory
 from bot.stages.prefilter.scorer import SHARED_THRESHOLDS_FILE
-from bot.stages.prefilter.thresholds import Thresholds, calibrate
+from bot.stages.prefilter.thresholds import Thresholds
+from bot.training.calibration import Calibrator, auc, calibrator, keyword_hits_of, lodo_thresholds, macro_weights
 from bot.training.card import model_card, provenance
 from bot.training.config import TrainConfig, TrainError, TrainReport
-from bot.training.data import LabelledRow
+from bot.training.data import LabelledRow, row_languages
+from bot.training.lodo import HeldOut, held_out_values
 from bot.training.parts import community_design, community_groups, fit_embedding_head, fit_ngram
 from bot.training.skips import choose_skips
 
@@ -47,8 +55,6 @@ __all__ = ["Progress", "TrainConfig", "TrainError", "TrainReport", "train_prefil
 
 #: ``progress(stage, done, total)``: called as training advances (the CLI draws bars with it).
 Progress = Callable[[str, int, int], None]
-#: Calibrates thresholds on out-of-fold scores; the text says which scores (for the thresholds file).
-Calibrator = Callable[[np.ndarray, str], Thresholds]
 
 
 def train_prefilter(
@@ -63,15 +69,35 @@ def train_prefilter(
 ) -> TrainReport:
     """Train on ``rows`` and write the model folder ``out``; see the module documentation."""
     started = time.perf_counter()
+    timings: dict[str, float] = {}  # seconds per step, recorded in model.json
+
+    def step(name: str, marks: list[float] = [started]) -> None:  # noqa: B006 (one list per call of train_prefilter)
+        marks.append(time.perf_counter())
+        timings[name] = round(marks[-1] - marks[-2], 1)
+
     say = progress or (lambda stage, done, total: None)
     y = _labels(rows, config)
     if config.use_embeddings:
         embedder = embedder or OnnxEmbedder()
     data = _featurize(rows, config, embedder if config.use_embeddings else None, say)
+    step("features")
     oof = _out_of_fold(data, y, config, say)
-    weights = _fit_blend(oof, y, data)
+    step("out_of_fold")
+    held = held_out_values(
+        rows, y, design=data.design, ngrams=data.ngrams, pooled=data.pooled, folded=data.folded,
+        memory_rates=_memory_rates(config) if data.use_memory else None, config=config, say=say,
+    )  # fmt: skip
+    step("lodo")
+    weights = _fit_blend(oof, y, data, held if config.blend_on == "lodo" else None)
     parts = _fit_final_parts(data, y, config, say)
-    calibration = _calibrate(weights, oof, y, data, rows, config, policy, sources)
+    step("final_parts")
+    hits = keyword_hits_of(rows, policy)
+    calibration = _calibrate(weights, oof, y, data, calibrator(y, rows, config, policy, sources, hits), config)
+    unknown = None
+    if held is not None:
+        in_distribution = calibration.shared_thresholds or calibration.thresholds
+        unknown = lodo_thresholds(held, calibration.blend, y, hits, config, policy, in_distribution)
+    step("calibration")
     seconds = time.perf_counter() - started
     info = provenance(
         config,
@@ -86,8 +112,9 @@ def train_prefilter(
         blend=calibration.blend,
         skip_replay=calibration.skip_report,
     )
-    model = _assemble_model(data, parts, calibration.blend, info)
-    _write_model(out, model, calibration, rows)
+    info["timings"] = {**timings, **{f"lodo_{k}": v for k, v in (held.seconds if held is not None else {}).items()}}
+    model = replace(_assemble_model(data, parts, calibration.blend, info), languages=row_languages(rows))
+    _write_model(out, model, replace(calibration, unknown=unknown), rows)
     return TrainReport(
         out,
         len(rows),
@@ -97,6 +124,8 @@ def train_prefilter(
         seconds,
         data.featurizer.size,
         calibration.shared_thresholds,
+        unknown,
+        info["timings"],  # type: ignore[arg-type]
     )
 
 
@@ -176,6 +205,10 @@ def _featurize(
     )
 
 
+def _memory_rates(config: TrainConfig) -> Callable[[list[str], np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+    return lambda folded, vectors, y, queries: _build_memory(folded, vectors, y, config).rates(queries)
+
+
 def _build_memory(folded: list[str], vectors: np.ndarray, y: np.ndarray, config: TrainConfig) -> NeighbourMemory:
     return NeighbourMemory.build(
         folded,
@@ -208,6 +241,7 @@ def _out_of_fold(data: _Features, y: np.ndarray, config: TrainConfig, say: Progr
     n = len(y)
     ngram_logit, head_logit, memory_rate, shared = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
     vectors = data.mean_vectors
+    head_config = replace(config, embed_ensemble=config.oof_ensemble) if config.oof_ensemble else config
     splitter = StratifiedKFold(n_splits=config.folds, shuffle=True, random_state=config.seed)
     for fold, (train_idx, test_idx) in enumerate(splitter.split(np.zeros(n), y)):
         say("folds", fold, config.folds)
@@ -217,7 +251,7 @@ def _out_of_fold(data: _Features, y: np.ndarray, config: TrainConfig, say: Progr
             shared_coef = fold_ngram.coef_[0][: data.featurizer.size]
             shared[test_idx] = data.ngrams[test_idx] @ shared_coef + fold_ngram.intercept_[0]
         if data.pooled is not None:
-            fold_head = fit_embedding_head(data.pooled[train_idx], y[train_idx], config)
+            fold_head = fit_embedding_head(data.pooled[train_idx], y[train_idx], head_config)
             head_logit[test_idx] = fold_head.logits(data.pooled[test_idx])
         if data.use_memory:
             assert vectors is not None
@@ -230,14 +264,17 @@ def _out_of_fold(data: _Features, y: np.ndarray, config: TrainConfig, say: Progr
 # -- 3. the blend ----------------------------------------------------------------------------------------------
 
 
-def _fit_blend(oof: _OutOfFold, y: np.ndarray, data: _Features) -> Blend:
-    """The blend weights (no skip bands yet); without embeddings the n-gram logit alone."""
+def _fit_blend(oof: _OutOfFold, y: np.ndarray, data: _Features, held: HeldOut | None) -> Blend:
+    """Blend weights (no skip bands yet) fitted on out-of-fold values, or on ``held``-out sources' (each weighing the same)."""
     if data.pooled is None:
         return Blend(ngram_weight=1.0, embed_weight=0.0, bias=0.0, memory_weight=0.0)
     from sklearn.linear_model import LogisticRegression
 
-    columns = [oof.ngram_logit, oof.head_logit] + ([oof.memory_rate] if data.use_memory else [])
-    fitted = LogisticRegression(C=10.0, max_iter=1000).fit(np.column_stack(columns), y)
+    part = oof if held is None else held
+    m = np.ones(len(y), bool) if held is None else held.mask
+    columns = [part.ngram_logit[m], part.head_logit[m]] + ([part.memory_rate[m]] if data.use_memory else [])
+    w = None if held is None else macro_weights(y[m].astype(bool), held.source_index[m])
+    fitted = LogisticRegression(C=10.0, max_iter=1000).fit(np.column_stack(columns), y[m], sample_weight=w)
     weights = [float(w) for w in fitted.coef_[0]]
     return Blend(
         ngram_weight=weights[0],
@@ -280,22 +317,16 @@ class _Calibration:
     shared_thresholds: Thresholds | None
     skip_report: dict[str, float] | None
     auc: float
+    #: Leave-one-dataset-out thresholds (for communities the model has not learned), when calibrated.
+    unknown: Thresholds | None = None
 
 
 def _calibrate(
-    weights: Blend,
-    oof: _OutOfFold,
-    y: np.ndarray,
-    data: _Features,
-    rows: Sequence[LabelledRow],
-    config: TrainConfig,
-    policy: Policy | None,
-    sources: Sequence[str],
+    weights: Blend, oof: _OutOfFold, y: np.ndarray, data: _Features, calibrate_on: Calibrator, config: TrainConfig
 ) -> _Calibration:
     base = weights.ngram_weight * oof.ngram_logit + weights.bias
     terms = weights.embed_weight * oof.head_logit + weights.memory_weight * oof.memory_rate
     logits = base + terms
-    calibrate_on = _calibrator(y, rows, config, policy, sources)
     thresholds = calibrate_on(np.asarray(sigmoid(logits)), "scores")
     shared_base = weights.ngram_weight * oof.shared_ngram_logit + weights.bias
     shared_thresholds = (
@@ -318,37 +349,7 @@ def _calibrate(
         )
         blend, thresholds, shared_thresholds = choice.blend, choice.thresholds, choice.shared_thresholds
         skip_report = choice.report
-    return _Calibration(blend, thresholds, shared_thresholds, skip_report, _auc(y, logits))
-
-
-def _calibrator(
-    y: np.ndarray, rows: Sequence[LabelledRow], config: TrainConfig, policy: Policy | None, sources: Sequence[str]
-) -> Calibrator:
-    keyword_hits = None
-    if policy is not None:
-        matcher = KeywordMatcher.build(policy)
-        keyword_hits = [matcher.scan(r.text).matched for r in rows]
-    description = ", ".join(sources) if sources else f"{len(rows)} rows"
-
-    def calibrate_on(scores: np.ndarray, what: str) -> Thresholds:
-        return calibrate(
-            scores,
-            y.astype(bool),
-            keyword_hits,
-            target_recall=config.target_recall,
-            act_precision=config.act_precision,
-            calibrated_on=f"{config.folds}-fold out-of-fold {what} on the training data ({description})",
-            policy_id=policy.id if policy is not None else None,
-            policy_version=policy.version if policy is not None else None,
-        )
-
-    return calibrate_on
-
-
-def _auc(y: np.ndarray, scores: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(y, scores)) if 0 < y.sum() < len(y) else float("nan")
+    return _Calibration(blend, thresholds, shared_thresholds, skip_report, auc(y, logits))
 
 
 # -- 6. the model folder ---------------------------------------------------------------------------------------
@@ -380,13 +381,20 @@ def _assemble_model(data: _Features, parts: _FinalParts, blend: Blend, info: dic
 
 
 def _write_model(out: Path, model: PrefilterModel, calibration: _Calibration, rows: Sequence[LabelledRow]) -> None:
+    """The folder; which thresholds go to which file: see the module documentation (step 7)."""
     out.mkdir(parents=True, exist_ok=True)
     save_model(model, out)
-    calibration.thresholds.save(out / "thresholds.json")
+    served, shared = calibration.thresholds, calibration.shared_thresholds
+    if calibration.unknown is not None:
+        if model.community_names:
+            shared = calibration.unknown
+        else:
+            served = calibration.unknown
+    served.save(out / "thresholds.json")
     shared_path = out / SHARED_THRESHOLDS_FILE
-    if calibration.shared_thresholds is not None:
-        calibration.shared_thresholds.save(shared_path)
+    if shared is not None:
+        shared.save(shared_path)
     elif shared_path.exists():
         shared_path.unlink()  # left by an earlier training into the same folder
-    card = model_card(model, calibration.thresholds, rows, calibration.shared_thresholds)
+    card = model_card(model, calibration.thresholds, rows, calibration.shared_thresholds, calibration.unknown)
     (out / "MODEL_CARD.md").write_text(card, encoding="utf-8")

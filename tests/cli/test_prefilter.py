@@ -199,3 +199,25 @@ async def test_full_stages_send_escalations_to_the_reasoner(trained_dir: Path):
     assert report.by_stage.get("prefilter", 0) + report.by_stage.get("reasoner", 0) == 60
     assert report.recall > 0.9 and report.precision > 0.9  # the fake is exact on what reaches it
     assert report.escalated >= report.tp
+
+
+def test_lodo_thresholds_and_their_price_are_shown(cli, tmp_path: Path):
+    """Two sources: train-prefilter calibrates the unknown-community thresholds, eval says which apply and at what price."""
+    rows = synthetic_rows(440, seed=5)
+    for i, row in enumerate(rows):
+        row["source"] = "north" if i % 2 else "south"
+    data = write_jsonl(tmp_path / "two.jsonl", rows)
+    out = tmp_path / "model"
+    runner = CliRunner()
+    args = ["train-prefilter", str(data), "--out", str(out), "--no-embeddings", "--no-communities", "--folds", "3"]
+    trained = runner.invoke(cli, args)
+    assert trained.exit_code == 0, trained.output
+    assert "unknown communities (leave-one-dataset-out, worst)" in trained.output and "held out north" in trained.output
+    result = runner.invoke(cli, ["eval", str(data), "--prefilter", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    th = json.loads(result.stdout)["thresholds"]
+    assert th["applies_to"].startswith("unknown communities") and th["calibrated_on"].startswith("leave-one-dataset-out")
+    assert set(th["per_source"]) == {"north", "south"} and th["calibrated_benign_escalated_share"] is not None
+    tables = runner.invoke(cli, ["eval", str(data), "--prefilter", str(out)])
+    assert tables.exit_code == 0, tables.output
+    assert "their calibrated price" in tables.output and "held-out source" in tables.output

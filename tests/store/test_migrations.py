@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import datetime, timedelta, timezone
 
@@ -141,3 +142,31 @@ async def test_0002_stores_the_platform_ref_of_new_actions(tmp_path):
         assert [r.platform_ref for r in await storage.actions.recent_actions(server)] == ["c-mod/m-1"]
     finally:
         await storage.close()
+
+
+async def test_0006_adds_the_audit_columns_keeping_every_row_and_downgrades(tmp_path):
+    from alembic import command
+
+    from bot.store.database import alembic_config
+
+    path = tmp_path / "old.sqlite3"
+    url = f"sqlite+aiosqlite:///{path}"
+    await upgrade(url, "0001")
+    _old_rows(path)
+    await upgrade(url, "0005")
+    await upgrade(url)  # 0006 must not copy the verdicts table (with foreign keys on, that drops cases)
+
+    server = ServerRef("discord", "111")
+    storage = Storage.from_engine(create_engine(url))
+    try:
+        cases = [await storage.cases.get_case(server, case_id) for case_id in range(1, 6)]
+        assert all(case is not None and not case.verdict.found_by_audit for case in cases)
+    finally:
+        await storage.close()
+    with sqlite3.connect(path) as db:
+        assert {row[1] for row in db.execute("PRAGMA table_info(verdicts)")} >= {"found_by_audit", "audit_share"}
+    await asyncio.to_thread(command.downgrade, alembic_config(url), "0005")
+    with sqlite3.connect(path) as db:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(verdicts)")}
+        assert "found_by_audit" not in columns and "audit_share" not in columns
+        assert db.execute("SELECT count(*) FROM cases").fetchone()[0] == 5

@@ -5,6 +5,10 @@ reasoner; score at or above ``act_above`` â†’ acted on at once; anything else â†
 ``allow_below`` is the highest threshold that still keeps ``target_recall`` of the unsafe messages
 away from "allow" (keyword hits count as kept); ``act_above`` is the lowest threshold whose messages
 are unsafe with at least ``act_precision`` (1.0 = never act on the score alone).
+
+Recall and escalation can be weighted per message (``weights``): leave-one-dataset-out calibration
+(:mod:`bot.training.lodo`) weights every held-out source equally, so "recall 0.95" means the mean
+recall over the held-out sources, not the recall of the largest one.
 """
 
 from __future__ import annotations
@@ -56,6 +60,27 @@ class Thresholds:
     policy_id: str | None = None
     policy_version: str | None = None
     sweep: tuple[SweepPoint, ...] = field(default=())
+    #: Which servers these thresholds are for: "learned communities" (calibrated on the training
+    #: data's own out-of-fold scores) or "unknown communities" (leave-one-dataset-out).
+    applies_to: str = ""
+    #: Leave-one-dataset-out only: how the held-out sources were combined ("pooled", "macro",
+    #: "worst") and, per held-out source, its rows, AUC, recall and benign escalated share at
+    #: ``allow_below`` and its own threshold for the target recall.
+    combine: str | None = None
+    per_source: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
+    #: Leave-one-dataset-out only: the in-distribution thresholds of the same model, for comparison.
+    in_distribution: dict[str, float | int | str | None] | None = None
+
+    def describe(self) -> str:
+        """One line for logs and reports: the allow threshold, what it applies to and its price."""
+        where = f" for {self.applies_to}" if self.applies_to else ""
+        price = ""
+        if not math.isnan(self.recall) and not math.isnan(self.benign_escalated_share):
+            price = (
+                f": recall {self.recall:.3f}, {self.benign_escalated_share:.1%} of benign messages escalated"
+                f" on {self.calibrated_on or 'the calibration data'}"
+            )
+        return f"allow below {self.allow_below:.4f}, act at or above {self.act_above:.4f}{where}{price}"
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)
@@ -99,6 +124,21 @@ def _as_arrays(scores: Sequence[float], labels: Sequence[bool], keyword_hits: Se
     return s, y, k
 
 
+def _as_weights(weights: Sequence[float] | None, n: int) -> np.ndarray:
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    if len(w) != n or (w < 0).any():
+        raise ThresholdsError("weights must be one non-negative number per message")
+    return w
+
+
+def _shares(escalated: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    """(weighted recall, weighted benign escalated share) of an escalation mask."""
+    pos, neg = float(w[y].sum()), float(w[~y].sum())
+    recall = float(w[escalated & y].sum() / pos) if pos > 0 else 0.0
+    benign = float(w[escalated & ~y].sum() / neg) if neg > 0 else 0.0
+    return recall, benign
+
+
 def sweep(
     scores: Sequence[float],
     labels: Sequence[bool],
@@ -106,39 +146,58 @@ def sweep(
     *,
     points: int = 201,
     extra: Sequence[float] = (),
+    weights: Sequence[float] | None = None,
 ) -> tuple[SweepPoint, ...]:
     """Recall and escalation for ``allow_below`` on an even grid over [0, 1] (plus ``extra`` values)."""
     s, y, k = _as_arrays(scores, labels, keyword_hits)
+    w = _as_weights(weights, len(s))
     grid = np.unique(np.concatenate([np.linspace(0.0, 1.0, points), np.asarray(extra, dtype=np.float64)]))
-    n_pos = max(1, int(y.sum()))
-    n_neg = max(1, int((~y).sum()))
+    total = float(w.sum())
     out = []
     for t in grid:
         escalated = k | (s >= t)
+        recall, benign = _shares(escalated, y, w)
         out.append(
             SweepPoint(
                 threshold=round(float(t), 6),
-                recall=float((escalated & y).sum() / n_pos),
-                escalated_share=float(escalated.mean()) if len(s) else 0.0,
-                benign_escalated_share=float((escalated & ~y).sum() / n_neg),
+                recall=recall,
+                escalated_share=float(w[escalated].sum() / total) if total > 0 else 0.0,
+                benign_escalated_share=benign,
             )
         )
     return tuple(out)
 
 
 def allow_threshold_for_recall(
-    scores: Sequence[float], labels: Sequence[bool], keyword_hits: Sequence[bool] | None, target_recall: float
+    scores: Sequence[float],
+    labels: Sequence[bool],
+    keyword_hits: Sequence[bool] | None,
+    target_recall: float,
+    weights: Sequence[float] | None = None,
 ) -> float:
-    """The highest ``allow_below`` that keeps ``target_recall`` of the unsafe messages from being allowed."""
+    """The highest ``allow_below`` that keeps ``target_recall`` of the unsafe messages from being allowed.
+
+    With ``weights``, recall is the weighted share of the unsafe messages kept.
+    """
     s, y, k = _as_arrays(scores, labels, keyword_hits)
     n_pos = int(y.sum())
     if n_pos == 0:
         raise ThresholdsError("the calibration data has no unsafe messages")
-    needed = math.ceil(target_recall * n_pos - 1e-9) - int((y & k).sum())
-    if needed <= 0:
+    if weights is None:
+        needed = math.ceil(target_recall * n_pos - 1e-9) - int((y & k).sum())
+        if needed <= 0:
+            return 1.0
+        uncaught = np.sort(s[y & ~k])[::-1]
+        return float(uncaught[needed - 1])
+    w = _as_weights(weights, len(s))
+    needed_weight = target_recall * float(w[y].sum()) - float(w[y & k].sum())
+    if needed_weight <= 1e-12 * max(1.0, float(w[y].sum())):
         return 1.0
-    uncaught = np.sort(s[y & ~k])[::-1]
-    return float(uncaught[needed - 1])
+    mask = y & ~k
+    order = np.argsort(-s[mask], kind="stable")
+    kept = np.cumsum(w[mask][order])
+    at = int(np.searchsorted(kept, needed_weight * (1 - 1e-12), side="left"))
+    return float(s[mask][order][min(at, len(order) - 1)])
 
 
 def calibrate(
@@ -151,8 +210,16 @@ def calibrate(
     calibrated_on: str = "",
     policy_id: str | None = None,
     policy_version: str | None = None,
+    weights: Sequence[float] | None = None,
+    allow_below: float | None = None,
+    applies_to: str = "",
 ) -> Thresholds:
-    """Thresholds for ``target_recall`` (see the module documentation)."""
+    """Thresholds for ``target_recall`` (see the module documentation).
+
+    ``weights`` weight each message's part in recall and escalation (the act threshold's precision
+    is counted unweighted); ``allow_below`` fixes the allow threshold instead of searching for it
+    (the figures are then measured at it).
+    """
     if not 0.0 < target_recall <= 1.0:
         raise ThresholdsError("the target recall must be in (0, 1]")
     if not 0.0 < act_precision <= 1.0:
@@ -160,7 +227,9 @@ def calibrate(
     s, y, k = _as_arrays(scores, labels, keyword_hits)
     if int((~y).sum()) == 0:
         raise ThresholdsError("the calibration data has no safe messages")
-    allow_below = allow_threshold_for_recall(s, y, k, target_recall)
+    w = _as_weights(weights, len(s))
+    if allow_below is None:
+        allow_below = allow_threshold_for_recall(s, y, k, target_recall, weights)
     act_above = 1.0
     order = np.argsort(-s, kind="stable")
     hits = np.cumsum(y[order])
@@ -170,18 +239,20 @@ def calibrate(
         # The lowest score such that everything scored at least that high meets the precision.
         act_above = max(float(s[order[ok.max()]]), allow_below)
     escalated = k | (s >= allow_below)
+    recall, benign = _shares(escalated, y, w)
     return Thresholds(
         # Rounded for the JSON file in the safe direction: never allow more, never act sooner.
         allow_below=math.floor(allow_below * 1e6) / 1e6,
         act_above=min(1.0, math.ceil(act_above * 1e6) / 1e6),
         target_recall=target_recall,
         act_precision=act_precision,
-        recall=float((escalated & y).sum() / max(1, int(y.sum()))),
-        benign_escalated_share=float((escalated & ~y).sum() / max(1, int((~y).sum()))),
+        recall=recall,
+        benign_escalated_share=benign,
         n=len(s),
         n_unsafe=int(y.sum()),
         calibrated_on=calibrated_on,
         policy_id=policy_id,
         policy_version=policy_version,
-        sweep=sweep(s, y, k, points=101, extra=(allow_below,)),
+        sweep=sweep(s, y, k, points=101, extra=(allow_below,), weights=weights),
+        applies_to=applies_to,
     )

@@ -217,7 +217,11 @@ class FakeDiscord:
         if method == "PUT" and (m := re.fullmatch(r"/applications/(\d+)(?:/guilds/(\d+))?/commands", path)):
             scope = {"guild_id": m.group(2)} if m.group(2) else {}
             app_id = m.group(1)
-            synced = [{**command, "id": self.next_id(), "application_id": app_id, "version": "1", **scope} for command in body]
+            # Discord answers context-menu commands (types 2 and 3) with an empty description.
+            synced = [
+                {"description": "", **command, "id": self.next_id(), "application_id": app_id, "version": "1", **scope}
+                for command in body
+            ]
             return _json(synced)
         if method == "POST" and re.fullmatch(r"/interactions/\d+/[^/]+/callback", path):
             return _json(p.callback_response(path.split("/")[2], body))

@@ -443,3 +443,31 @@ def button_click(
     data["data"] = {"custom_id": custom_id, "component_type": 2}
     data["message"] = {**message, "guild_id": guild_id}
     return data
+
+
+def message_command(
+    name: str,
+    target: dict[str, Any],
+    *,
+    user_id: str = MOD_ID,
+    permissions: str = MANAGE_MESSAGES,
+    roles: list[str] | None = None,
+    guild_id: str = GUILD_ID,
+) -> dict[str, Any]:
+    """INTERACTION_CREATE for a message context-menu command (type 3) run on ``target``.
+
+    Discord resolves the target message into ``data.resolved.messages``, without its guild or member.
+    """
+    resolved = {key: value for key, value in target.items() if key not in ("guild_id", "member")}
+    data = _interaction_base(
+        2, user_id=user_id, permissions=permissions, roles=roles or [], guild_id=guild_id, channel_id=target["channel_id"]
+    )
+    data["data"] = {
+        "id": snowflake(),
+        "name": name,
+        "type": 3,
+        "guild_id": guild_id,
+        "target_id": target["id"],
+        "resolved": {"messages": {target["id"]: resolved}},
+    }
+    return data

@@ -107,10 +107,13 @@ async def test_run_identifies_with_message_content_syncs_commands_and_serves(
 
         # Commands were published to the configured guild at once, not globally.
         (sync,) = fake.calls("PUT", rf"/applications/{p.APP_ID}/guilds/{p.GUILD_ID}/commands")
-        (group,) = sync.body
+        group, menu = sync.body
         assert group["name"] == "mod"
         assert int(group["default_member_permissions"]) == 1 << 13  # Manage Messages
         assert group["contexts"] == [0] and group["dm_permission"] is False  # guild only
+        # The message menu "Report to modbot" is gated the same way.
+        assert (menu["name"], menu["type"]) == ("Report to modbot", 3)
+        assert int(menu["default_member_permissions"]) == 1 << 13 and menu["contexts"] == [0]
         assert fake.calls("PUT", rf"/applications/{p.APP_ID}/commands") == []
 
         await asyncio.sleep(0.05)  # READY and GUILD_CREATE are read

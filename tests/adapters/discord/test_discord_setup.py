@@ -31,6 +31,6 @@ async def test_create_gives_a_platform_adapter_with_an_action_sink(tmp_path: Pat
         assert adapter.platform == "discord"
         assert isinstance(adapter.sink, ActionSink)
         assert type(adapter.client).__name__ == "ModbotShardedClient"
-        assert [c.name for c in adapter.tree.get_commands()] == ["mod"]
+        assert [c.name for c in adapter.tree.get_commands()] == ["mod", "Report to modbot"]
     finally:
         await services.close()

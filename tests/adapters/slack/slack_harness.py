@@ -171,6 +171,31 @@ class Harness:
         assert response.status == 200, response.body
         return await self.response(name)
 
+    async def message_shortcut(
+        self, message: dict, *, user: str = ADMIN, channel: str = GENERAL, callback_id: str = "modbot_report", team: str = TEAM
+    ) -> dict:
+        """A message shortcut (``message_action``) on ``message``; returns what the bot sent to the response_url."""
+        name = f"shortcut{len(self.mock.responses)}-{next(_event_ids)}"
+        payload = {
+            "type": "message_action",
+            "token": "legacy-verification-token",
+            "action_ts": "1700001234.000001",
+            "team": {"id": team, "domain": "test"},
+            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": team},
+            "channel": {"id": channel, "name": "general"},
+            "is_enterprise_install": False,
+            "enterprise": None,
+            "callback_id": callback_id,
+            "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+            "response_url": self.mock.response_url(name),
+            "message_ts": message["ts"],
+            # Slack sends the message as it shows it, without its channel (that is the payload's own).
+            "message": {key: value for key, value in message.items() if key not in ("channel", "channel_type", "event_ts")},
+        }
+        response = await self.dispatch(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+        assert response.status == 200, response.body
+        return await self.response(name)
+
     async def response(self, name: str) -> dict:
         await self.mock.wait_for(lambda: any(n == name for n, _ in self.mock.responses))
         return next(body for n, body in self.mock.responses if n == name)
