@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.commands.handlers.audit import AuditCommands
 from bot.commands.handlers.cases import CaseCommands
 from bot.commands.handlers.policy import PolicyCommands
+from bot.commands.handlers.prefilter import PrefilterCommands
 from bot.commands.handlers.reports import ReportCommands
 from bot.commands.handlers.settings import SettingsCommands
 from bot.commands.handlers.stats import StatsCommands
@@ -28,6 +30,7 @@ from bot.moderation.pipeline import Pipeline
 from bot.moderation.recall import LiveFiguresService
 from bot.moderation.reports import ReportDesk
 from bot.moderation.resolvers import PolicyResolver, SettingsResolver
+from bot.moderation.retention import RetentionSweeper
 from bot.policy_files import load_policy_dir
 from bot.ports import ActionSink, Core, LiveFigures, PlatformAdapter, Prefilter, Reasoner
 from bot.stages.keywords import MatcherCache
@@ -85,13 +88,25 @@ class Services:
     adapters: list[PlatformAdapter] = field(default_factory=list)
     #: Backlog, audits and the live recall estimate (what ``/mod stats`` shows; metrics later).
     figures: LiveFigures | None = None
+    #: Retrains communities' prefilters (``[learning]``); None when learning is off.
+    learner: Any = None
+    #: Purges message content after each server's ``retention_days``.
+    retention: RetentionSweeper | None = None
 
     async def start(self) -> None:
         """Start the pipeline's workers; messages left pending by an earlier run are resumed."""
         await self.pipeline.start()
+        if self.learner is not None:
+            self.learner.start()
+        if self.retention is not None:
+            self.retention.start()
 
     async def close(self) -> None:
         """Stop workers and close backends; pending messages stay recorded for the next start."""
+        if self.learner is not None:
+            await self.learner.aclose()
+        if self.retention is not None:
+            await self.retention.aclose()
         await self.pipeline.stop()
         for adapter in self.adapters:
             try:
@@ -201,6 +216,7 @@ async def build_services(
     server_settings = SettingsResolver(storage.servers, settings.server_defaults)
     policies = PolicyResolver(storage.policies, server_settings, [*load_policy_dir(settings.policy_dir), *extra_policies])
     await policies.install_builtin()
+    prefilter, learner = await _learning(settings, storage, prefilter, extra_policies)
     dispatcher = ActionDispatcher(
         storage.actions, storage.outbox, storage.cases, storage.audit, sinks, retry=settings.pipeline
     )
@@ -247,6 +263,8 @@ async def build_services(
             CaseCommands(storage.cases, ModeratorActions(dispatcher, server_settings), prefilter),
             StatsCommands(storage.verdicts, storage.messages, figures),
             ReportCommands(reports),
+            PrefilterCommands(learner, server_settings),
+            AuditCommands(storage.audit),
         ),
     )
     core = ModerationCore(
@@ -272,7 +290,44 @@ async def build_services(
         reasoner=reasoner,
         prefilter=prefilter,
         figures=figures,
+        learner=learner,
+        retention=RetentionSweeper(
+            storage.messages, storage.servers, server_settings, interval_s=settings.pipeline.retention_interval_s
+        ),
     )
+
+
+async def _learning(
+    settings: AppSettings, storage: Storage, prefilter: Prefilter | None, extra_policies: list[Policy]
+) -> tuple[Prefilter | None, Any]:
+    """With ``[learning]`` on: the prefilter wrapped so communities get their learned models, and the learner."""
+    from bot.stages.prefilter import EmbeddingPrefilter
+
+    enabled = settings.learning.enabled
+    if enabled is None:
+        enabled = settings.database_url.startswith(("sqlite", "postgresql")) and ":memory:" not in settings.database_url
+    if not enabled or not isinstance(prefilter, EmbeddingPrefilter):
+        return prefilter, None
+    from bot.stages.prefilter.learned import CommunityPrefilter
+    from bot.training.scheduler import Learner, subprocess_trainer
+
+    wrapped = CommunityPrefilter(prefilter)
+    policy = next(iter([*extra_policies, *load_policy_dir(settings.policy_dir)]), None)
+    learner = Learner(
+        verdicts=storage.verdicts,
+        servers=storage.servers,
+        versions=storage.prefilter_versions,
+        prefilter=wrapped,
+        settings=settings.learning,
+        train=subprocess_trainer(
+            settings.database_url,
+            extra=("--target-recall", str(min(0.995, settings.learning.target_recall + settings.learning.calibration_margin))),
+        ),
+        policy=policy,
+        default_community=settings.server_defaults.prefilter_community,
+    )
+    await learner.load_active()
+    return wrapped, learner
 
 
 def backup_database(database_url: str, destination: Path) -> int:

@@ -46,7 +46,11 @@ class PipelineSettings(BaseModel):
     sweep_interval_s: float = Field(default=5.0, gt=0)
     #: Accept events from servers the store has not seen yet (adapters register servers on join).
     auto_register_servers: bool = True
-    max_text_chars: int = Field(default=20_000, ge=100)
+    #: Longer message texts are cut (with ``intake.TRUNCATION_MARK``) before judging; Slack allows
+    #: 40,000 characters, Discord 4,000. A cut message is never allowed by the fast stages alone.
+    max_text_chars: int = Field(default=40_000, ge=100)
+    #: How often old message content is purged (each server's ``retention_days``).
+    retention_interval_s: float = Field(default=3600.0, gt=0)
     #: Actions that failed for a transient reason (network, 429, 5xx) are retried from the outbox with
     #: exponential backoff: first after ``action_retry_base_s``, at most ``action_retry_max_s`` apart,
     #: and given up (recorded as failed) once ``action_give_up_after_s`` have passed since planning.
@@ -110,6 +114,29 @@ class HttpApiSettings(BaseModel):
     burst: int = Field(default=200, ge=1)
 
 
+class LearningSettings(BaseModel):
+    """``[learning]``: ``modbot serve`` retrains each community's prefilter from its stored labels."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: None: on when the database is writable (a file SQLite database or a server database).
+    enabled: bool | None = None
+    #: Retrain a community once it has this many labels newer than its last version...
+    min_new_labels: int = Field(default=2000, ge=1)
+    #: ...or once this long has passed since its last version (and it has any new labels).
+    interval_s: float = Field(default=86_400.0, gt=0)
+    #: How often the scheduler looks.
+    check_every_s: float = Field(default=300.0, gt=0)
+    #: Where model versions are written: ``<model_dir>/<community>/<version>/``.
+    model_dir: Path = Path("data/prefilter")
+    target_recall: float = Field(default=0.95, gt=0.5, le=1.0)
+    #: Candidates are calibrated this much above ``target_recall``, so that one calibrated at the target
+    #: does not fail the held-back check half the time by chance.
+    calibration_margin: float = Field(default=0.02, ge=0.0, lt=0.5)
+    #: Below this many labels a community is not trained at all.
+    min_labels: int = Field(default=200, ge=20)
+
+
 def _toml_file_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSettingsSource:
     """pydantic-settings' own TOML source for the settings file (absent file = no values).
 
@@ -164,6 +191,7 @@ class AppSettings(BaseSettings):
     discord: DiscordSettings = DiscordSettings()
     slack: SlackSettings = SlackSettings()
     http_api: HttpApiSettings = HttpApiSettings()
+    learning: LearningSettings = LearningSettings()
     #: Reasoner backend settings; validated by ``bot.stages.reasoner.config.ReasonerSettings``.
     reasoner: dict[str, Any] = Field(default_factory=dict)
     #: Prefilter model folder (``modbot train-prefilter`` output); empty = the shipped default.

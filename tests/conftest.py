@@ -10,7 +10,7 @@ import pytest
 
 from bot.app import Services, build_services
 from bot.domain import MessageEvent, ServerRef
-from bot.config import AppSettings, PipelineSettings
+from bot.config import AppSettings, LearningSettings, PipelineSettings
 from bot.domain.settings import ServerSettings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,6 +69,8 @@ def make_settings(tmp_path: Path, **overrides) -> AppSettings:
         reasoner={"backend": "none"},
         server_defaults=ServerSettings(policy_id="test-policy"),
         pipeline=PipelineSettings(queue_size=100, workers=2, sweep_interval_s=0.05),
+        # Retraining is off unless a test turns it on (tests/training/test_learning.py).
+        learning=LearningSettings(enabled=False),
     )
     values.update(overrides)
     return AppSettings(**values)

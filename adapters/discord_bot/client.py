@@ -20,7 +20,7 @@ from bot.domain import MessageEvent
 from bot.ports import Core
 
 from .commands import ModInteractions, build_mod_group, build_report_menu
-from .convert import fetch_context, message_to_event, raw_edit_to_event, server_ref
+from .convert import ThreadParents, fetch_context, message_to_event, raw_edit_to_event, server_ref
 from .render import CaseButton, QueuePageButton
 from .sink import DiscordActionSink, RetryPolicy
 
@@ -133,6 +133,7 @@ class DiscordAdapter:
     ):
         self.core = core
         self.settings = settings
+        self.threads = ThreadParents()  # parents of threads discord.py has not cached
         options: dict[str, Any] = {"chunk_guilds_at_startup": False, **(client_options or {})}
         client_class = ModbotShardedClient if self.settings.sharded else ModbotClient
         self.client: discord.Client = client_class(intents=build_intents(), **options)
@@ -231,7 +232,7 @@ class DiscordAdapter:
 
     async def handle_message(self, message: discord.Message) -> None:
         """A new message: convert, attach context if the server wants it, submit it to the core."""
-        event = message_to_event(message)
+        event = message_to_event(message, where=await self.threads.resolve(message))
         if event is None:
             return
         event = await self._with_context(event, message)
@@ -240,7 +241,7 @@ class DiscordAdapter:
 
     async def handle_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
         """An edit, of a cached message or not: the new text is judged like a new message."""
-        event = raw_edit_to_event(payload)
+        event = raw_edit_to_event(payload, where=await self.threads.resolve(payload.message))
         if event is None:
             return
         event = await self._with_context(event, payload.message)

@@ -272,7 +272,7 @@ def build_mod_group(handler: ModInteractions) -> app_commands.Group:
 
     @mod.command(name="case", description="Show one case")
     @app_commands.rename(case_id="id")
-    @app_commands.describe(case_id="The case number (#id in the mod-log channel)")
+    @app_commands.describe(case_id="The case number (#N in the mod-log channel)")
     async def case(interaction: discord.Interaction, case_id: app_commands.Range[int, 1]) -> None:
         await handler.slash(interaction, ShowCase(case_id))
 

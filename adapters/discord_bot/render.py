@@ -79,7 +79,7 @@ def case_embed(case: Case, note: str = "") -> discord.Embed:
     if case.event.attachments:
         description += "\n" + ", ".join(f"📎 {a.filename}" for a in case.event.attachments[:5])
     embed = discord.Embed(
-        title=clip(f"Case #{case.id} · {verdict.decision.value}", TITLE_LIMIT),
+        title=clip(f"Case #{case.display_number} · {verdict.decision.value}", TITLE_LIMIT),
         description=clip(description, CASE_TEXT_LIMIT + 500),
         colour=_COLOURS.get(case.status, discord.Colour.light_grey()),
         url=message_link(case),
@@ -94,7 +94,7 @@ def case_embed(case: Case, note: str = "") -> discord.Embed:
         )
     if note:
         embed.add_field(name="Review", value=clip(note, FIELD_VALUE_LIMIT), inline=False)
-    embed.set_footer(text=f"modbot case {case.id}{' (edited message)' if case.event.edited else ''}")
+    embed.set_footer(text=f"modbot case {case.display_number}{' (edited message)' if case.event.edited else ''}")
     return embed
 
 
@@ -111,7 +111,7 @@ def reply_embed(reply: Reply) -> discord.Embed:
         excerpt = clip(case.event.text.replace("\n", " "), CASE_EXCERPT_LIMIT)
         fields.append(
             (
-                f"#{case.id} · {case.status} · {case.verdict.decision.value} · {rules}",
+                f"#{case.display_number} · {case.status} · {case.verdict.decision.value} · {rules}",
                 f"<@{case.event.author_id}>: {excerpt}",
             )
         )

@@ -147,7 +147,7 @@ def case_blocks(case: Case, *, actions_taken: Sequence[ActionTaken] = (), review
     if lines := _taken_lines(actions_taken):
         pairs.append(("Actions", "\n".join(lines)))
     blocks: list[Block] = [
-        _header(f"Case #{case.id}: {verdict.decision.value}"),
+        _header(f"Case #{case.display_number}: {verdict.decision.value}"),
         _section(message),
         *_fields([(name, mrkdwn_escape(value)) for name, value in pairs]),
         _section(f"*Rationale*\n{mrkdwn_escape(verdict.rationale or '-')}"),
@@ -167,7 +167,7 @@ def case_message(
 ) -> dict[str, Any]:
     """``text`` (notification fallback) and ``blocks`` for ``chat.postMessage``/``respond``."""
     rules = ", ".join(case.verdict.rule_ids) or "no rule"
-    text = f"Case #{case.id}: {case.verdict.decision.value} ({rules}) for a message by <@{case.event.author_id}>"
+    text = f"Case #{case.display_number}: {case.verdict.decision.value} ({rules}) for a message by <@{case.event.author_id}>"
     return {"text": _clip(text, _FALLBACK_MAX), "blocks": case_blocks(case, actions_taken=actions_taken, reviewed_by=reviewed_by)}
 
 

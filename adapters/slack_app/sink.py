@@ -159,7 +159,7 @@ class SlackActionSink:
             return ActionOutcome(True, "already posted", platform_ref=case.posted_ref)
         channel = action.mod_channel_id
         if not channel:
-            log.warning("case #%s of %s not posted: no mod channel is configured (mod_channel_id)", case.id, action.server)
+            log.warning("case #%s of %s not posted: no mod channel is configured (mod_channel_id)", case.display_number, action.server)
             return ActionOutcome(False, "no mod channel configured (mod_channel_id)")
         try:
             bot = await self._bot(action.server)

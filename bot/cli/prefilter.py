@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -12,7 +13,6 @@ import typer
 
 from bot.cli.evaluation import eval_command
 from bot.cli.prefilter_common import (
-    DataArg,
     HoldoutOpt,
     LimitOpt,
     SeedOpt,
@@ -27,10 +27,13 @@ __all__ = ["register", "train_prefilter_command"]
 
 
 def train_prefilter_command(
-    data: DataArg,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Folder to write the model, thresholds.json and MODEL_CARD.md to.")
     ],
+    data: Annotated[
+        Optional[list[Path]],
+        typer.Argument(help="Labelled JSON-lines files (text, unsafe, category).", show_default=False),
+    ] = None,
     target_recall: Annotated[
         float,
         typer.Option("--target-recall", help="Recall of unsafe messages the allow threshold keeps.", min=0.5, max=1.0),
@@ -107,6 +110,21 @@ def train_prefilter_command(
         Optional[int],
         typer.Option("--max-per-source", help="Use at most N rows of each source (a deterministic sample).", min=1),
     ] = None,
+    from_db: Annotated[
+        bool, typer.Option("--from-db", help="Also train on the database's labels (VerdictLog.labels).")
+    ] = False,
+    server: Annotated[Optional[str], typer.Option("--server", help="--from-db: one server's labels.")] = None,
+    community: Annotated[
+        Optional[str], typer.Option("--community", help="--from-db: the labels of one community's servers.")
+    ] = None,
+    database_url: Annotated[Optional[str], typer.Option("--database-url", help="Overrides the setting.")] = None,
+    config_file: Annotated[Optional[Path], typer.Option("--config", help="Settings file (default ./modbot.toml).")] = None,
+    hold_back: Annotated[
+        str, typer.Option("--hold-back", help="--from-db: leave out the held-back evaluation slice (traffic|all; none keeps every label).")
+    ] = "none",
+    fast: Annotated[
+        bool, typer.Option("--fast", help="One MLP, 3 folds, no LODO, no communities (what serve's retraining uses).")
+    ] = False,
 ) -> None:
     """Train the prefilter classifier on labelled messages and calibrate its thresholds."""
     from bot.stages.prefilter.embedder import EmbedderConfig, EmbeddingModelError, OnnxEmbedder
@@ -118,7 +136,23 @@ def train_prefilter_command(
         raise fail("--lodo-combine must be macro, pooled or worst")
     if blend_on not in ("oof", "lodo"):
         raise fail("--blend-on must be oof or lodo")
-    rows = load_rows(data, split, holdout, seed, limit)
+    data = data or []
+    if not data and not from_db:
+        raise fail("give labelled files, --from-db, or both")
+    rows = load_rows(data, split, holdout, seed, limit) if data else []
+    if from_db:
+        from bot.cli.from_db import rows_from_db
+        from bot.config import SettingsError, load_settings
+
+        try:
+            settings = load_settings(config_file, **({"database_url": database_url} if database_url else {}))
+        except SettingsError as exc:
+            raise fail(str(exc)) from None
+        db_rows = rows_from_db(settings, server=server, community=community, hold_back=hold_back)
+        err.print(f"{len(db_rows)} labels from the database" + (f" (without the {hold_back} slice)" if hold_back != "none" else ""))
+        rows = [*rows, *db_rows]
+        if not rows:
+            raise fail("no labels in the database for that choice")
     if max_per_source is not None:
         from bot.training.data import cap_per_source
 
@@ -126,24 +160,31 @@ def train_prefilter_command(
     loaded_policy = load_policy_or_fail(policy)
     from bot.stages.prefilter.ngrams import NgramSpec
 
-    config = TrainConfig(
-        target_recall=target_recall,
-        act_precision=act_precision,
-        use_embeddings=not no_embeddings,
-        communities=False if no_communities else None,
-        memory=not no_memory,
-        embed_hidden=hidden,
-        embed_ensemble=ensemble,
-        oof_ensemble=oof_ensemble,
-        lodo=lodo,
-        lodo_combine=lodo_combine,
-        blend_on=blend_on,
-        folds=folds,
-        name=name,
-        ngrams=NgramSpec(max_features=max_features),
-    )
+    if fast:
+        from bot.training.learning import fast_config
+
+        config = replace(
+            fast_config(len(rows), target_recall=target_recall), name=name or "learned", use_embeddings=not no_embeddings
+        )
+    else:
+        config = TrainConfig(
+            target_recall=target_recall,
+            act_precision=act_precision,
+            use_embeddings=not no_embeddings,
+            communities=False if no_communities else None,
+            memory=not no_memory,
+            embed_hidden=hidden,
+            embed_ensemble=ensemble,
+            oof_ensemble=oof_ensemble,
+            lodo=lodo,
+            lodo_combine=lodo_combine,
+            blend_on=blend_on,
+            folds=folds,
+            name=name,
+            ngrams=NgramSpec(max_features=max_features),
+        )
     embedder = None if no_embeddings else OnnxEmbedder(EmbedderConfig(model_path=embedding_model))
-    sources = [str(p) for p in data] + ([f"split={split} holdout={holdout} seed={seed}"] if split != "all" else [])
+    sources = [str(p) for p in data] + (["database labels"] if from_db else []) + ([f"split={split} holdout={holdout} seed={seed}"] if split != "all" else [])
     if max_per_source is not None:
         sources.append(f"max-per-source={max_per_source}")
     with progress_bars() as progress:

@@ -20,8 +20,12 @@ from bot.domain.commands import (
     PolicyTest,
     PolicyUpload,
     PolicyUse,
+    PrefilterCommunity,
+    PrefilterRollback,
+    PrefilterStatus,
     SetMode,
     SetModChannel,
+    ShowAudit,
     ShowCase,
     ShowQueue,
     Stats,
@@ -97,8 +101,8 @@ def parse_mod_command(text: str) -> ModCommand:
         return ShowQueue(_int(args[0], "page") if args else 1)
     if verb == "case":
         if len(args) != 1:
-            raise CommandSyntaxError("usage: /mod case <id>")
-        return ShowCase(_int(args[0], "case id"))
+            raise CommandSyntaxError("usage: /mod case <number>")
+        return ShowCase(_int(args[0], "case number"))
     if verb == "history":
         if not args:
             raise CommandSyntaxError("usage: /mod history <member> [page]")
@@ -113,6 +117,17 @@ def parse_mod_command(text: str) -> ModCommand:
         if len(args) != 1:
             raise CommandSyntaxError("usage: /mod modchannel <channel>")
         return SetModChannel(_target_id(args[0]))
+    if verb == "audit":
+        return ShowAudit(_int(args[0], "page") if args else 1)
+    if verb == "prefilter":
+        sub = args[0].lower() if args else ""
+        if sub == "status" and len(args) == 1:
+            return PrefilterStatus()
+        if sub == "rollback" and len(args) == 1:
+            return PrefilterRollback()
+        if sub == "community" and len(args) == 2 and 0 < len(args[1]) <= 100:
+            return PrefilterCommunity(None if args[1].lower() == "none" else args[1])
+        raise CommandSyntaxError("usage: /mod prefilter status | rollback | community <name>|none")
     if verb == "forget":
         if len(args) != 1:
             raise CommandSyntaxError("usage: /mod forget <member>")

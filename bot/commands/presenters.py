@@ -15,11 +15,13 @@ USAGE = """\
 /mod mode shadow|enforce
 /mod modchannel <channel>
 /mod queue [page]
-/mod case <id>
+/mod case <number>
 /mod history <member> [page]
 /mod exempt role|channel add|remove <id>
 /mod stats [days]
-/mod forget <member>"""
+/mod forget <member>
+/mod prefilter status | rollback | community <name>|none
+/mod audit [page]"""
 
 
 def case_fields(case: Case) -> tuple[tuple[str, str], ...]:

@@ -42,3 +42,11 @@ class Case:
     created_at: datetime | None = None
     #: Platform reference of the posted case message (e.g. "channel_id/message_id"), once posted.
     posted_ref: str | None = None
+    #: The case's number in its server (1, 2, 3...): what moderators see and type. ``id`` is global and
+    #: internal (its gaps would reveal other servers' volume); buttons carry it, scoped by server.
+    number: int = 0
+
+    @property
+    def display_number(self) -> int:
+        """The number moderators see (the server's own numbering; ``id`` for a case built without one)."""
+        return self.number or self.id

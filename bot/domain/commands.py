@@ -24,11 +24,15 @@ __all__ = [
     "PolicyTest",
     "PolicyUpload",
     "PolicyUse",
+    "PrefilterCommunity",
+    "PrefilterRollback",
+    "PrefilterStatus",
     "Reply",
     "ReportMessage",
     "Review",
     "SetMode",
     "SetModChannel",
+    "ShowAudit",
     "ShowCase",
     "ShowQueue",
     "ShowReasoning",
@@ -105,7 +109,9 @@ class ShowQueue:
 
 @dataclass(frozen=True, slots=True)
 class ShowCase:
-    case_id: int
+    """``/mod case N``: N is the case's number in the server (``Case.number``), not its internal id."""
+
+    number: int
     name = "case"
 
 
@@ -134,6 +140,14 @@ class Stats:
 class Forget:
     member_id: str
     name = "forget"
+
+
+@dataclass(frozen=True, slots=True)
+class ShowAudit:
+    """``/mod audit [page]``: the server's own audit log, newest first."""
+
+    page: int = 1
+    name = "audit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +204,23 @@ class ReportMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class PrefilterStatus:
+    name = "prefilter status"
+
+
+@dataclass(frozen=True, slots=True)
+class PrefilterRollback:
+    name = "prefilter rollback"
+
+
+@dataclass(frozen=True, slots=True)
+class PrefilterCommunity:
+    #: None: the server is a community of its own again.
+    community: str | None
+    name = "prefilter community"
+
+
+@dataclass(frozen=True, slots=True)
 class Help:
     name = "help"
 
@@ -197,6 +228,8 @@ class Help:
 ModCommand = (
     PolicyShow | PolicyUpload | PolicyUse | PolicyTest | SetMode | SetModChannel | ShowQueue | ShowCase | MemberHistory
     | Exempt | Stats | Forget | Review | CaseAction | ShowReasoning | ReportMessage | Help
+    | PrefilterStatus | PrefilterRollback | PrefilterCommunity
+    | ShowAudit
 )
 
 
@@ -234,4 +267,4 @@ def case_summary(case: Case) -> str:
     text = case.event.text.replace("\n", " ")
     excerpt = text if len(text) <= 80 else text[:77] + "…"
     rules = ", ".join(case.verdict.rule_ids) or "-"
-    return f"#{case.id} [{case.status}] {case.verdict.decision.value} {rules} by {case.event.author_id}: {excerpt}"
+    return f"#{case.display_number} [{case.status}] {case.verdict.decision.value} {rules} by {case.event.author_id}: {excerpt}"

@@ -67,6 +67,9 @@ class ServerSettings(BaseModel):
     default_timeout_s: int = Field(default=600, ge=0, le=28 * 86400)
     #: Per-server keyword and regex lists (regexes run on RE2, so they cannot hang the bot).
     extra_terms: tuple[ServerTerms, ...] = ()
+    #: Message content (texts, context, reasoning) is purged this many days after it was received;
+    #: verdict metadata (decisions, rules, stages, timings) and case statuses stay for the audit trail.
+    retention_days: int = Field(default=90, ge=1, le=3650)
     #: The share of prefilter-allowed messages the reasoner audits afterwards, at low priority (needs a
     #: reasoner); the audits estimate the prefilter's live recall. 0 turns audits off.
     audit_share: float = Field(default=0.02, ge=0.0, le=1.0)
@@ -96,6 +99,7 @@ class ServerOverrides(BaseModel):
     warn_users: bool | None = None
     default_timeout_s: int | None = Field(default=None, ge=0, le=28 * 86400)
     extra_terms: tuple[ServerTerms, ...] | None = None
+    retention_days: int | None = Field(default=None, ge=1, le=3650)
     audit_share: float | None = Field(default=None, ge=0.0, le=1.0)
 
     def apply_to(self, defaults: ServerSettings) -> ServerSettings:

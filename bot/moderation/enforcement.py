@@ -83,7 +83,7 @@ def plan_moderator_action(
         message_id=event.message_id,
         user_id=event.author_id,
         mod_channel_id=settings.mod_channel_id,
-        reason=f"case #{case.id} by moderator {moderator_id}",
+        reason=f"case #{case.display_number} by moderator {moderator_id}",
         duration_s=(duration_s or settings.default_timeout_s) if kind is ActionKind.TIMEOUT else None,
         case=case,
     )

@@ -161,6 +161,19 @@ class Judge:
                 **base,
             )
 
+        from bot.moderation.intake import TRUNCATION_MARK  # noqa: PLC0415 (one-block change)
+
+        if TRUNCATION_MARK in event.text and not force_reasoner:
+            # Cut at intake: the part no stage saw may hold the violation (padding evasion), so the
+            # fast stages may not allow it alone: the reasoner decides, or a moderator without one.
+            if self.reasoner is None:
+                return Verdict(
+                    Decision.FLAG, Stage.KEYWORD, categories=decision_for_rules(policy, keywords.rule_ids)[1],
+                    rule_ids=keywords.rule_ids, confidence=0.5,
+                    rationale="Too long: cut before judging; needs review (no reasoner configured).", **base,
+                )  # fmt: skip
+            routing = replace(routing, always_reason=True)
+
         score = None
         unknown_language = False
         allow_below, act_above = self.thresholds(routing)

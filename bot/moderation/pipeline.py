@@ -20,6 +20,7 @@ from bot.moderation.audits import AuditConfig, Auditor
 from bot.moderation.batching import BatchWriter
 from bot.moderation.dispatch import ActionDispatcher
 from bot.moderation.enforcement import plan_actions
+from bot.moderation.intake import MAX_ATTEMPTS, check_ids, sanitize_text
 from bot.moderation.judge import Judge, Routing
 from bot.moderation.resolvers import PolicyResolver, SettingsResolver
 from bot.ports import CaseBook, MessageLog, ReasonerUnavailable, ServerConfig, VerdictLog
@@ -28,21 +29,6 @@ from bot.stages.keywords import ExtraTerms, KeywordMatcher, MatcherCache
 __all__ = ["Pipeline", "PipelineConfig", "PipelineCounters", "sanitize_text"]
 
 log = logging.getLogger(__name__)
-
-TRUNCATION_MARK = "\n[… message cut by modbot: too long to store in full]"
-
-
-def sanitize_text(text: str, max_chars: int) -> str:
-    """Make arbitrary platform text storable: lone surrogates → U+FFFD, NUL removed, length capped."""
-    if not isinstance(text, str):
-        raise TypeError(f"message text must be str, not {type(text).__name__}")
-    # A UTF-16 round trip joins valid surrogate pairs and replaces lone ones.
-    text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    text = text.replace("\x00", "")
-    if len(text) > max_chars:
-        text = text[:max_chars] + TRUNCATION_MARK
-    return text
-
 
 class PipelineConfig(AuditConfig, Protocol):
     """What the pipeline reads of its settings (``bot.config.PipelineSettings``, the ``[pipeline]`` table)."""
@@ -203,8 +189,7 @@ class Pipeline:
             )
             if context != event.context:
                 event = replace(event, context=context)
-            if not event.message_id or not event.channel_id or not event.author_id:
-                raise ValueError("an event needs a message id, a channel id and an author id")
+            check_ids(event)
         except (TypeError, ValueError) as exc:
             self.counters.rejected += 1
             log.warning("rejected an event from %s: %s", getattr(event, "server", "?"), exc)
@@ -292,12 +277,22 @@ class Pipeline:
                 await self.process(row_id)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the loop survives anything one message does
+            except Exception as exc:  # the loop survives anything one message does
                 log.exception("unexpected error while processing message row %s", row_id)
+                await self._failed_attempt(row_id, exc)
             finally:
                 self._in_flight.discard(row_id)
                 self._queue.task_done()
                 self.audits.wake()
+
+    async def _failed_attempt(self, row_id: int, exc: Exception) -> None:
+        """Count a failure of a row; after ``MAX_ATTEMPTS`` it is failed for good and never swept again."""
+        self._fresh.pop(row_id, None)
+        try:
+            if await self.messages.count_failed_attempt(row_id, f"{type(exc).__name__}: {exc}"[:500], MAX_ATTEMPTS):
+                self.counters.failed += 1
+        except Exception:
+            log.exception("could not record the failure of message row %s", row_id)
 
     async def _sweeper(self) -> None:
         while True:

@@ -59,6 +59,10 @@ class MessageLog(Protocol):
 
     async def set_message_status(self, row_id: int, status: MessageStatus, error: str | None = None) -> None: ...
 
+    async def count_failed_attempt(self, row_id: int, error: str, max_attempts: int) -> bool:
+        """Count a failure of a pending row (it goes after fresh rows when swept); True when it is now failed."""
+        ...
+
     async def count_messages(self, status: MessageStatus | None = None, server: ServerRef | None = None) -> int:
         """How many revisions there are (with ``status``; of ``server``, or of every server)."""
         ...
@@ -73,6 +77,13 @@ class MessageLog(Protocol):
 
     async def forget_member(self, server: ServerRef, author_id: str) -> int:
         """Erase a member's stored content in ``server``; returns how many messages were erased."""
+        ...
+
+    async def purge_content(self, server: ServerRef, received_before: datetime) -> int:
+        """Purge the content of ``server``'s messages received before a time (retention); returns how many.
+
+        Pending messages are kept whole (they are still to be judged); decisions and statuses stay.
+        """
         ...
 
 
@@ -129,6 +140,10 @@ class CaseBook(Protocol):
     """Cases and moderators' reviews of them; every query is scoped by server."""
 
     async def get_case(self, server: ServerRef, case_id: int) -> Case | None: ...
+
+    async def get_case_by_number(self, server: ServerRef, number: int) -> Case | None:
+        """A case by its number in ``server`` (what moderators see and type); the global id stays internal."""
+        ...
 
     async def list_cases(
         self,
@@ -243,7 +258,11 @@ class AuditLog(Protocol):
         self, server: ServerRef, actor_id: str, command: str, arguments: dict[str, Any], *, allowed: bool, result: str
     ) -> None: ...
 
-    async def audit_entries(self, server: ServerRef, limit: int = 50) -> list[AuditEntry]: ...
+    async def audit_entries(self, server: ServerRef, limit: int = 50, offset: int = 0) -> list[AuditEntry]:
+        """The server's entries, newest first, skipping the newest ``offset`` (``/mod audit`` pages)."""
+        ...
+
+    async def count_audit_entries(self, server: ServerRef) -> int: ...
 
     async def note_once(self, server: ServerRef, kind: str, detail: str = "") -> bool:
         """Remember a one-time notice; True the first time for this server and kind."""

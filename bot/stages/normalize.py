@@ -30,8 +30,14 @@ Design choices worth knowing:
   punctuation. "1" and "|" read as either "i" or "l" ("1diot", "ki11"): ``folded`` uses "i" and
   :attr:`NormalizedText.alternates` carries the "l" reading when it differs.
 * Spaced-out letters are joined only when three or more single-character tokens in a row are each
-  separated by one to three separator characters (spaces, ``. - _ * / , ~ ( ) [ ]``) and at least one
-  of them is a letter. Sentences with one-letter words ("I am a ...") rarely have three in a row.
+  separated by one to three separator characters (spaces, ``. - _ * / , ~ ( ) [ ]``; in non-ASCII
+  text also emoji and other symbols, "n😂i😂g") and at least one of them is a letter. Sentences with
+  one-letter words ("I am a ...") rarely have three in a row. Wider gaps in a run ("s e l l i n g  a
+  i m b o t") stay word boundaries. See :mod:`bot.stages.evasions`.
+* U+FFFD (an invalid byte or lone surrogate) inside a word is dropped in ``folded`` ("nig\ufffdger").
+* :attr:`NormalizedText.readings` holds the message as it displays once spoiler bars
+  ("||n||||i||||g||") or right-to-left overrides ("\u202etobmia gnilles") are undone, each
+  normalised on its own; the keyword matcher scans them like ``folded``.
 * The look-alike table is a compact hand-picked subset of the Unicode confusables data (UTS #39,
   ``confusables.txt``): the Cyrillic, Greek, Armenian and Latin-extension/IPA/small-capital letters
   whose prototype is a single ASCII letter, plus the negative circled/squared letters and regional
@@ -63,7 +69,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from bot.stages.evasions import join_spaced_runs, rewritten_texts
 
 __all__ = [
     "MAX_FOLDED_CHARS",
@@ -91,6 +99,9 @@ class NormalizedText:
     #: True when ``folded`` covers only the first :data:`MAX_FOLDED_CHARS` characters of ``clean``
     #: (then a regex anchored with ``$`` may see the cut end of ``folded``).
     truncated: bool = False
+    #: The same message as it displays once layout evasions are undone (spoiler bars, RTL overrides),
+    #: each normalised on its own (its words need not line up with ``folded``); empty for most chat.
+    readings: tuple[NormalizedText, ...] = ()
 
     @property
     def is_empty(self) -> bool:
@@ -254,26 +265,20 @@ def _fold_scripts(text: str) -> tuple[str, tuple[str, ...]]:
     return folded, tuple(dict.fromkeys(o for o in others if o != folded))
 
 
+_REPLACEMENT_IN_WORD = re.compile(r"(?<=[^\W_])\ufffd+(?=[^\W_])")
+
+
 def _fold_unicode(clean: str) -> str:
     """Marks stripped, case folded, Latin look-alikes mapped (the script-aware part comes later)."""
+    if "\ufffd" in clean:
+        # An invalid byte or lone surrogate inside a word ("nig\ufffdger") does not break the word.
+        clean = _REPLACEMENT_IN_WORD.sub("", clean)
     text = _MARKS.sub("", unicodedata.normalize("NFD", clean)).casefold()
     return unicodedata.normalize("NFC", text).translate(_LATIN_FOLD)
 
 
 # --- folded: shared part (ASCII and Unicode) ------------------------------------------------------
 
-# A "token character" is a letter or digit, or one of the leet symbols that stand in for letters.
-_TOKEN_CHAR = r"(?:[^\W_]|[@$!|])"
-_NOT_AFTER_TOKEN = r"(?<![^\W_])(?<![@$!|])"
-_NOT_BEFORE_TOKEN = r"(?![^\W_])(?![@$!|])"
-_SEPARATOR = r"[\s.\-_*/,~()\[\]]"
-_SPACED = re.compile(
-    rf"{_NOT_AFTER_TOKEN}{_TOKEN_CHAR}(?:{_SEPARATOR}{{1,3}}{_TOKEN_CHAR}{_NOT_BEFORE_TOKEN}){{2,}}"
-)
-_SPACED_DROP = re.compile(rf"{_SEPARATOR}+")
-# Cheap guard for _SPACED (a pattern starting with a character class is scanned quickly): a joinable
-# run has at least one single character with a separator on each side.
-_SPACED_HINT = re.compile(rf"{_SEPARATOR}{_TOKEN_CHAR}{_SEPARATOR}")
 _HAS_LETTER = re.compile(r"[^\W\d_]")
 # A token holding at least one leet character. The lazy prefix stops at the first leet character;
 # tokens start only after a non-token character, so the scan stays linear on hostile input.
@@ -289,11 +294,6 @@ _LEET_HINT = re.compile(r"[^\W\d_][013457@$|]|[^\W\d_]![\w@$|]|[013457@$!|][^\W\
 _ELONGATED = re.compile(r"([^\W\d_])\1{3,}")
 # Cheap guard: ``re.sub`` with a template is slow even when nothing matches.
 _RUN_OF_FOUR = re.compile(r"(.)\1\1\1")
-
-
-def _join_spaced(match: re.Match[str]) -> str:
-    run = match.group()
-    return _SPACED_DROP.sub("", run) if _HAS_LETTER.search(run) else run
 
 
 def _map_leet(token: str, table: dict[int, str]) -> str:
@@ -325,13 +325,6 @@ def _cut_runs(text: str) -> str:
     return _ELONGATED.sub(_shorten_runs, text)
 
 
-def _join_spaced_runs(text: str) -> str:
-    text = " ".join(text.split())
-    if _SPACED_HINT.search(text) is None:
-        return text
-    return _SPACED.sub(_join_spaced, text)
-
-
 def _fold_words(text: str, others: tuple[str, ...] = ()) -> tuple[str, tuple[str, ...]]:
     """Leetspeak and letter runs of ``text`` and of its other readings ``others`` (same layout)."""
     if _LEET_CHAR.search(text) is None or _LEET_HINT.search(text) is None:
@@ -354,17 +347,26 @@ def normalize(text: str, *, max_folded_chars: int = MAX_FOLDED_CHARS) -> Normali
     """Return the clean and folded forms of ``text``. Never raises on any ``str`` input."""
     if not isinstance(text, str):
         raise TypeError(f"normalize() takes a str, not {type(text).__name__}")
+    norm = _normalize(text, max_folded_chars)
+    if "||" not in text and "\u202e" not in text and "\u2067" not in text:
+        return norm  # nearly all chat: no rewritten reading
+    readings = (_normalize(other, max_folded_chars) for other in rewritten_texts(text))
+    others = tuple(r for r in readings if r.folded != norm.folded)
+    return replace(norm, readings=others) if others else norm
+
+
+def _normalize(text: str, max_folded_chars: int) -> NormalizedText:
     clean = _clean(text)
     source = clean
     truncated = len(clean) > max_folded_chars
     if truncated:
         source = clean[:max_folded_chars]
     if source.isascii():
-        folded, alternates = _fold_words(_join_spaced_runs(source.lower()))
+        folded, alternates = _fold_words(join_spaced_runs(source.lower()))
     else:
         # Spaced-out letters are joined before the script-aware step, so "n i g g е r" (a Cyrillic
         # е) is one mixed-script word by then.
-        folded, alternates = _fold_words(*_fold_scripts(_join_spaced_runs(_fold_unicode(source))))
+        folded, alternates = _fold_words(*_fold_scripts(join_spaced_runs(_fold_unicode(source), symbols=True)))
     return NormalizedText(clean=clean, folded=folded, alternates=alternates, truncated=truncated)
 
 

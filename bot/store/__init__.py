@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.ports.learning import PrefilterVersions
 from bot.ports import ActionLog, ActionOutbox, AuditLog, CaseBook, MessageLog, PolicyLibrary, ServerConfig, VerdictLog
 from bot.store._base import Database
 from bot.store.actions import SqlActionLog
@@ -20,6 +21,7 @@ from bot.store.database import create_engine, upgrade
 from bot.store.messages import SqlMessageLog
 from bot.store.outbox import SqlActionOutbox
 from bot.store.policies import SqlPolicyLibrary
+from bot.store.prefilter_versions import SqlPrefilterVersions
 from bot.store.servers import SqlServerConfig
 from bot.store.verdicts import SqlVerdictLog
 
@@ -38,6 +40,7 @@ class Storage:
     servers: ServerConfig
     policies: PolicyLibrary
     audit: AuditLog
+    prefilter_versions: PrefilterVersions
     _database: Database = field(repr=False)
 
     @classmethod
@@ -53,6 +56,7 @@ class Storage:
             servers=SqlServerConfig(database),
             policies=SqlPolicyLibrary(database),
             audit=SqlAuditLog(database),
+            prefilter_versions=SqlPrefilterVersions(database),
             _database=database,
         )
 

@@ -133,6 +133,7 @@ def case_from_rows(case: CaseRow, verdict: VerdictRow, message: MessageRow) -> C
         status=CaseStatus(case.status),
         created_at=aware(case.created_at),
         posted_ref=case.posted_ref,
+        number=case.number or 0,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.domain import ServerRef
@@ -37,13 +37,21 @@ class SqlAuditLog(StoreAdapter):
             session.add(row)
             await session.commit()
 
-    async def audit_entries(self, server: ServerRef, limit: int = 50) -> list[AuditEntry]:
-        """The server's newest audit entries first."""
+    async def audit_entries(self, server: ServerRef, limit: int = 50, offset: int = 0) -> list[AuditEntry]:
+        """The server's audit entries, newest first (skipping the newest ``offset``)."""
         async with self._db.reading() as session:
             rows = await session.scalars(
-                select(AuditRow).where(AuditRow.server_key == server.key).order_by(AuditRow.id.desc()).limit(limit)
+                select(AuditRow)
+                .where(AuditRow.server_key == server.key)
+                .order_by(AuditRow.id.desc())
+                .offset(max(offset, 0))
+                .limit(limit)
             )
             return [audit_entry(row) for row in rows]
+
+    async def count_audit_entries(self, server: ServerRef) -> int:
+        async with self._db.reading() as session:
+            return int(await session.scalar(select(func.count(AuditRow.id)).where(AuditRow.server_key == server.key)) or 0)
 
     async def note_once(self, server: ServerRef, kind: str, detail: str = "") -> bool:
         """Remember a one-time notice; True the first time for this server and kind, False afterwards."""

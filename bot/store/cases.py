@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from sqlalchemy import Select, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Case, CaseStatus, ReviewOutcome, ServerRef, utcnow
 from bot.domain.records import CasePage, LabelledText
 from bot.store._base import StoreAdapter
 from bot.store._mapping import case_from_rows
-from bot.store.messages import ERASED
-from bot.store.schema import CaseRow, MessageRow, ReviewRow, VerdictRow
+from bot.store.messages import REMOVED_TEXTS
+from bot.store.schema import CaseRow, MessageRow, ReviewRow, ServerRow, VerdictRow
 
-__all__ = ["SqlCaseBook"]
+__all__ = ["SqlCaseBook", "next_case_numbers"]
 
 #: Case states a moderator decided; their messages are the labelled examples the prefilter learns.
 _DECIDED = (CaseStatus.UPHELD.value, CaseStatus.OVERTURNED.value)
@@ -26,6 +27,29 @@ def _with_verdict_and_message() -> Select[tuple[CaseRow, VerdictRow, MessageRow]
     )
 
 
+async def next_case_numbers(session: AsyncSession, server_keys: set[str]) -> dict[str, int]:
+    """The next free case number of each server, inside the transaction that opens the cases.
+
+    On SQLite the write lock serialises every case-opening transaction, so max + 1 is safe. Elsewhere
+    the servers' rows are locked first (``FOR UPDATE``: a per-server counter lock), and the unique
+    index (server, number) stays the backstop.
+    """
+    if not server_keys:
+        return {}
+    if session.bind.dialect.name != "sqlite":
+        await session.execute(select(ServerRow.key).where(ServerRow.key.in_(server_keys)).with_for_update())
+    found = dict(
+        (
+            await session.execute(
+                select(CaseRow.server_key, func.max(CaseRow.number))
+                .where(CaseRow.server_key.in_(server_keys))
+                .group_by(CaseRow.server_key)
+            )
+        ).all()
+    )
+    return {key: int(found.get(key) or 0) + 1 for key in server_keys}
+
+
 class SqlCaseBook(StoreAdapter):
     """Cases and reviews; every query is scoped by the server it acts for."""
 
@@ -34,6 +58,16 @@ class SqlCaseBook(StoreAdapter):
             found = (
                 await session.execute(
                     _with_verdict_and_message().where(CaseRow.id == case_id, CaseRow.server_key == server.key)
+                )
+            ).first()
+            return case_from_rows(*found) if found is not None else None
+
+    async def get_case_by_number(self, server: ServerRef, number: int) -> Case | None:
+        """A case by the number moderators see in ``server`` (1, 2, 3...)."""
+        async with self._db.reading() as session:
+            found = (
+                await session.execute(
+                    _with_verdict_and_message().where(CaseRow.number == number, CaseRow.server_key == server.key)
                 )
             ).first()
             return case_from_rows(*found) if found is not None else None
@@ -108,7 +142,7 @@ class SqlCaseBook(StoreAdapter):
                     select(MessageRow.text, CaseRow.status)
                     .join(CaseRow, CaseRow.message_row_id == MessageRow.id)
                     .where(CaseRow.server_key == server.key, CaseRow.status.in_(_DECIDED))
-                    .where(MessageRow.text != ERASED)
+                    .where(MessageRow.text.not_in(REMOVED_TEXTS))
                     .order_by(CaseRow.id.desc())
                     .limit(limit)
                 )

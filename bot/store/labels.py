@@ -18,7 +18,7 @@ from bot.domain import CaseStatus, Decision, ServerRef, Stage
 from bot.domain.figures import AuditTally, RecallCounts
 from bot.domain.records import Label, LabelSource
 from bot.store._mapping import aware
-from bot.store.messages import ERASED
+from bot.store.messages import REMOVED_TEXTS
 from bot.store.schema import CaseRow, MessageRow, VerdictRow
 
 __all__ = ["bot_verdicts", "read_labels", "read_recall_counts"]
@@ -53,7 +53,7 @@ async def read_labels(
         )
         .join(VerdictRow, VerdictRow.id == CaseRow.verdict_id)
         .join(MessageRow, MessageRow.id == CaseRow.message_row_id)
-        .where(CaseRow.status.in_(_DECIDED), MessageRow.text != ERASED, *_in(CaseRow.server_key, servers))
+        .where(CaseRow.status.in_(_DECIDED), MessageRow.text.not_in(REMOVED_TEXTS), *_in(CaseRow.server_key, servers))
     )
     if since is not None:
         reviews = reviews.where(CaseRow.updated_at >= since)
@@ -78,7 +78,7 @@ async def read_labels(
         .where(
             VerdictRow.stage.in_((Stage.REASONER.value, Stage.REPORT.value)),
             VerdictRow.error.is_(None),
-            MessageRow.text != ERASED,
+            MessageRow.text.not_in(REMOVED_TEXTS),
             VerdictRow.message_row_id.not_in(decided),
             *_in(VerdictRow.server_key, servers),
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Text, cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import MessageEvent, MessageStatus, ServerRef, utcnow
@@ -15,10 +15,14 @@ from bot.store._bulk import insert_many
 from bot.store._mapping import event_extra, event_from_row
 from bot.store.schema import MessageRow, VerdictRow
 
-__all__ = ["ERASED", "SqlMessageLog", "message_values"]
+__all__ = ["ERASED", "PURGED", "REMOVED_TEXTS", "SqlMessageLog", "message_values"]
 
 #: What an erased member's texts (and the verdicts' rationales about them) read afterwards.
 ERASED = "[erased on request]"
+#: What a message's text reads once the server's retention period is over.
+PURGED = "[purged after the retention period]"
+#: Texts that are no longer a member's words: never labels, never training examples.
+REMOVED_TEXTS = (ERASED, PURGED)
 
 _Revision = tuple[str, str, str]  # server key, platform message id, content hash
 
@@ -89,7 +93,8 @@ class SqlMessageLog(StoreAdapter):
             query = select(MessageRow.id).where(MessageRow.status == MessageStatus.PENDING.value)
             if min_age_s > 0:
                 query = query.where(MessageRow.received_at <= utcnow() - timedelta(seconds=min_age_s))
-            query = query.order_by(MessageRow.id)
+            # Rows that failed before go after fresh ones: a bad row cannot hold good ones back.
+            query = query.order_by(MessageRow.attempts, MessageRow.id)
             ids = (await session.scalars(query.limit(limit + len(exclude)))).all()
             return [i for i in ids if i not in exclude][:limit]
 
@@ -112,6 +117,27 @@ class SqlMessageLog(StoreAdapter):
                 )
             )
             await session.commit()
+
+    async def count_failed_attempt(self, row_id: int, error: str, max_attempts: int) -> bool:
+        """Count a failed attempt at a pending row; at ``max_attempts`` it is marked failed (True then)."""
+        async with self._db.writing() as session:
+            attempts = await session.scalar(
+                select(MessageRow.attempts).where(
+                    MessageRow.id == row_id, MessageRow.status == MessageStatus.PENDING.value
+                )
+            )
+            if attempts is None:
+                return False
+            failed = attempts + 1 >= max_attempts
+            status = MessageStatus.FAILED if failed else MessageStatus.PENDING
+            detail = f"gave up after {attempts + 1} attempts: {error}" if failed else error
+            await session.execute(
+                update(MessageRow)
+                .where(MessageRow.id == row_id)
+                .values(status=status.value, error=detail, attempts=attempts + 1, updated_at=utcnow())
+            )
+            await session.commit()
+            return failed
 
     async def recent_messages(self, server: ServerRef, limit: int = 100) -> list[StoredMessage]:
         """A server's newest recorded revisions, oldest of them first."""
@@ -147,7 +173,9 @@ class SqlMessageLog(StoreAdapter):
                     select(MessageRow.id).where(MessageRow.server_key == server.key, MessageRow.author_id == author_id)
                 )
             ).all()
+            await _erase_from_context(session, server, author_id, set(ids))
             if not ids:
+                await session.commit()
                 return 0
             await session.execute(
                 update(MessageRow).where(MessageRow.id.in_(ids)).values(text=ERASED, event={}, updated_at=utcnow())
@@ -159,6 +187,53 @@ class SqlMessageLog(StoreAdapter):
             )
             await session.commit()
             return len(ids)
+
+
+    async def purge_content(self, server: ServerRef, received_before: datetime) -> int:
+        """Retention: texts, stored context and reasoning of old messages go; decisions and statuses stay."""
+        async with self._db.writing() as session:
+            ids = (
+                await session.scalars(
+                    select(MessageRow.id).where(
+                        MessageRow.server_key == server.key,
+                        MessageRow.received_at < received_before,
+                        MessageRow.status != MessageStatus.PENDING.value,
+                        MessageRow.text.not_in(REMOVED_TEXTS),
+                    )
+                )
+            ).all()
+            if not ids:
+                return 0
+            for start in range(0, len(ids), 500):  # bounded IN lists
+                chunk = ids[start : start + 500]
+                await session.execute(
+                    update(MessageRow).where(MessageRow.id.in_(chunk)).values(text=PURGED, event={}, updated_at=utcnow())
+                )
+                await session.execute(
+                    update(VerdictRow)
+                    .where(VerdictRow.message_row_id.in_(chunk))
+                    .values(rationale=PURGED, reasoning="", raw_output=None)
+                )
+            await session.commit()
+            return len(ids)
+
+
+async def _erase_from_context(session: AsyncSession, server: ServerRef, author_id: str, own: set[int]) -> None:
+    """Erase the member's texts quoted as context in other members' stored messages of ``server``."""
+    candidates = await session.execute(
+        select(MessageRow.id, MessageRow.event).where(
+            MessageRow.server_key == server.key, cast(MessageRow.event, Text).contains(author_id)
+        )
+    )
+    for row_id, extra in candidates.all():
+        if row_id in own or not extra or not extra.get("context"):
+            continue
+        context = extra["context"]
+        scrubbed = [{**c, "text": ERASED} if c.get("author_id") == author_id else c for c in context]
+        if scrubbed != context:
+            await session.execute(
+                update(MessageRow).where(MessageRow.id == row_id).values(event={**extra, "context": scrubbed})
+            )
 
 
 async def _revisions(session: AsyncSession, keys: list[_Revision]) -> dict[_Revision, tuple[int, MessageStatus]]:

@@ -13,6 +13,7 @@ from bot.domain import Action, CaseStatus, MessageEvent, MessageStatus, Verdict,
 from bot.domain.records import SavedReport, VerdictToSave
 from bot.store._base import Database
 from bot.store._mapping import verdict_values
+from bot.store.cases import next_case_numbers
 from bot.store.messages import message_values
 from bot.store.outbox import insert_planned, outbox_values
 from bot.store.schema import CaseRow, MessageRow, VerdictRow
@@ -61,6 +62,7 @@ async def save_report(
         await session.flush()
         case = CaseRow(
             server_key=key,
+            number=(await next_case_numbers(session, {key}))[key],
             verdict_id=verdict_row.id,
             message_row_id=message.id,
             author_id=event.author_id,

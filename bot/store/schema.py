@@ -34,6 +34,7 @@ __all__ = [
     "MessageRow",
     "NoticeRow",
     "PolicyVersionRow",
+    "PrefilterVersionRow",
     "ReviewRow",
     "ServerPolicyRow",
     "ServerRow",
@@ -160,10 +161,15 @@ class CaseRow(Base):
     """A verdict that needs or got a moderator's attention."""
 
     __tablename__ = "cases"
-    __table_args__ = (Index("ix_cases_server_status", "server_key", "status"),)
+    __table_args__ = (
+        Index("ix_cases_server_status", "server_key", "status"),
+        Index("uq_cases_server_number", "server_key", "number", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     server_key: Mapped[str] = mapped_column(String(96))
+    #: The case's number in its server (1, 2, 3...), assigned in the transaction that opens it.
+    number: Mapped[int] = mapped_column(Integer, server_default="0")
     verdict_id: Mapped[int] = mapped_column(ForeignKey("verdicts.id", ondelete="CASCADE"))
     message_row_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
     author_id: Mapped[str] = mapped_column(String(64))
@@ -265,4 +271,19 @@ class NoticeRow(Base):
     server_key: Mapped[str] = mapped_column(String(96))
     kind: Mapped[str] = mapped_column(String(64))
     detail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = _now_column()
+
+
+class PrefilterVersionRow(Base):
+    """One trained prefilter of a community (``bot.training.learning``); the ``active`` one scores its servers."""
+
+    __tablename__ = "prefilter_versions"
+    __table_args__ = (UniqueConstraint("community", "version", name="uq_prefilter_versions_community_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    community: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(Text)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = _now_column()

@@ -27,6 +27,7 @@ from bot.domain.records import Label, PlannedAction, SavedReport, SavedVerdict, 
 from bot.store._base import Database, StoreAdapter
 from bot.store._bulk import insert_many, mark_judged
 from bot.store._mapping import verdict_from_row, verdict_values
+from bot.store.cases import next_case_numbers
 from bot.store.labels import bot_verdicts, read_labels, read_recall_counts
 from bot.store.outbox import insert_planned, outbox_values
 from bot.store.reports import save_report
@@ -225,7 +226,12 @@ async def _verdict_ids(session: AsyncSession, items: list[VerdictToSave]) -> dic
 async def _open_cases(
     db: Database, session: AsyncSession, items: list[VerdictToSave], verdict_ids: dict[int, int], now: datetime
 ) -> dict[int, int]:
-    """Open one case per item; returns case ids by verdict id."""
+    """Open one case per item, numbered per server in item order; returns case ids by verdict id."""
+    numbers = await next_case_numbers(session, {i.server.key for i in items})
+    number_of: dict[int, int] = {}
+    for i in items:
+        number_of[id(i)] = numbers[i.server.key]
+        numbers[i.server.key] += 1
     authors = dict(
         (
             await session.execute(
@@ -240,6 +246,7 @@ async def _open_cases(
         [
             {
                 "server_key": i.server.key,
+                "number": number_of[id(i)],
                 "verdict_id": verdict_ids[id(i)],
                 "message_row_id": i.row_id,
                 "author_id": authors[i.row_id],

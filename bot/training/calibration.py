@@ -75,8 +75,12 @@ def calibrator(
             policy_id=policy.id if policy is not None else None,
             policy_version=policy.version if policy is not None else None,
             applies_to=LEARNED,
+            weights=weights,
         )
 
+    # Audited labels weigh 1 / audit_share: recall and escalation are counted as in the traffic, not
+    # in the biased sample the audits drew.
+    weights = [r.weight for r in rows] if any(r.weight != 1.0 for r in rows) else None
     return calibrate_on
 
 

@@ -48,6 +48,8 @@ class LabelledRow:
     conversation: str | None = None
     #: The row's language (ISO 639-1) when the file says (a ``lang`` field); else identified.
     lang: str | None = None
+    #: How many messages the row stands for (an audited label: 1 / audit_share); calibration weighs by it.
+    weight: float = 1.0
 
     @property
     def group_key(self) -> str:

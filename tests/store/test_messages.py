@@ -77,3 +77,17 @@ async def test_forget_member_erases_content_but_keeps_decisions(storage):
     assert case.event.text == ERASED and case.verdict.rationale == ERASED and case.verdict.reasoning == ""
     assert case.verdict.decision is verdict().decision
     assert (await storage.messages.load_message(other)).event.text == "same author elsewhere"
+
+
+async def test_forget_also_erases_the_members_words_quoted_as_context_elsewhere(storage):
+    from bot.domain import ContextMessage
+    from bot.store.messages import ERASED
+    from tests.store.factories import A, B, message
+
+    quoting = message("reply", author_id="other", context=(ContextMessage("gone", "secret"), ContextMessage("x", "kept")))
+    elsewhere = message("reply", server=B, author_id="other", context=(ContextMessage("gone", "secret b"),))
+    ids = [r.row_id for r in await storage.messages.record_messages([quoting, elsewhere, message("mine", author_id="gone")])]
+    assert await storage.messages.forget_member(A, "gone") == 1
+    kept = (await storage.messages.load_message(ids[0])).event
+    assert kept.text == "reply" and kept.context == (ContextMessage("gone", ERASED), ContextMessage("x", "kept"))
+    assert (await storage.messages.load_message(ids[1])).event.context == (ContextMessage("gone", "secret b"),)

@@ -45,7 +45,7 @@ class CaseCommands:
         case = await self.cases.get_case(invoker.server, case_id)
         if case is None:
             # Same answer for "does not exist" and "belongs to another server": no cross-server probing.
-            raise LookupError(f"no case #{case_id} in this server")
+            raise LookupError(f"no case #{case.display_number} in this server")
         return case
 
     async def queue(self, invoker: Invoker, command: ShowQueue) -> Reply:
@@ -60,9 +60,11 @@ class CaseCommands:
         return Reply(True, f"Review queue ({found.total} open)", cases=found.cases, page=command.page, pages=pages)
 
     async def case(self, invoker: Invoker, command: ShowCase) -> Reply:
-        """One case with its verdict."""
-        case = await self._get_case(invoker, command.case_id)
-        return Reply(True, f"Case #{case.id}", case.event.text[:1000], fields=case_fields(case), case=case)
+        """One case with its verdict, by its number in this server."""
+        case = await self.cases.get_case_by_number(invoker.server, command.number)
+        if case is None:
+            raise LookupError(f"no case #{command.number} in this server")
+        return Reply(True, f"Case #{case.display_number}", case.event.text[:1000], fields=case_fields(case), case=case)
 
     async def history(self, invoker: Invoker, command: MemberHistory) -> Reply:
         """Every case of one member, whatever its status."""
@@ -94,7 +96,7 @@ class CaseCommands:
         updated = await self.cases.get_case(invoker.server, case.id)
         return Reply(
             True,
-            f"Case #{case.id} {status.value}",
+            f"Case #{case.display_number} {status.value}",
             "Overturned: recorded; the prefilter learns from it. Nothing is restored automatically."
             if status is CaseStatus.OVERTURNED
             else "Upheld: recorded.",
@@ -111,7 +113,7 @@ class CaseCommands:
             case, kind, moderator_id=invoker.user_id, duration_s=command.duration_s
         )
         done = "done" if outcome.ok else "failed"
-        return Reply(outcome.ok, f"{command.kind.capitalize()} {done} for case #{case.id}", outcome.detail)
+        return Reply(outcome.ok, f"{command.kind.capitalize()} {done} for case #{case.display_number}", outcome.detail)
 
     async def reasoning(self, invoker: Invoker, command: ShowReasoning) -> Reply:
         """The model's raw reasoning (moderators only: it is not written for members)."""
@@ -122,4 +124,4 @@ class CaseCommands:
             body += f"\n\nError: {verdict.error}"
             if verdict.raw_output:
                 body += f"\nRaw model output: {verdict.raw_output[:1500]}"
-        return Reply(True, f"Reasoning for case #{case.id} (moderators only)", body[:3900])
+        return Reply(True, f"Reasoning for case #{case.display_number} (moderators only)", body[:3900])

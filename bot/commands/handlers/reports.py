@@ -28,12 +28,12 @@ class ReportCommands:
         result = await self.reports.report(command.message, moderator_id=invoker.user_id, note=command.note)
         case = result.case
         if result.created:
-            title = f"Reported: case #{case.id} opened"
+            title = f"Reported: case #{case.display_number} opened"
             text = (
                 "Recorded as a violation the bot missed and posted to the mod channel. "
                 "Nothing was removed: act on it with the case's buttons."
             )
         else:
-            title = f"Already reported: case #{case.id}"
+            title = f"Already reported: case #{case.display_number}"
             text = "This message already has a case; nothing new was recorded."
         return Reply(True, title, text, fields=case_fields(case), case=case)

@@ -109,12 +109,14 @@ class KeywordMatcher:
         """Normalise ``text`` and report every keyword and regex that matches. Never raises on a str."""
         norm = normalize(text)
         found: set[KeywordHit] = set()
-        if self._single_keys or self._phrase_starts:
-            self._scan_words(norm, found)
-        if self._substring_any is not None:
-            self._scan_substrings(norm, found)
-        if self._regexes:
-            self._scan_regexes(norm, found)
+        # ``readings`` (spoiler bars, RTL overrides undone) are whole other texts, scanned alike.
+        for reading in (norm, *norm.readings) if norm.readings else (norm,):
+            if self._single_keys or self._phrase_starts:
+                self._scan_words(reading, found)
+            if self._substring_any is not None:
+                self._scan_substrings(reading, found)
+            if self._regexes:
+                self._scan_regexes(reading, found)
         if not found:
             return KeywordResult(norm)
         order = self._order

@@ -67,6 +67,8 @@ class FakeDiscord:
         self.history: dict[str, list[dict[str, Any]]] = {}
         self.gateway = GatewayScript()
         self.identify: dict[str, Any] | None = None
+        #: Channels and threads ``GET /channels/{id}`` answers (ones the gateway never announced, say).
+        self.channels: dict[str, dict[str, Any]] = {}
         #: Messages the bot posted (POST /channels/{id}/messages), as the fake answered them.
         self.sent: list[dict[str, Any]] = []
         self._failures: list[_Failure] = []
@@ -233,6 +235,8 @@ class FakeDiscord:
             return no_content
         if method == "POST" and path == "/users/@me/channels":
             return _json(p.dm_channel(self.next_id(), str(body["recipient_id"])))
+        if method == "GET" and (m := re.fullmatch(r"/channels/(\d+)", path)) and m.group(1) in self.channels:
+            return _json(self.channels[m.group(1)])
         if m := re.fullmatch(r"/channels/(\d+)/messages", path):
             if method == "POST":
                 sent = p.bot_message(self.next_id(), m.group(1), body)

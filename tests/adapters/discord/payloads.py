@@ -471,3 +471,39 @@ def message_command(
         "resolved": {"messages": {target["id"]: resolved}},
     }
     return data
+
+
+def forwarded_message(
+    forwarded_text: str,
+    *,
+    text: str = "",
+    forwarded_attachments: list[dict[str, Any]] | None = None,
+    forwarded_from: str = "1999999999999999999",
+    source_channel_id: str = MOD_CHANNEL_ID,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """MESSAGE_CREATE of a forward: a type-1 reference and the forwarded message in ``message_snapshots``."""
+    data = message(text, **kwargs)
+    data["message_reference"] = {
+        "type": 1,
+        "message_id": forwarded_from,
+        "channel_id": source_channel_id,
+        "guild_id": data.get("guild_id"),
+    }
+    data["message_snapshots"] = [
+        {
+            "message": {
+                "type": 0,
+                "content": forwarded_text,
+                "embeds": [],
+                "attachments": forwarded_attachments or [],
+                "timestamp": "2024-06-01T11:00:00+00:00",
+                "edited_timestamp": None,
+                "flags": 0,
+                "mentions": [],
+                "mention_roles": [],
+                "components": [],
+            }
+        }
+    ]
+    return data

@@ -113,3 +113,96 @@ def test_discords_moderator_flags_make_a_platform_moderator() -> None:
         assert is_platform_moderator(discord.Permissions(**{flag: True})), flag
     assert not is_platform_moderator(discord.Permissions(send_messages=True, ban_members=True, kick_members=True))
     assert not is_platform_moderator(discord.Permissions.none())
+
+
+async def test_a_message_in_an_uncached_thread_keeps_its_parent_so_exemptions_apply(harness: Harness) -> None:
+    from bot.domain import MessageStatus
+
+    server = ServerRef("discord", p.GUILD_ID)
+    hidden = p.snowflake()  # a thread the gateway never announced (e.g. an old archived one woken up)
+    harness.fake.channels[hidden] = p.thread(hidden, p.FORUM_ID, "old raid thread", p.MEMBER_ID)
+    await harness.services.server_settings.update(server, exempt_channel_ids=(p.FORUM_ID,))
+
+    message = await parsed(harness, "MESSAGE_CREATE", p.message("gg all", channel_id=hidden), "message")
+    assert isinstance(message.channel, discord.PartialMessageable)  # discord.py lost the parent
+    assert message_to_event(message).channel_id == hidden  # what the plain conversion would store
+    await harness.settle()
+
+    stored = await harness.services.storage.messages.recent_messages(server, 10)
+    assert [(s.event.channel_id, s.event.thread_id) for s in stored] == [(p.FORUM_ID, hidden)]
+    assert [s.status for s in stored] == [MessageStatus.SKIPPED]  # the parent's exemption applied
+    # Asked once: a second message in the same thread is resolved from memory.
+    lookups = [r for r in harness.fake.requests if r.method == "GET" and r.path == f"/channels/{hidden}"]
+    await harness.send("MESSAGE_CREATE", p.message("another", channel_id=hidden))
+    again = [r for r in harness.fake.requests if r.method == "GET" and r.path == f"/channels/{hidden}"]
+    assert len(lookups) == 1 and len(again) == 1
+
+
+async def test_an_uncached_channel_that_cannot_be_looked_up_is_kept_as_it_came(harness: Harness) -> None:
+    server = ServerRef("discord", p.GUILD_ID)
+    unknown = p.snowflake()  # the fake answers 404 for it
+    await harness.send("MESSAGE_CREATE", p.message("hello", channel_id=unknown))
+    stored = await harness.services.storage.messages.recent_messages(server, 10)
+    assert [(s.event.channel_id, s.event.thread_id) for s in stored] == [(unknown, None)]
+
+
+# --- forwarded messages (message_snapshots) ---------------------------------------------------------
+
+
+async def test_a_forwarded_message_is_judged_as_the_authors_text_with_its_attachments(harness: Harness) -> None:
+    from adapters.discord_bot.convert import FORWARD_MARK
+
+    url = "https://cdn.discordapp.com/attachments/1/2/cheats.zip"
+    zip_file = p.attachment(p.snowflake(), "cheats.zip", url, 4096, "application/zip")
+    data = p.forwarded_message("selling aimbot, dm me", forwarded_attachments=[zip_file])
+    message = await parsed(harness, "MESSAGE_CREATE", data, "message")
+    assert message.content == "" and len(message.message_snapshots) == 1  # discord.py's own view
+
+    event = message_to_event(message)
+
+    assert event is not None
+    assert event.text == f"{FORWARD_MARK}\nselling aimbot, dm me"
+    assert event.attachments == (Attachment("cheats.zip", "application/zip", 4096, url),)
+    assert event.reply_to_id is None  # the reference names the forwarded message, not a reply
+
+
+async def test_a_forward_with_a_comment_keeps_the_comment_first(harness: Harness) -> None:
+    from adapters.discord_bot.convert import FORWARD_MARK
+
+    data = p.forwarded_message("free nitro here", text="lol look at this")
+    event = message_to_event(await parsed(harness, "MESSAGE_CREATE", data, "message"))
+
+    assert event is not None
+    assert event.text == f"lol look at this\n{FORWARD_MARK}\nfree nitro here"
+
+
+async def test_a_forward_of_only_an_attachment_is_not_an_empty_message(harness: Harness) -> None:
+    from adapters.discord_bot.convert import FORWARD_MARK
+
+    shot = p.attachment(p.snowflake(), "shot.png", "https://cdn.discordapp.com/a/shot.png", 10, "image/png")
+    data = p.forwarded_message("", forwarded_attachments=[shot])
+    event = message_to_event(await parsed(harness, "MESSAGE_CREATE", data, "message"))
+
+    assert event is not None
+    assert event.text == FORWARD_MARK
+    assert [a.filename for a in event.attachments] == ["shot.png"]
+
+
+async def test_a_forwarded_slur_is_acted_on_by_the_keyword_stage(harness: Harness) -> None:
+    from bot.domain.policy import parse_policy
+    from bot.stages.keywords import KeywordMatcher
+    from tests.adapters.discord.harness import game_policy_text
+
+    matcher = KeywordMatcher.build(parse_policy(game_policy_text()))
+    event = message_to_event(await parsed(harness, "MESSAGE_CREATE", p.forwarded_message("you nigger"), "message"))
+
+    assert event is not None
+    assert any(hit.rule_id == "HT1" for hit in matcher.scan(event.text).hits if hit.act_on_match)
+
+
+async def test_a_forwarded_message_reaches_the_pipeline_with_its_text(harness: Harness) -> None:
+    await harness.send("MESSAGE_CREATE", p.forwarded_message("wts aimbot keys"))
+
+    events = await harness.stored_events()
+
+    assert [e.text.splitlines()[-1] for e in events] == ["wts aimbot keys"]

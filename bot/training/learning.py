@@ -1,0 +1,168 @@
+"""The prefilter's learning loop, the parts that do not schedule: labels to rows, the held-back slice,
+the fast retraining config, evaluating a candidate against the current model and deciding.
+
+``modbot train-prefilter --from-db`` (:mod:`bot.cli.from_db`) and the scheduler
+(:mod:`bot.training.scheduler`) share these, so the slice the scheduler evaluates on is exactly the
+one the trainer left out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bot.domain.policy import Policy
+from bot.domain.records import Label, LabelSource
+from bot.stages.normalize import normalize
+from bot.stages.prefilter.scorer import EmbeddingPrefilter
+from bot.training.config import TrainConfig
+from bot.training.data import LabelledRow
+
+__all__ = ["Evaluation", "accept", "evaluate", "fast_config", "held_back", "rows_from_labels", "split_labels"]
+
+#: Below this many audited labels the held-back slice is drawn from all labels (and says so).
+MIN_AUDITS_FOR_SLICE = 50
+EVAL_SHARE = 0.2
+
+
+def rows_from_labels(labels: Sequence[Label], community_of: Callable[[str], str]) -> list[LabelledRow]:
+    """Training rows: each label's server mapped to its community (``source``), its weight kept."""
+    return [
+        LabelledRow(
+            text=label.text,
+            unsafe=label.unsafe,
+            category=label.category or ("unsafe" if label.unsafe else "none"),
+            source=community_of(label.server.key),
+            id=f"{label.server.key}:{label.source.value}:{i}",
+            weight=label.weight,
+        )
+        for i, label in enumerate(labels)
+    ]
+
+
+def held_back(text: str, share: float = EVAL_SHARE) -> bool:
+    """Whether a label of ``text`` is in the evaluation slice (a hash draw: the same text, the same side)."""
+    digest = hashlib.sha256(("heldback:" + text).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+def split_labels(labels: Sequence[Label], eval_on: str | None = None) -> tuple[list[Label], list[Label], str]:
+    """(train, evaluate, what the slice is: "traffic" or "all").
+
+    The slice is every held-back label (a hash draw of the text). Its escalated share and recall are
+    weighted by the labels' weights, so once there are audits (at least :data:`MIN_AUDITS_FOR_SLICE`)
+    it stands for the traffic: the messages the prefilter sent on are all labelled (weight 1) and the
+    allowed ones are represented by their audits (weight 1 / audit_share): "traffic". With fewer audits
+    the allowed messages are barely represented and the slice is the labels as they are: "all". (The
+    audited labels alone would be no slice to compare on: they are messages the current model allowed,
+    so it escalates none of them by construction.) ``eval_on`` names the slice (the trainer is given it).
+    """
+    if eval_on is None:
+        audits = sum(1 for label in labels if label.source is LabelSource.AUDIT)
+        eval_on = "traffic" if audits >= MIN_AUDITS_FOR_SLICE else "all"
+    train: list[Label] = []
+    evaluate_on: list[Label] = []
+    for label in labels:
+        (evaluate_on if held_back(label.text) else train).append(label)
+    return train, evaluate_on, eval_on
+
+
+def fast_config(rows: int, *, target_recall: float = 0.95) -> TrainConfig:
+    """What a single-community retrain uses: one MLP (no ensemble), no leave-one-dataset-out, 3 folds."""
+    return TrainConfig(
+        target_recall=target_recall,
+        folds=3,
+        embed_ensemble=1,
+        oof_ensemble=1,
+        lodo=False,
+        communities=False,
+        name="learned",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """A model on the held-back slice, at its own calibrated allow threshold (weighted by label weight)."""
+
+    n: int
+    unsafe: int
+    recall: float | None
+    escalated_share: float
+    allow_below: float
+    slice: str = "all"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "n": self.n,
+            "unsafe": self.unsafe,
+            "recall": self.recall,
+            "escalated_share": round(self.escalated_share, 4),
+            "allow_below": self.allow_below,
+            "slice": self.slice,
+        }
+
+
+async def evaluate(
+    prefilter: EmbeddingPrefilter,
+    labels: Sequence[Label],
+    *,
+    community: str | None = None,
+    policy: Policy | None = None,
+    slice_name: str = "all",
+    floor: Callable[[str], object] | None = None,
+) -> Evaluation:
+    """Score ``labels`` with ``prefilter`` and measure recall and escalation at its thresholds.
+
+    ``floor`` (async, folded text -> bool): the recall floor a learned model runs with; a message it
+    holds back counts as escalated.
+    """
+    thresholds = prefilter.thresholds_for(community)
+    y = np.array([label.unsafe for label in labels], dtype=bool)
+    w = np.array([label.weight for label in labels], dtype=float)
+    escalated = np.zeros(len(labels), dtype=bool)
+    for i, label in enumerate(labels):
+        folded = normalize(label.text).folded
+        detail = await prefilter.score_text(folded, policy=policy, community=community)
+        escalated[i] = detail.score >= thresholds.allow_below
+        if not escalated[i] and floor is not None:
+            escalated[i] = bool(await floor(folded))  # type: ignore[misc]
+    unsafe_w = float(w[y].sum())
+    return Evaluation(
+        n=len(labels),
+        unsafe=int(y.sum()),
+        recall=float(w[y & escalated].sum() / unsafe_w) if unsafe_w else None,
+        escalated_share=float(w[escalated].sum() / w.sum()) if len(w) else 0.0,
+        allow_below=thresholds.allow_below,
+        slice=slice_name,
+    )
+
+
+def accept(candidate: Evaluation, current: Evaluation, target_recall: float) -> tuple[bool, str]:
+    """Switch to the candidate only if it keeps the target recall and escalates less than the current model."""
+    if candidate.recall is None:
+        return False, "the held-back slice has no unsafe messages"
+    if candidate.recall < target_recall:
+        return False, f"recall {candidate.recall:.3f} is below the target {target_recall:.2f}"
+    if candidate.escalated_share >= current.escalated_share:
+        return False, (
+            f"escalates {candidate.escalated_share:.3f}, not less than the current model's {current.escalated_share:.3f}"
+        )
+    return True, (
+        f"recall {candidate.recall:.3f} >= {target_recall:.2f}, escalates {candidate.escalated_share:.3f} "
+        f"< {current.escalated_share:.3f}"
+    )
+
+
+def community_map(overrides: Mapping[str, str | None], default: str | None = None) -> Callable[[str], str]:
+    """server key -> its community: its ``prefilter_community`` override, else the default setting, else the key."""
+    return lambda key: overrides.get(key) or default or key
+
+
+def model_folder(root: Path, community: str, version: int) -> Path:
+    """Where a community's version lives: ``root/<community>/<version>/`` (the name made path-safe)."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in community) or "_"
+    return root / safe / str(version)

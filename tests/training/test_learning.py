@@ -1,0 +1,180 @@
+"""The prefilter's learning loop end to end: the real core on SQLite, the shipped default prefilter, a
+scripted reasoner (the model edge), audits, a moderator's review, retraining (in a child process
+through ``modbot train-prefilter --from-db``, and in-process for the worse candidate), the switch only
+when the candidate is better, a rollback; and the recall floor."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bot.app import build_services
+from bot.commands.parser import parse_mod_command
+from bot.config import LearningSettings, PipelineSettings
+from bot.domain import ServerRef
+from bot.domain.records import LabelSource
+from bot.domain.settings import ServerSettings
+from bot.policy_files import load_policy
+from bot.stages.normalize import normalize
+from bot.stages.prefilter import load_prefilter
+from bot.stages.prefilter.learned import CommunityPrefilter, map_score
+from bot.training.learning import fast_config, rows_from_labels, split_labels
+from bot.training.scheduler import subprocess_trainer
+from bot.training.train import train_prefilter
+from tests.conftest import event, make_settings
+from tests.support.prefilter_data import synthetic_rows
+from tests.support.scripted import ScriptedReasoner, by_keyword
+
+SERVER = ServerRef("test", "g1")
+ROOT = Path(__file__).resolve().parents[2]
+SELF_HARM = "honestly I don't see the point anymore, I've been thinking about ending it all"
+INSULTS = ("idiot", "moron", "noob trash", "loser", "clown", "braindead", "retard", "dumbass", "go die", "kill yourself")
+
+
+@pytest.fixture
+def default_prefilter():
+    # One per test: its embedding batcher belongs to the test's event loop.
+    return load_prefilter().load()
+
+
+async def test_a_learned_model_cannot_drop_a_self_harm_line_the_default_escalates(trained_dir, default_prefilter) -> None:
+    # trained_dir: a model trained on synthetic game chat with no self-harm rows at all.
+    policy = load_policy(ROOT / "policies" / "game-community.md")
+    prefilter = CommunityPrefilter(default_prefilter)
+    prefilter.use_model("game", trained_dir)
+    learned = prefilter.learned["game"]
+    folded = normalize(SELF_HARM).folded
+
+    alone = await learned.score_text(folded)
+    assert alone.score < learned.thresholds_for(None).allow_below  # the learned model alone lets it through
+    assert (await default_prefilter.score_text(folded)).score >= default_prefilter.thresholds_for(None).allow_below
+
+    allow_below = prefilter.thresholds_for("game").allow_below
+    floored = await prefilter.score(policy, event(SELF_HARM, server=SERVER), folded, community="game")
+    assert floored.score >= allow_below and "floor=default" in floored.detail
+    # An ordinary line the learned model allows stays allowed: the floor is not "the default decides".
+    fine = await prefilter.score(policy, event("gg wp", server=SERVER), normalize("gg wp").folded, community="game")
+    assert fine.score < allow_below and prefilter.floored == 1
+    prefilter.drop_model("game")
+
+
+def test_learned_scores_map_onto_the_default_scale_at_the_allow_threshold() -> None:
+    from bot.stages.prefilter.thresholds import Thresholds
+
+    own, target = (Thresholds(allow_below=a, act_above=1.0, target_recall=0.95, act_precision=0.98) for a in (0.1, 0.3))
+    assert map_score(0.1, own, target) == pytest.approx(0.3)
+    assert map_score(0.05, own, target) < 0.3 <= map_score(0.11, own, target)
+    assert map_score(1.0, own, target) == pytest.approx(1.0)
+
+
+def _inprocess_trainer(services, *, flip: bool):
+    async def train(community: str, out: Path, eval_on: str) -> None:
+        labels, _, _ = split_labels(await services.storage.verdicts.labels(None, limit=100_000), eval_on)
+        rows = rows_from_labels(labels, lambda key: community)
+        if flip:
+            rows = [replace(r, unsafe=not r.unsafe) for r in rows]
+        await asyncio.to_thread(train_prefilter, rows, out, config=fast_config(len(rows)))
+
+    return train
+
+
+async def test_the_learning_loop_switches_only_to_a_better_model_and_rolls_back(tmp_path, default_prefilter) -> None:
+    from bot.domain import ReviewOutcome
+    from bot.domain.commands import Invoker, Review
+
+    settings = make_settings(
+        tmp_path,
+        server_defaults=ServerSettings(policy_id="test-policy", audit_share=0.5, mode="shadow"),
+        pipeline=PipelineSettings(queue_size=2000, workers=2, sweep_interval_s=0.05, audit_queue_size=1000),
+        learning=LearningSettings(enabled=True, min_labels=20, min_new_labels=50, model_dir=tmp_path / "models"),
+    )
+    reasoner = ScriptedReasoner(by_keyword({word: "CH1" for word in INSULTS}))
+    services = await build_services(settings, reasoner=reasoner, prefilter=default_prefilter)
+    learner = services.learner
+    assert learner is not None and isinstance(services.prefilter, CommunityPrefilter)
+    await services.pipeline.start()  # the learner's own loop stays off: the test drives it
+    for row in synthetic_rows(300, seed=3):
+        await services.pipeline.submit(event(row["text"], server=SERVER))
+    await services.pipeline.drain(60)
+
+    # A moderator overturns one case: that message's label becomes safe (source review).
+    case = (await services.storage.cases.list_cases(SERVER)).cases[0]
+    moderator = Invoker(SERVER, "mod", platform_moderator=True)
+    assert (await services.moderators.execute(moderator, Review(case.id, ReviewOutcome.OVERTURN))).ok
+    labels = await services.storage.verdicts.labels([SERVER])
+    sources = {label.source for label in labels}
+    assert {LabelSource.REASONER, LabelSource.AUDIT, LabelSource.REVIEW} <= sources
+    assert any(label.weight == 2.0 for label in labels if label.source is LabelSource.AUDIT)
+    assert await learner.due(SERVER.key, [SERVER])
+
+    # 1. A candidate trained in a child process (modbot train-prefilter --from-db) beats the default.
+    learner.train = subprocess_trainer(settings.database_url)
+    first = await learner.retrain(SERVER.key)
+    assert first.accepted, first.reason
+    assert first.metrics["candidate"]["escalated_share"] < first.metrics["current"]["escalated_share"]
+    assert services.prefilter.learned[SERVER.key] is not None
+    assert Path(first.version.path, "thresholds.json").is_file()
+
+    # 2. A candidate trained on flipped labels is stored but not switched to.
+    learner.train = _inprocess_trainer(services, flip=True)
+    worse = await learner.retrain(SERVER.key)
+    assert not worse.accepted and "recall" in worse.reason
+    versions = await services.storage.prefilter_versions.versions(SERVER.key)
+    assert [(v.version, v.active) for v in versions] == [(1, True), (2, False)]
+    assert services.prefilter.folders[SERVER.key] == Path(first.version.path)
+
+    # 3. /mod prefilter status shows the versions, the active one and its metrics (moderators only, audited).
+    status = await services.moderators.execute(moderator, parse_mod_command("prefilter status"))
+    assert status.ok and dict(status.fields)["Active"].startswith("v1: recall")
+    assert "v2" in status.text and "kept aside" in status.text
+    member = Invoker(SERVER, "member")
+    assert not (await services.moderators.execute(member, parse_mod_command("prefilter rollback"))).ok
+    assert SERVER.key in services.prefilter.learned
+
+    # 4. /mod prefilter rollback: back to the shipped default (no earlier accepted version).
+    rolled = await services.moderators.execute(moderator, parse_mod_command("prefilter rollback"))
+    assert rolled.ok and "shipped default" in rolled.text
+    assert SERVER.key not in services.prefilter.learned
+    assert not any(v.active for v in await services.storage.prefilter_versions.versions(SERVER.key))
+    audited = [entry.command for entry in await services.storage.audit.audit_entries(SERVER, limit=10)]
+    assert "prefilter rollback" in audited and "prefilter status" in audited
+
+    # 5. /mod prefilter community: the server joins a shared community (and leaves it with "none").
+    assert (await services.moderators.execute(moderator, parse_mod_command("prefilter community games"))).ok
+    assert (await services.server_settings.get(SERVER)).prefilter_community == "games"
+    assert (await services.moderators.execute(moderator, parse_mod_command("prefilter community none"))).ok
+    assert (await services.server_settings.get(SERVER)).prefilter_community is None
+    await services.close()
+
+
+def test_the_prefilter_commands_parse() -> None:
+    from bot.commands.parser import CommandSyntaxError
+    from bot.domain.commands import PrefilterCommunity, PrefilterRollback, PrefilterStatus
+
+    assert parse_mod_command("prefilter status") == PrefilterStatus()
+    assert parse_mod_command("prefilter rollback") == PrefilterRollback()
+    assert parse_mod_command("prefilter community games") == PrefilterCommunity("games")
+    assert parse_mod_command("prefilter community none") == PrefilterCommunity(None)
+    with pytest.raises(CommandSyntaxError):
+        parse_mod_command("prefilter")
+
+
+def test_calibration_counts_audited_rows_by_their_weight() -> None:
+    import numpy as np
+
+    from bot.training.calibration import calibrator
+    from bot.training.config import TrainConfig
+    from bot.training.data import LabelledRow
+
+    # Ten unsafe rows; the lowest-scored one is an audit that stands for 20 messages.
+    scores = np.array([0.05, *np.linspace(0.5, 0.9, 9), *np.linspace(0.01, 0.4, 30)])
+    y = np.array([1] * 10 + [0] * 30)
+    plain = [LabelledRow(text=f"t{i}", unsafe=bool(u)) for i, u in enumerate(y)]
+    weighted = [replace(plain[0], weight=20.0), *plain[1:]]
+    unweighted_t = calibrator(y, plain, TrainConfig(target_recall=0.9), None, (), None)(scores, "scores")
+    weighted_t = calibrator(y, weighted, TrainConfig(target_recall=0.9), None, (), None)(scores, "scores")
+    # Unweighted, missing the audited row keeps recall 0.9; weighted, it would lose 20 of 29 messages.
+    assert unweighted_t.allow_below > 0.05 >= weighted_t.allow_below - 1e-9
