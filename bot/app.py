@@ -21,7 +21,7 @@ from bot.commands.handlers.reports import ReportCommands
 from bot.commands.handlers.settings import SettingsCommands
 from bot.commands.handlers.stats import StatsCommands
 from bot.commands.service import ModeratorService
-from bot.config import AppSettings
+from bot.config import AppSettings, validation_problems
 from bot.core import ModerationCore
 from bot.domain.policy import Policy
 from bot.moderation.dispatch import ActionDispatcher, ModeratorActions
@@ -136,11 +136,7 @@ def reasoner_settings(settings: AppSettings, model_path: Path | None = None) -> 
 
 
 def _validated(model: type[Any], values: dict[str, Any]) -> Any:
-    """``model.model_validate(values)``, with an error that names settings but never echoes a value.
-
-    pydantic's own message quotes the input (``input_value={... 'api_key': 'sk-...'}``), which would put
-    a secret on the screen and in logs.
-    """
+    """``model.model_validate(values)``, with an error that names settings but never echoes a value."""
     from pydantic import ValidationError
 
     from bot.stages.reasoner import ReasonerConfigError
@@ -148,10 +144,7 @@ def _validated(model: type[Any], values: dict[str, Any]) -> Any:
     try:
         return model.model_validate(values)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"reasoner.{'.'.join(str(p) for p in err['loc']) or '(table)'}: {err['msg']}" for err in exc.errors(include_input=False)
-        )
-        raise ReasonerConfigError(f"invalid [reasoner] settings: {problems}") from None
+        raise ReasonerConfigError(f"invalid [reasoner] settings: {validation_problems(exc, 'reasoner.')}") from None
 
 
 def build_reasoner(settings: AppSettings, model_path: Path | None = None) -> Reasoner | None:

@@ -25,6 +25,7 @@ __all__ = [
     "SettingsError",
     "SlackSettings",
     "load_settings",
+    "validation_problems",
 ]
 
 DEFAULT_CONFIG_PATH = Path("modbot.toml")
@@ -224,6 +225,18 @@ class AppSettings(BaseSettings):
         return (init_settings, env_settings, _WellKnownEnvSource(settings_cls), _toml_file_source(settings_cls, path))
 
 
+def validation_problems(exc: ValidationError, prefix: str = "") -> str:
+    """What is wrong, setting by setting (``"a.b: message; ..."``), never a value.
+
+    pydantic's own message quotes the input (``input_value={... 'api_key': 'sk-...'}``), which would
+    put a secret on the screen and in logs.
+    """
+    return "; ".join(
+        f"{prefix}{'.'.join(str(p) for p in err['loc']) or '(table)'}: {err['msg']}"
+        for err in exc.errors(include_input=False)
+    )
+
+
 def load_settings(config_path: str | Path | None = None, **overrides: Any) -> AppSettings:
     """Load settings from the TOML file (``--config``, ``$MODBOT_CONFIG`` or ./modbot.toml) and the environment."""
     previous = os.environ.get("MODBOT_CONFIG")
@@ -235,10 +248,8 @@ def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Ap
             os.environ["MODBOT_CONFIG"] = str(path)
         return AppSettings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise SettingsError(f"invalid settings: {problems}") from exc
+        # ``from None``: a chained pydantic error would print the input (secrets included) in a traceback.
+        raise SettingsError(f"invalid settings: {validation_problems(exc)}") from None
     finally:
         if config_path is not None:
             if previous is None:

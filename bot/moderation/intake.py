@@ -8,10 +8,11 @@ that fails ``MAX_ATTEMPTS`` times is marked failed with its reason.
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import replace
 
 from bot.domain import MessageEvent
 
-__all__ = ["MAX_ATTEMPTS", "MAX_ID_CHARS", "TRUNCATION_MARK", "check_ids", "sanitize_text"]
+__all__ = ["MAX_ATTEMPTS", "MAX_ID_CHARS", "TRUNCATION_MARK", "check_ids", "sanitize_event", "sanitize_text"]
 
 TRUNCATION_MARK = "\n[… message cut by modbot: too long to store in full]"
 
@@ -32,6 +33,15 @@ def sanitize_text(text: str, max_chars: int) -> str:
     if len(text) > max_chars:
         text = text[:max_chars] + TRUNCATION_MARK
     return text
+
+
+def sanitize_event(event: MessageEvent, max_chars: int) -> MessageEvent:
+    """The event with its text and its context's texts made storable (``sanitize_text``)."""
+    text = sanitize_text(event.text, max_chars)
+    context = tuple(replace(c, text=sanitize_text(c.text, max_chars)) for c in event.context)
+    if text == event.text and context == event.context:
+        return event
+    return replace(event, text=text, context=context)
 
 
 def _check_id(what: str, value: object, *, required: bool = True) -> None:

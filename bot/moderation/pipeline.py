@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol
 
 from bot.domain import Decision, MessageEvent, MessageStatus, Stage, Verdict
@@ -20,7 +20,7 @@ from bot.moderation.audits import AuditConfig, Auditor
 from bot.moderation.batching import BatchWriter
 from bot.moderation.dispatch import ActionDispatcher
 from bot.moderation.enforcement import plan_actions
-from bot.moderation.intake import MAX_ATTEMPTS, check_ids, sanitize_text
+from bot.moderation.intake import MAX_ATTEMPTS, check_ids, sanitize_event, sanitize_text
 from bot.moderation.judge import Judge, Routing
 from bot.moderation.resolvers import PolicyResolver, SettingsResolver
 from bot.ports import CaseBook, MessageLog, ReasonerUnavailable, ServerConfig, VerdictLog
@@ -181,14 +181,7 @@ class Pipeline:
     async def submit(self, event: MessageEvent) -> Intake:
         """Accept a message: record it as pending, then queue it. Never drops silently."""
         try:
-            text = sanitize_text(event.text, self.config.max_text_chars)
-            if text != event.text:
-                event = replace(event, text=text)
-            context = tuple(
-                replace(c, text=sanitize_text(c.text, self.config.max_text_chars)) for c in event.context
-            )
-            if context != event.context:
-                event = replace(event, context=context)
+            event = sanitize_event(event, self.config.max_text_chars)
             check_ids(event)
         except (TypeError, ValueError) as exc:
             self.counters.rejected += 1
@@ -372,7 +365,7 @@ class Pipeline:
     async def classify(self, event: MessageEvent, policy: Policy, *, settings: ServerSettings | None = None) -> Verdict:
         """Judge without recording or acting (``modbot classify``, ``/mod policy test``)."""
         settings = settings or self.settings.defaults
-        event = replace(event, text=sanitize_text(event.text, self.config.max_text_chars))
+        event = sanitize_event(event, self.config.max_text_chars)
         return await self.judge.judge(event, policy, self.matcher(policy, settings), Routing.from_settings(settings))
 
     def matcher(self, policy: Policy, settings: ServerSettings) -> KeywordMatcher:
