@@ -76,10 +76,10 @@ async def raw_insert_rate(path: Path, n: int) -> float:
 
 
 async def pipeline_rate(
-    directory: Path, n: int, risky_share: float, workers: int
+    directory: Path, n: int, risky_share: float, workers: int, database_url: str | None = None
 ) -> tuple[float, list[tuple[int, float]], dict]:
     settings = AppSettings(
-        database_url=f"sqlite+aiosqlite:///{directory / 'core.sqlite3'}",
+        database_url=database_url or f"sqlite+aiosqlite:///{directory / 'core.sqlite3'}",
         policy_dir=REPO / "policies",
         prefilter_enabled=False,
         reasoner={"backend": "none"},
@@ -135,13 +135,14 @@ async def main() -> None:
     parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--risky-share", type=float, default=0.1, help="share of messages that reach the reasoner")
     parser.add_argument("--workers", type=int, default=512, help="pipeline workers (coroutines)")
+    parser.add_argument("--database-url", help="an empty database to run on (e.g. PostgreSQL); default: a temp SQLite file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         # The machine is shared and noisy: measure the reference before and after the pipeline and
         # compare against the better of the two (the stricter comparison).
         before = await raw_insert_rate(directory / "raw1.sqlite3", min(args.messages, 10_000))
-        rate, memory, counts = await pipeline_rate(directory, args.messages, args.risky_share, args.workers)
+        rate, memory, counts = await pipeline_rate(directory, args.messages, args.risky_share, args.workers, args.database_url)
         after = await raw_insert_rate(directory / "raw2.sqlite3", min(args.messages, 10_000))
     reference = max(before, after)
     print(f"raw aiosqlite insert rate (reference): {reference:10.0f} rows/s (one commit per row, WAL; "

@@ -15,27 +15,36 @@ from typing import TYPE_CHECKING, Any
 
 from bot.commands.handlers.audit import AuditCommands
 from bot.commands.handlers.cases import CaseCommands
+from bot.commands.handlers.notes import NoteCommands
 from bot.commands.handlers.policy import PolicyCommands
+from bot.commands.handlers.policy_replay import PolicyReplayCommands
+from bot.commands.handlers.policy_shadow import PolicyShadowCommands
 from bot.commands.handlers.prefilter import PrefilterCommands
 from bot.commands.handlers.reports import ReportCommands
+from bot.commands.handlers.setting_values import SettingValueCommands
 from bot.commands.handlers.settings import SettingsCommands
 from bot.commands.handlers.stats import StatsCommands
 from bot.commands.service import ModeratorService
 from bot.config import AppSettings, validation_problems
 from bot.core import ModerationCore
 from bot.domain.policy import Policy
+from bot.metrics import MetricsServer, start_metrics
 from bot.moderation.dispatch import ActionDispatcher, ModeratorActions
+from bot.moderation.fairness import FairReasoner
 from bot.moderation.judge import Judge
 from bot.moderation.pipeline import Pipeline
 from bot.moderation.recall import LiveFiguresService
+from bot.moderation.replay import replay as replay_runner
 from bot.moderation.reports import ReportDesk
 from bot.moderation.resolvers import PolicyResolver, SettingsResolver
 from bot.moderation.retention import RetentionSweeper
 from bot.policy_files import load_policy_dir
+from bot.policy_lint import lint_policy
 from bot.ports import ActionSink, Core, LiveFigures, PlatformAdapter, Prefilter, Reasoner
 from bot.stages.keywords import MatcherCache
 from bot.store import Storage, open_storage
 from bot.store.database import BackupError, backup_sqlite
+from bot.training.wiring import build_learner
 
 if TYPE_CHECKING:  # the reasoner's modules are heavy (harmony, httpx): imported when one is built
     from bot.stages.reasoner import ReasonerSettings
@@ -59,7 +68,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Platform adapters known to ``modbot serve``: adding a platform is one module plus one line here.
-ADAPTER_MODULES: tuple[str, ...] = ("adapters.discord_bot", "adapters.slack_app", "adapters.http_api")
+ADAPTER_MODULES: tuple[str, ...] = ("adapters.discord_bot", "adapters.slack_app", "adapters.http_api", "adapters.web_console")
 
 
 class _FromSettings:
@@ -92,9 +101,17 @@ class Services:
     learner: Any = None
     #: Purges message content after each server's ``retention_days``.
     retention: RetentionSweeper | None = None
+    #: ``/metrics`` and ``/healthz`` (``[metrics] port``), from ``start()`` on; None when off.
+    metrics: MetricsServer | None = None
+    #: Each platform's connection, kept by ``modbot serve``'s supervisor (``bot.runtime``): "starting",
+    #: "connected", "reconnecting" or "stopped"; and its last failure's one-line reason (no secrets).
+    platform_state: dict[str, str] = field(default_factory=dict)
+    platform_error: dict[str, str] = field(default_factory=dict)
 
     async def start(self) -> None:
         """Start the pipeline's workers; messages left pending by an earlier run are resumed."""
+        if self.metrics is None:  # first: it counts resumed messages too, and a taken port fails early
+            self.metrics = await start_metrics(self)
         await self.pipeline.start()
         if self.learner is not None:
             self.learner.start()
@@ -103,6 +120,8 @@ class Services:
 
     async def close(self) -> None:
         """Stop workers and close backends; pending messages stay recorded for the next start."""
+        if self.metrics is not None:
+            await self.metrics.close()
         if self.learner is not None:
             await self.learner.aclose()
         if self.retention is not None:
@@ -209,11 +228,11 @@ async def build_services(
     server_settings = SettingsResolver(storage.servers, settings.server_defaults)
     policies = PolicyResolver(storage.policies, server_settings, [*load_policy_dir(settings.policy_dir), *extra_policies])
     await policies.install_builtin()
-    prefilter, learner = await _learning(settings, storage, prefilter, extra_policies)
+    prefilter, learner = await build_learner(settings, storage, prefilter, extra_policies)
     dispatcher = ActionDispatcher(
         storage.actions, storage.outbox, storage.cases, storage.audit, sinks, retry=settings.pipeline
     )
-    judge = Judge(prefilter=prefilter, reasoner=reasoner)
+    judge = Judge(prefilter=prefilter, reasoner=_shared_fairly(reasoner))
     pipeline = Pipeline(
         messages=storage.messages,
         verdicts=storage.verdicts,
@@ -251,13 +270,17 @@ async def build_services(
         servers=storage.servers,
         audit=storage.audit,
         groups=(
-            PolicyCommands(policies, storage.policies, server_settings, pipeline),
+            PolicyCommands(policies, storage.policies, server_settings, pipeline, lint=lint_policy),
+            PolicyShadowCommands(policies, storage.policies, server_settings, storage.verdicts),
             SettingsCommands(server_settings),
+            SettingValueCommands(server_settings),
+            PolicyReplayCommands(storage.policies, server_settings, storage.verdicts, pipeline, replay_runner),
             CaseCommands(storage.cases, ModeratorActions(dispatcher, server_settings), prefilter),
             StatsCommands(storage.verdicts, storage.messages, figures),
             ReportCommands(reports),
             PrefilterCommands(learner, server_settings),
             AuditCommands(storage.audit),
+            NoteCommands(storage.member_notes),
         ),
     )
     core = ModerationCore(
@@ -270,6 +293,7 @@ async def build_services(
         messages=storage.messages,
         verdicts=storage.verdicts,
         figures=figures,
+        dispatcher=dispatcher,
     )
     return Services(
         settings=settings,
@@ -290,39 +314,6 @@ async def build_services(
     )
 
 
-async def _learning(
-    settings: AppSettings, storage: Storage, prefilter: Prefilter | None, extra_policies: list[Policy]
-) -> tuple[Prefilter | None, Any]:
-    """With ``[learning]`` on: the prefilter wrapped so communities get their learned models, and the learner."""
-    from bot.stages.prefilter import EmbeddingPrefilter
-
-    enabled = settings.learning.enabled
-    if enabled is None:
-        enabled = settings.database_url.startswith(("sqlite", "postgresql")) and ":memory:" not in settings.database_url
-    if not enabled or not isinstance(prefilter, EmbeddingPrefilter):
-        return prefilter, None
-    from bot.stages.prefilter.learned import CommunityPrefilter
-    from bot.training.scheduler import Learner, subprocess_trainer
-
-    wrapped = CommunityPrefilter(prefilter)
-    policy = next(iter([*extra_policies, *load_policy_dir(settings.policy_dir)]), None)
-    learner = Learner(
-        verdicts=storage.verdicts,
-        servers=storage.servers,
-        versions=storage.prefilter_versions,
-        prefilter=wrapped,
-        settings=settings.learning,
-        train=subprocess_trainer(
-            settings.database_url,
-            extra=("--target-recall", str(min(0.995, settings.learning.target_recall + settings.learning.calibration_margin))),
-        ),
-        policy=policy,
-        default_community=settings.server_defaults.prefilter_community,
-    )
-    await learner.load_active()
-    return wrapped, learner
-
-
 def backup_database(database_url: str, destination: Path) -> int:
     """A consistent copy of a live SQLite database (``modbot db backup``); raises ``BackupError`` otherwise."""
     return backup_sqlite(database_url, destination)
@@ -333,6 +324,15 @@ def upgrade_database(database_url: str) -> None:
     from bot.store.database import upgrade_sync
 
     upgrade_sync(database_url)
+
+
+def _shared_fairly(reasoner: Reasoner | None) -> Reasoner | None:
+    """The reasoner behind a gate that shares its parallel slots fairly between servers, when it says
+    how many it has (the real backends do; a test double without ``parallel_slots`` is used as is)."""
+    slots = getattr(reasoner, "parallel_slots", None)
+    if reasoner is None or not isinstance(slots, int) or slots < 1:
+        return reasoner
+    return FairReasoner(reasoner, slots)
 
 
 def _reasoner_or_degrade(settings: AppSettings) -> Reasoner | None:

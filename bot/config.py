@@ -12,16 +12,20 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from bot.domain.settings import ServerSettings
+from bot.package_data import shipped_policies_dir
 
 __all__ = [
     "AppSettings",
+    "ConsoleSettings",
     "DiscordSettings",
     "HttpApiSettings",
+    "MetricsSettings",
     "PipelineSettings",
+    "PlatformsSettings",
     "SettingsError",
     "SlackSettings",
     "load_settings",
@@ -42,7 +46,8 @@ class PipelineSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     queue_size: int = Field(default=1000, ge=1)
-    workers: int = Field(default=32, ge=1, le=1024)
+    #: Judging coroutines (cheap: waiting for the reasoner holds no thread; its slots are shared fairly).
+    workers: int = Field(default=256, ge=1, le=4096)
     #: How often pending messages (queue overflow, reasoner busy, crash) are swept back into the queue.
     sweep_interval_s: float = Field(default=5.0, gt=0)
     #: Accept events from servers the store has not seen yet (adapters register servers on join).
@@ -74,6 +79,20 @@ class DiscordSettings(BaseModel):
     sharded: bool = False
     #: Guild ids to sync slash commands to at once (global sync takes up to an hour to show).
     command_guild_ids: tuple[int, ...] = ()
+    #: Several processes share a big bot: each runs the shards ``shard_ids`` of ``shard_count`` in all
+    #: (``MODBOT_DISCORD__SHARD_IDS='[0,1]'``, ``MODBOT_DISCORD__SHARD_COUNT=4``). Either one makes the
+    #: client sharded; ``shard_count`` alone runs every shard here.
+    shard_ids: tuple[int, ...] | None = None
+    shard_count: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _shards_in_range(self) -> DiscordSettings:
+        if self.shard_ids is not None:
+            if self.shard_count is None:
+                raise ValueError("discord.shard_ids needs discord.shard_count (the shards of all processes)")
+            if not self.shard_ids or any(not 0 <= i < self.shard_count for i in self.shard_ids):
+                raise ValueError(f"discord.shard_ids must be shard numbers from 0 to {self.shard_count - 1}")
+        return self
 
 
 class SlackSettings(BaseModel):
@@ -113,6 +132,68 @@ class HttpApiSettings(BaseModel):
     #: Per-server rate limit on posted messages: a sustained rate and a burst.
     rate_per_s: float = Field(default=50.0, gt=0)
     burst: int = Field(default=200, ge=1)
+
+
+class MetricsSettings(BaseModel):
+    """The ``[metrics]`` table: Prometheus ``/metrics`` and ``/healthz`` while ``modbot serve`` runs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Setting a port turns them on (``MODBOT_METRICS__PORT``; 0: any free port).
+    port: int | None = Field(default=None, ge=0, le=65535)
+    host: str = "127.0.0.1"
+
+
+class ConsoleSettings(BaseModel):
+    """The ``[console]`` table: the moderators' web console (``adapters/web_console``), behind Discord login.
+
+    Secrets (``MODBOT_CONSOLE__DISCORD_CLIENT_SECRET``, ``MODBOT_CONSOLE__SESSION_SECRET``) come from the
+    environment. The provider URLs are settings so that a test (or a proxy) can point them elsewhere.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Setting a port turns the console on (``MODBOT_CONSOLE__PORT``; 0: any free port).
+    port: int | None = Field(default=None, ge=0, le=65535)
+    host: str = "127.0.0.1"
+    #: The address people open (behind a TLS proxy: ``https://mod.example.org``); default ``http://host:port``.
+    #: The Discord application's redirect URI is ``<public_url>/auth/discord/callback``.
+    public_url: str | None = None
+    discord_client_id: str | None = None
+    discord_client_secret: SecretStr | None = None
+    discord_api_base: str = "https://discord.com/api/v10"
+    discord_authorize_url: str = "https://discord.com/oauth2/authorize"
+    #: "Sign in with Slack" (OpenID Connect): the Slack app's client; whether the user moderates is asked of
+    #: Slack with ``[slack]``'s bot token (workspace admin/owner, or one of ``moderator_usergroup_ids``).
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
+    slack_api_base: str = "https://slack.com/api"
+    slack_authorize_url: str = "https://slack.com/openid/connect/authorize"
+    #: Signs the session cookie; unset: a random key per process (everyone logs in again after a restart).
+    session_secret: SecretStr | None = None
+    session_max_age_s: int = Field(default=8 * 3600, ge=60)
+    #: The cookie's ``Secure`` flag; None: on, unless ``public_url`` is plain http on a loopback host.
+    secure_cookies: bool | None = None
+
+
+class PlatformsSettings(BaseModel):
+    """``[platforms]``: how ``modbot serve`` reconnects a platform it cannot reach (each on its own).
+
+    The first retry waits about ``reconnect_base_s``; each failure in a row doubles the wait, up to
+    ``reconnect_max_s``; each wait is shortened by up to ``reconnect_jitter`` of itself at random.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reconnect_base_s: float = Field(default=1.0, gt=0)
+    reconnect_max_s: float = Field(default=300.0, gt=0)
+    reconnect_jitter: float = Field(default=0.25, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _cap_above_base(self) -> PlatformsSettings:
+        if self.reconnect_max_s < self.reconnect_base_s:
+            raise ValueError("reconnect_max_s must be at least reconnect_base_s")
+        return self
 
 
 class LearningSettings(BaseModel):
@@ -185,13 +266,19 @@ class AppSettings(BaseSettings):
     )
 
     database_url: str = DEFAULT_DATABASE_URL
-    policy_dir: Path = Path("policies")
+    #: Policies served to every server; default: the shipped ones (a checkout's or the installed copy).
+    policy_dir: Path = Field(default_factory=shipped_policies_dir)
     log_level: str = "INFO"
+    #: ``text`` (for people) or ``json`` (one object per line, for log shippers); ``serve --log-format``.
+    log_format: Literal["text", "json"] = "text"
     server_defaults: ServerSettings = ServerSettings()
     pipeline: PipelineSettings = PipelineSettings()
     discord: DiscordSettings = DiscordSettings()
     slack: SlackSettings = SlackSettings()
     http_api: HttpApiSettings = HttpApiSettings()
+    platforms: PlatformsSettings = PlatformsSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    console: ConsoleSettings = ConsoleSettings()
     learning: LearningSettings = LearningSettings()
     #: Reasoner backend settings; validated by ``bot.stages.reasoner.config.ReasonerSettings``.
     reasoner: dict[str, Any] = Field(default_factory=dict)

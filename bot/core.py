@@ -9,10 +9,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.commands.service import ModeratorService
-from bot.domain import Case, MessageEvent, ServerRef, utcnow
+from bot.domain import Action, ActionKind, ActionOutcome, Case, CaseStatus, MessageEvent, ServerRef, utcnow
 from bot.domain.commands import Invoker, ModCommand, Reply
 from bot.domain.figures import RecallEstimate
-from bot.domain.records import ActionRecord, Intake, MessageVerdict
+from bot.domain.records import ActionRecord, CasePage, Intake, MessageVerdict, ServerStats
+from bot.moderation.dispatch import ActionDispatcher
 from bot.domain.settings import ServerSettings
 from bot.moderation.pipeline import Pipeline
 from bot.ports import ActionLog, CaseBook, EffectiveSettings, LiveFigures, MessageLog, ServerConfig, VerdictLog
@@ -35,6 +36,7 @@ class ModerationCore:
         messages: MessageLog,
         verdicts: VerdictLog,
         figures: LiveFigures,
+        dispatcher: ActionDispatcher | None = None,
     ):
         self._pipeline = pipeline
         self._moderators = moderators
@@ -45,6 +47,7 @@ class ModerationCore:
         self._messages = messages
         self._verdicts = verdicts
         self._figures = figures
+        self._dispatcher = dispatcher
 
     async def submit(self, event: MessageEvent) -> Intake:
         """Accept a message: recorded as pending before anything else, then judged."""
@@ -90,3 +93,37 @@ class ModerationCore:
     async def recall_estimate(self, server: ServerRef, *, days: int = 7, community: bool = False) -> RecallEstimate:
         """The prefilter's live recall estimate over the last ``days``, for the server or its community."""
         return await self._figures.recall(server, utcnow() - timedelta(days=days), community=community)
+
+    async def list_cases(
+        self, server: ServerRef, *, status: CaseStatus | None = CaseStatus.OPEN, page: int = 1, per_page: int = 50
+    ) -> CasePage:
+        """One page of ``server``'s cases, newest first (scoped by server in the case book)."""
+        return await self._cases.list_cases(server, status=status, page=page, per_page=per_page)
+
+    async def server_stats(self, server: ServerRef, *, days: int = 7) -> ServerStats:
+        """``server``'s verdict figures over the last ``days``."""
+        return await self._verdicts.stats(server, utcnow() - timedelta(days=days), days)
+
+    async def serves(self, server: ServerRef) -> bool:
+        """Whether the bot serves ``server`` (registered on join or by its first message)."""
+        return await self._servers.server_exists(server)
+
+    async def refresh_case_post(self, server: ServerRef, case_id: int) -> ActionOutcome | None:
+        """Redraw a posted case from its stored state, through the outbox like any action (retried, recorded)."""
+        case = await self._cases.get_case(server, case_id)
+        if case is None or not case.posted_ref or self._dispatcher is None:
+            return None
+        settings = await self._settings.get(server)
+        event = case.event
+        action = Action(
+            ActionKind.UPDATE_CASE,
+            server=server,
+            channel_id=event.channel_id,
+            thread_id=event.thread_id,
+            message_id=event.message_id,
+            user_id=event.author_id,
+            mod_channel_id=settings.mod_channel_id,
+            reason=f"case #{case.display_number} {case.status.value}",
+            case=case,
+        )
+        return await self._dispatcher.execute(action)

@@ -12,6 +12,7 @@ from bot.app import Services, build_services
 from bot.domain import MessageEvent, ServerRef
 from bot.config import AppSettings, LearningSettings, PipelineSettings
 from bot.domain.settings import ServerSettings
+from tests.support.pg_fixtures import fresh_postgres_url, postgres_server  # noqa: F401 - fixtures for every package
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -14,10 +14,13 @@ from typing import Any
 
 import discord
 from discord import app_commands
+from discord.utils import MISSING
 
 from bot.config import DiscordSettings
 from bot.domain import MessageEvent
-from bot.ports import Core
+from bot.ports import ConnectionWatcher, Core, PlatformAuthError, PlatformUnavailable
+
+from adapters.connection import OneLineReconnects, Unwatched, one_line, unreachable
 
 from .commands import ModInteractions, build_mod_group, build_report_menu
 from .convert import ThreadParents, fetch_context, message_to_event, raw_edit_to_event, server_ref
@@ -73,8 +76,11 @@ def build_intents() -> discord.Intents:
     return intents
 
 
-class DiscordStartupError(RuntimeError):
-    """The bot cannot connect; the message tells the operator what to change."""
+class DiscordStartupError(PlatformAuthError):
+    """Discord refused the bot (token, intents, sharding): retrying cannot help; the message says what to change."""
+
+    def __init__(self, message: str, *, setting: str = "DISCORD_TOKEN") -> None:
+        super().__init__(message, setting=setting)
 
 
 class MissingMessageContentIntent(DiscordStartupError):
@@ -85,7 +91,8 @@ class MissingMessageContentIntent(DiscordStartupError):
             "Discord refused the connection (gateway close code 4014): this application is not allowed the "
             "privileged Message Content intent, without which the bot cannot read messages. In the Discord "
             "Developer Portal (https://discord.com/developers/applications) open your application → Bot → "
-            "Privileged Gateway Intents, switch on 'Message Content Intent', save, and start modbot again."
+            "Privileged Gateway Intents, switch on 'Message Content Intent', save, and start modbot again.",
+            setting="Message Content Intent (Developer Portal)",
         )
 
 
@@ -107,13 +114,34 @@ class _ModbotEvents:
     async def on_guild_join(self, guild: discord.Guild) -> None:
         await self.modbot.core.server_joined(server_ref(guild.id), guild.name)
 
+    # The connection's state for the supervisor: discord.py reconnects by itself once logged in.
+    async def on_ready(self) -> None:
+        self.modbot.watcher.connected()
+
+    async def on_resumed(self) -> None:
+        self.modbot.watcher.connected()
+
+    async def on_disconnect(self) -> None:
+        if not self.is_closed():  # type: ignore[attr-defined]
+            self.modbot.watcher.disconnected("the gateway connection was lost; discord.py is reconnecting")
+
 
 class ModbotClient(_ModbotEvents, discord.Client):
     """One gateway connection; enough for up to 2,500 guilds."""
 
 
+def shard_options(settings: DiscordSettings) -> dict[str, Any]:
+    """``AutoShardedClient`` arguments for ``[discord] shard_ids``/``shard_count`` (empty: Discord's advice)."""
+    options: dict[str, Any] = {}
+    if settings.shard_count is not None:
+        options["shard_count"] = settings.shard_count
+    if settings.shard_ids is not None:
+        options["shard_ids"] = list(settings.shard_ids)
+    return options
+
+
 class ModbotShardedClient(_ModbotEvents, discord.AutoShardedClient):
-    """As many shards as Discord recommends, in one process."""
+    """As many shards as Discord recommends, or this process's ``[discord] shard_ids`` of ``shard_count``."""
 
 
 class DiscordAdapter:
@@ -135,8 +163,9 @@ class DiscordAdapter:
         self.settings = settings
         self.threads = ThreadParents()  # parents of threads discord.py has not cached
         options: dict[str, Any] = {"chunk_guilds_at_startup": False, **(client_options or {})}
-        client_class = ModbotShardedClient if self.settings.sharded else ModbotClient
-        self.client: discord.Client = client_class(intents=build_intents(), **options)
+        shards = shard_options(settings)
+        client_class = ModbotShardedClient if self.settings.sharded or shards else ModbotClient
+        self.client: discord.Client = client_class(intents=build_intents(), **shards, **options)
         self.interactions = ModInteractions(core)
         self.client.modbot = self  # type: ignore[attr-defined]
         self.client.modbot_buttons = self.interactions  # type: ignore[attr-defined]
@@ -148,6 +177,7 @@ class DiscordAdapter:
         self._sink = DiscordActionSink(
             self.client, retry=retry, notice_ttl_s=notice_ttl_s, connect_timeout_s=connect_timeout_s
         )
+        self.watcher: ConnectionWatcher = Unwatched()
 
     @property
     def sink(self) -> DiscordActionSink:
@@ -156,28 +186,55 @@ class DiscordAdapter:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
+    def watch(self, watcher: ConnectionWatcher) -> None:
+        """Report the gateway connection's ups and downs to ``watcher`` (the supervisor)."""
+        self.watcher = watcher
+
     def _token(self) -> str:
         if self.settings.token is None or not self.settings.token.get_secret_value().strip():
             raise DiscordStartupError("DISCORD_TOKEN is not set")
         return self.settings.token.get_secret_value()
 
+    async def _reopen(self) -> None:
+        """Make the client usable again after a failed attempt (a retry logs in afresh)."""
+        if self.client.is_closed():
+            # discord.py closed it (an unexpected gateway close): its documented way back is ``clear()``,
+            # then the set-up ``async with client`` does (event loop, ready event).
+            self.client.clear()
+            await self.client.__aenter__()
+        # A failed attempt closed its HTTP session, and so the connector the session owned: the next
+        # login makes new ones (discord.py would otherwise reuse the closed connector).
+        connector = self.client.http.connector
+        if connector is not MISSING and connector.closed:
+            self.client.http.connector = MISSING
+
     async def login(self) -> None:
         """Log in over REST and run the setup (command sync) without opening the gateway."""
+        await self._reopen()
         try:
             await self.client.login(self._token())
-        except discord.LoginFailure as exc:
-            raise DiscordStartupError(
-                f"Discord rejected DISCORD_TOKEN: {exc}. Copy the bot token again from the Developer Portal."
-            ) from None
+        except discord.LoginFailure:
+            raise DiscordStartupError(_REJECTED_TOKEN) from None
 
     async def run(self) -> None:
-        """Connect and serve until cancelled or closed."""
-        await self.login()
+        """Log in and serve until closed; discord.py reconnects by itself once logged in.
+
+        A first connection that fails raises ``PlatformUnavailable`` (the supervisor tries again later);
+        a refused token or intent raises ``DiscordStartupError`` (a ``PlatformAuthError``).
+        """
+        _RECONNECT_LOGS.install("discord.client", "discord.shard")
         try:
+            await self.login()
             await self.client.connect(reconnect=True)
-        except discord.PrivilegedIntentsRequired:
-            await self.close()
-            raise MissingMessageContentIntent() from None
+        except Exception as exc:
+            classified = _classified(exc)
+            if isinstance(classified, PlatformAuthError):
+                await self.close()  # stopped for good
+            elif not self.client.is_closed():
+                await self.client.http.close()  # no session left open; the next attempt logs in afresh
+            if classified is exc:
+                raise  # not a known failure: the supervisor shows its traceback once
+            raise classified from None
 
     async def close(self) -> None:
         if not self.client.is_closed():
@@ -247,3 +304,45 @@ class DiscordAdapter:
         event = await self._with_context(event, payload.message)
         intake = await self.core.submit(event)
         log.debug("edit of %s in %s: %s", event.message_id, event.server, intake.status)
+
+
+#: discord.py's own reconnect loop logs every drop with a traceback; one line with the reason is enough.
+_RECONNECT_LOGS = OneLineReconnects(
+    "discord", "Discord's gateway", ("Attempting a reconnect", "Failed to connect for shard_id"), ("ConnectionClosed",)
+)
+
+_REJECTED_TOKEN = (
+    "Discord rejected DISCORD_TOKEN (401 Unauthorized): copy the bot token again from the Developer Portal "
+    "(Bot → Reset Token) into DISCORD_TOKEN"
+)
+
+#: Gateway close codes that retrying cannot fix, with the setting to change.
+_FATAL_CLOSE_CODES = {
+    4004: ("DISCORD_TOKEN", "Discord rejected DISCORD_TOKEN (gateway close code 4004): copy the bot token again "
+           "from the Developer Portal (Bot → Reset Token) into DISCORD_TOKEN"),
+    4010: ("[discord] sharded", "Discord refused the shard settings (gateway close code 4010): unset [discord] sharded"),
+    4011: ("[discord] sharded", "Discord requires sharding for this bot (gateway close code 4011): set [discord] sharded = true"),
+    4012: ("discord.py", "Discord refused the gateway API version (gateway close code 4012): upgrade modbot"),
+    4013: ("intents", "Discord refused the requested intents (gateway close code 4013)"),
+}
+
+
+def _classified(exc: Exception) -> Exception:
+    """What ``run()`` raises for ``exc``: a ``PlatformAuthError``, a ``PlatformUnavailable``, or ``exc``."""
+    if isinstance(exc, PlatformAuthError | PlatformUnavailable):
+        return exc
+    if isinstance(exc, discord.PrivilegedIntentsRequired):
+        return MissingMessageContentIntent()
+    if isinstance(exc, discord.ConnectionClosed):
+        if exc.code in _FATAL_CLOSE_CODES:
+            setting, message = _FATAL_CLOSE_CODES[exc.code]
+            return DiscordStartupError(message, setting=setting)
+        return PlatformUnavailable(f"Discord closed the gateway connection (code {exc.code})")
+    if isinstance(exc, discord.GatewayNotFound):
+        return PlatformUnavailable("Discord's gateway is not available (a Discord outage?)")
+    if isinstance(exc, discord.HTTPException):
+        if exc.status == 401:
+            return DiscordStartupError(_REJECTED_TOKEN)
+        # 5xx, 429 and the rest: Discord is there but not answering as it should; worth another try.
+        return PlatformUnavailable(f"Discord answered {exc.status} {one_line(exc.text) or exc.response.reason}")
+    return unreachable(exc, "discord.com") or exc

@@ -27,16 +27,25 @@ from bot.domain.commands import (
     Help,
     Invoker,
     MemberHistory,
+    MemberNoteCommand,
     ModCommand,
+    PolicyDiff,
+    PolicyReplay,
+    PolicyShadow,
     PolicyShow,
     PolicyTest,
     PolicyUpload,
     PolicyUse,
+    PrefilterCommunity,
+    PrefilterRollback,
+    PrefilterStatus,
     Reply,
     ReportMessage,
     Review,
     SetMode,
     SetModChannel,
+    SetValue,
+    ShowAudit,
     ShowCase,
     ShowQueue,
     ShowReasoning,
@@ -232,13 +241,14 @@ def build_mod_group(handler: ModInteractions) -> app_commands.Group:
     )
     policy = app_commands.Group(name="policy", description="The policy this server is moderated by", parent=mod)
     exempt = app_commands.Group(name="exempt", description="Roles and channels the bot never judges", parent=mod)
+    prefilter = app_commands.Group(name="prefilter", description="The prefilter this server's community learned", parent=mod)
 
     @policy.command(name="show", description="Show the policy in use and the versions available")
     async def policy_show(interaction: discord.Interaction) -> None:
         await handler.slash(interaction, PolicyShow())
 
-    @policy.command(name="upload", description="Upload a policy document (Markdown with +++ front matter)")
-    @app_commands.describe(document="The policy file (.md)", activate="Use it at once (default: yes)")
+    @policy.command(name="upload", description="Upload a policy document (Markdown or text; front matter optional)")
+    @app_commands.describe(document="The policy file (.md or .txt)", activate="Use it at once (default: yes)")
     async def policy_upload(interaction: discord.Interaction, document: discord.Attachment, activate: bool = True) -> None:
         async def build(invoker: Invoker) -> ModCommand:
             return await handler.policy_from_attachment(document, activate, invoker)
@@ -251,9 +261,24 @@ def build_mod_group(handler: ModInteractions) -> app_commands.Group:
         await handler.slash(interaction, PolicyUse(policy.strip()))
 
     @policy.command(name="test", description="Judge a text against the policy without recording anything")
-    @app_commands.describe(text="The message to test")
-    async def policy_test(interaction: discord.Interaction, text: app_commands.Range[str, 1, 4000]) -> None:
-        await handler.slash(interaction, PolicyTest(text))
+    @app_commands.describe(text="The message to test", version="A stored policy id or version to test instead (a candidate)")
+    async def policy_test(
+        interaction: discord.Interaction, text: app_commands.Range[str, 1, 4000], version: app_commands.Range[str, 1, 100] | None = None
+    ) -> None:
+        await handler.slash(interaction, PolicyTest(text, version.strip() if version else None))
+
+    @policy.command(name="shadow", description="Run a candidate policy beside the live one, never acting on it")
+    @app_commands.describe(policy="Policy id or version, or off; empty: show", duration="How long, e.g. 7d (default: until off)")
+    async def policy_shadow(
+        interaction: discord.Interaction,
+        policy: app_commands.Range[str, 1, 100] | None = None,
+        duration: app_commands.Range[str, 1, 16] | None = None,
+    ) -> None:
+        await handler.slash(interaction, PolicyShadow(policy.strip() if policy else None, duration))
+
+    @policy.command(name="diff", description="What the shadow policy would change, against the live verdicts")
+    async def policy_diff(interaction: discord.Interaction) -> None:
+        await handler.slash(interaction, PolicyDiff())
 
     @mod.command(name="mode", description="shadow: only record verdicts; enforce: act on them")
     @app_commands.describe(mode="shadow (record only) or enforce (delete, time out, warn, post cases)")
@@ -307,6 +332,45 @@ def build_mod_group(handler: ModInteractions) -> app_commands.Group:
     @app_commands.describe(member="The member whose stored messages are erased")
     async def forget(interaction: discord.Interaction, member: discord.User) -> None:
         await handler.slash(interaction, Forget(str(member.id)))
+
+    @policy.command(name="replay", description="Re-judge recent messages with a stored version; acts on nothing")
+    @app_commands.describe(version="A stored policy id or version", last="How many of the newest messages (default 200)")
+    async def policy_replay(
+        interaction: discord.Interaction, version: app_commands.Range[str, 1, 100], last: app_commands.Range[int, 1, 1000] = 200
+    ) -> None:
+        await handler.slash(interaction, PolicyReplay(version, last))
+
+    @mod.command(name="set", description="A numeric setting of this server")
+    @app_commands.describe(setting="Which setting", value="audit_share: 0 to 1 (or 5%); retention_days: 1 to 3650")
+    async def set_value(
+        interaction: discord.Interaction, setting: Literal["audit_share", "retention_days"], value: app_commands.Range[str, 1, 20]
+    ) -> None:
+        await handler.slash(interaction, SetValue(setting, value))
+
+    @mod.command(name="note", description="Add a note about a member, or list their notes")
+    @app_commands.describe(member="The member", text="The note (leave out to list the notes)")
+    async def note(
+        interaction: discord.Interaction, member: discord.User, text: app_commands.Range[str, 1, 500] | None = None
+    ) -> None:
+        await handler.slash(interaction, MemberNoteCommand(str(member.id), text))
+
+    @mod.command(name="audit", description="This server's audit log: who ran which moderator command")
+    @app_commands.describe(page="Page number (newest first)")
+    async def audit(interaction: discord.Interaction, page: app_commands.Range[int, 1, 100000] = 1) -> None:
+        await handler.slash(interaction, ShowAudit(page))
+
+    @prefilter.command(name="status", description="The prefilter versions of this server's community")
+    async def prefilter_status(interaction: discord.Interaction) -> None:
+        await handler.slash(interaction, PrefilterStatus())
+
+    @prefilter.command(name="rollback", description="Go back to the previous prefilter version")
+    async def prefilter_rollback(interaction: discord.Interaction) -> None:
+        await handler.slash(interaction, PrefilterRollback())
+
+    @prefilter.command(name="community", description="Which community's learned prefilter this server uses")
+    @app_commands.describe(name="A community name, or 'none' for the shared model")
+    async def prefilter_community(interaction: discord.Interaction, name: app_commands.Range[str, 1, 100]) -> None:
+        await handler.slash(interaction, PrefilterCommunity(None if name.lower() == "none" else name))
 
     @mod.command(name="help", description="The moderator commands")
     async def help_(interaction: discord.Interaction) -> None:

@@ -111,6 +111,7 @@ class DiscordActionSink:
             ActionKind.BAN: self._ban,
             ActionKind.POST_CASE: self._post_case,
             ActionKind.NOTIFY_MODS: self._notify_mods,
+            ActionKind.UPDATE_CASE: self._update_case,
         }
 
     def mark_connected(self) -> None:
@@ -258,6 +259,21 @@ class DiscordActionSink:
         )
         # The core stores this reference as the case's posted ref.
         return ActionOutcome(True, "case posted", platform_ref=f"{channel.id}/{sent.id}")
+
+    async def _update_case(self, action: Action) -> ActionOutcome:
+        """Redraw a posted case after a review made elsewhere (the web console), so chat shows its status."""
+        case = action.case
+        if case is None or not case.posted_ref:
+            return ActionOutcome(False, "no posted case to update")
+        channel_part, _, message_part = case.posted_ref.partition("/")
+        channel = self.client.get_partial_messageable(
+            _snowflake(channel_part, "case channel id"), guild_id=_snowflake(action.server.id, "guild id")
+        )
+        note = f"{case.status.value} ({action.reason})" if action.reason else case.status.value
+        await channel.get_partial_message(_snowflake(message_part, "case message id")).edit(
+            embed=case_embed(case, note=note), view=case_view(case.id)
+        )
+        return ActionOutcome(True, "case post updated", platform_ref=case.posted_ref)
 
     async def _notify_mods(self, action: Action) -> ActionOutcome:
         channel = self._mod_channel(action)

@@ -10,7 +10,8 @@ import httpx
 from aiohttp import web
 
 from bot.config import AppSettings
-from bot.ports import ActionSink, Core
+from adapters.connection import Unwatched
+from bot.ports import ActionSink, ConnectionWatcher, Core, PlatformUnavailable
 
 from .auth import Authenticator, RateLimiter
 from .clients import ClientStore
@@ -56,6 +57,7 @@ class HttpApiAdapter:
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
         self._closed = False
+        self._watcher: ConnectionWatcher = Unwatched()
         self._warn_about_settings(operator)
 
     def _warn_about_settings(self, operator: str | None) -> None:
@@ -77,8 +79,12 @@ class HttpApiAdapter:
         """The aiohttp application (the routes of ``server.py`` on this adapter's core, tokens and limits)."""
         return build_app(self.core, self.config, self.authenticator, self.limiter)
 
+    def watch(self, watcher: ConnectionWatcher) -> None:
+        """Tell ``watcher`` (the supervisor) once the API listens."""
+        self._watcher = watcher
+
     async def run(self) -> None:
-        """Listen on ``[http_api] host:port`` and serve until cancelled."""
+        """Listen on ``[http_api] host:port`` and serve until cancelled (``PlatformUnavailable``: cannot listen)."""
         runner = web.AppRunner(self.web_app(), access_log=None)
         await runner.setup()
         self._runner = runner
@@ -87,14 +93,16 @@ class HttpApiAdapter:
             try:
                 await site.start()
             except OSError as exc:
-                # `modbot serve` shows a RuntimeError's message to the operator instead of a traceback.
-                raise RuntimeError(
+                # One line for the operator; the supervisor tries again (the port may be freed: an old
+                # process still exiting).
+                raise PlatformUnavailable(
                     f"the HTTP API cannot listen on {self.config.host}:{self.config.port} ({exc.strerror or exc}); "
                     "choose another [http_api] port or host"
-                ) from exc
+                ) from None
             self.port = runner.addresses[0][1]
             log.info("HTTP event API listening on http://%s:%s/v1/", self.config.host, self.port)
             self.started.set()
+            self._watcher.connected()
             await asyncio.Event().wait()
         finally:
             self.started.clear()

@@ -100,7 +100,8 @@ def token_create(
     if callback_url is not None:
         parts = urlsplit(callback_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise _fail(f"--callback-url must be an http:// or https:// URL, not {callback_url!r}", 2)
+            # Name the scheme only: the rest of a URL may carry a password (user:pass@host).
+            raise _fail(f"--callback-url must be an http:// or https:// URL, not {parts.scheme or 'no'} scheme", 2)
     if len(label) > 200:
         raise _fail("--label is limited to 200 characters", 2)
     settings = _settings(config)
@@ -113,9 +114,18 @@ def token_create(
         typer.echo(f"callback secret: {secret}")
     else:
         typer.echo("callback secret: (none: set MODBOT_HTTP_API__CALLBACK_SECRET, then `modbot http-api secret --server ...`)")
-    typer.echo(f"callback URL:    {callback_url or settings.http_api.callback_url or '(none configured)'}")
+    shown = callback_url or settings.http_api.callback_url
+    typer.echo(f"callback URL:    {_shown_url(shown) if shown else '(none configured)'}")
     typer.echo("Store the token now: it will not be shown again (only its hash is kept).")
     typer.echo("The callback secret signs this server's callbacks; `modbot http-api secret --server ...` prints it again.")
+
+
+def _shown_url(url: str | None) -> str:
+    """A callback URL for the screen, with a password in it (``user:pass@host``) hidden."""
+    parts = urlsplit(url or "")
+    if not url or parts.password is None:
+        return url or "-"
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
 
 
 @token_app.command("list")
@@ -133,7 +143,7 @@ def token_list(
         state = "active" if client.active else f"revoked {client.revoked_at:%Y-%m-%d %H:%M}"  # type: ignore[str-format]
         typer.echo(
             f"{client.id}\t{client.server_id}\t{state}\tcreated {client.created_at:%Y-%m-%d %H:%M}\t"
-            f"{client.callback_url or '-'}\t{client.label}"
+            f"{_shown_url(client.callback_url)}\t{client.label}"
         )
 
 

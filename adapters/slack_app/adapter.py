@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Awaitable
 from typing import Any
 
 from aiohttp import web
@@ -19,9 +20,12 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.oauth.async_callback_options import AsyncCallbackOptions, AsyncFailureArgs, AsyncSuccessArgs
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
 
 from bot.config import AppSettings, SlackSettings
-from bot.ports import Core
+from bot.ports import ConnectionWatcher, Core, PlatformAuthError, PlatformUnavailable
+
+from adapters.connection import OneLineReconnects, Unwatched, unreachable
 
 from .clients import DEFAULT_API_BASE_URL, ClientFactory
 from .commands import REPORT_CALLBACK_ID, SlackCommands
@@ -146,6 +150,8 @@ class SlackAdapter:
         self._socket: Any = None
         self._web_runner: web.AppRunner | None = None
         self.http_port: int | None = None
+        self.watcher: ConnectionWatcher = Unwatched()
+        self._announced = False  # the start-up warnings are said once, not at every retry
 
     @property
     def sink(self) -> SlackActionSink:
@@ -198,26 +204,64 @@ class SlackAdapter:
         elif not self._admin_token.startswith("xoxp-"):
             log.warning("Slack: SLACK_ADMIN_USER_TOKEN does not look like a user token (xoxp-); deleting will fail")
 
+    def watch(self, watcher: ConnectionWatcher) -> None:
+        """Tell ``watcher`` (the supervisor) once Slack is connected (or the web app listens)."""
+        self.watcher = watcher
+
     async def run(self) -> None:
-        """Connect and serve until cancelled."""
-        self._log_start()
+        """Check the tokens, connect (Socket Mode) or listen (HTTP mode), and serve until cancelled.
+
+        Raises ``PlatformAuthError`` when Slack refuses a token (``invalid_auth``...) and
+        ``PlatformUnavailable`` when Slack cannot be reached (the supervisor tries again later).
+        """
+        if not self._announced:
+            self._announced = True
+            self._log_start()
+            _RECONNECT_LOGS.install("slack_sdk.socket_mode.aiohttp")
         if self.stores is not None and (claimed := await self.stores.adopt_unclaimed()):
             log.info("Slack: took over %d installation row(s) kept before the OAuth stores moved", claimed)
         try:
+            if not self.oauth:
+                await self._check(self.clients.client(_secret(self.config.bot_token)).auth_test(), "SLACK_BOT_TOKEN")
             if self.config.mode == "http" or self.oauth:
                 await self._start_web()
             if self.config.mode == "socket":
                 await self._start_socket_mode()
+            self.watcher.connected()
             await asyncio.Event().wait()
+        except Exception as exc:
+            classified = _classified(exc)
+            if classified is exc:
+                raise  # not a known failure: the supervisor shows its traceback once
+            raise classified from None
         finally:
             await self._stop()
+
+    async def _check(self, call: Awaitable[Any], setting: str) -> Any:
+        """A Web API call whose refusal means ``setting`` is wrong: ``PlatformAuthError`` naming it."""
+        try:
+            return await call
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "")) if exc.response is not None else ""
+            if error in _AUTH_ERRORS:
+                raise PlatformAuthError(
+                    f"Slack rejected {setting} ({error}): copy it again from your app's settings at "
+                    "https://api.slack.com/apps and restart modbot",
+                    setting=setting,
+                ) from None
+            raise PlatformUnavailable(f"Slack answered {error or exc.response.status_code}") from None
 
     async def _start_web(self) -> None:
         runner = web.AppRunner(self.web_app(), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host="0.0.0.0", port=self.config.http_port)
-        await site.start()
         self._web_runner = runner
+        try:
+            await site.start()
+        except OSError as exc:
+            raise PlatformUnavailable(
+                f"cannot listen on port {self.config.http_port} ({exc.strerror or exc}); choose another [slack] http_port"
+            ) from None
         sockets = getattr(site._server, "sockets", None) or ()
         self.http_port = sockets[0].getsockname()[1] if sockets else self.config.http_port
         log.info("Slack: serving %s on port %s", EVENTS_PATH if self.config.mode == "http" else "OAuth pages", self.http_port)
@@ -226,9 +270,14 @@ class SlackAdapter:
         # Imported here: the handler opens an aiohttp session at construction, which needs a running loop.
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-        self._socket = AsyncSocketModeHandler(
-            self.app, app_token=_secret(self.config.app_token), web_client=self.clients.client(None)
+        app_token = _secret(self.config.app_token)
+        # slack-sdk's connect() retries every failure forever, a refused token too; so the first
+        # connection URL is fetched here, where a refused SLACK_APP_TOKEN can stop Slack with one line.
+        opened = await self._check(
+            self.clients.client(None).apps_connections_open(app_token=app_token), "SLACK_APP_TOKEN"
         )
+        self._socket = AsyncSocketModeHandler(self.app, app_token=app_token, web_client=self.clients.client(None))
+        self._socket.client.wss_uri = opened["url"]
         await self._socket.connect_async()
         log.info("Slack: connected with Socket Mode")
 
@@ -269,3 +318,21 @@ class SlackAdapter:
 
 async def _install_failed(args: AsyncFailureArgs) -> BoltResponse:
     return await args.default.failure(args)
+
+
+#: Slack's answers for a token it will not take: retrying cannot help.
+_AUTH_ERRORS = frozenset(
+    {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "not_allowed_token_type"}
+)
+
+#: slack-sdk's Socket Mode client logs each failed reconnect with a traceback; one line is enough.
+_RECONNECT_LOGS = OneLineReconnects("slack", "Slack", ("Failed to connect",), ("SlackApiError",))
+
+
+def _classified(exc: Exception) -> Exception:
+    """What ``run()`` raises for ``exc``: a ``PlatformAuthError``, a ``PlatformUnavailable``, or ``exc``."""
+    if isinstance(exc, PlatformAuthError | PlatformUnavailable):
+        return exc
+    if isinstance(exc, SlackApiError):
+        return PlatformUnavailable(f"Slack answered {exc.response.get('error') if exc.response is not None else exc}")
+    return unreachable(exc, "slack.com") or exc

@@ -129,7 +129,8 @@ def case_blocks(case: Case, *, actions_taken: Sequence[ActionTaken] = (), review
     if event.thread_id:
         where += " (in a thread)"
     edited = " (edited)" if event.edited else ""
-    message = f"*Message*{edited} by <@{mrkdwn_escape(event.author_id)}> in {where}:\n{_quote(event.text)}"
+    # The author by id, not as <@U…>: a mention would notify them if they can see the mod channel.
+    message = f"*Message*{edited} by `{mrkdwn_escape(event.author_id)}` in {where}:\n{_quote(event.text)}"
     if event.attachments:
         names = ", ".join(mrkdwn_escape(a.filename) for a in event.attachments[:10])
         message += f"\n*Files:* {names}"
@@ -167,7 +168,7 @@ def case_message(
 ) -> dict[str, Any]:
     """``text`` (notification fallback) and ``blocks`` for ``chat.postMessage``/``respond``."""
     rules = ", ".join(case.verdict.rule_ids) or "no rule"
-    text = f"Case #{case.display_number}: {case.verdict.decision.value} ({rules}) for a message by <@{case.event.author_id}>"
+    text = f"Case #{case.display_number}: {case.verdict.decision.value} ({rules}) for a message by {mrkdwn_escape(case.event.author_id)}"
     return {"text": _clip(text, _FALLBACK_MAX), "blocks": case_blocks(case, actions_taken=actions_taken, reviewed_by=reviewed_by)}
 
 

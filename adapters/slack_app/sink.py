@@ -75,6 +75,7 @@ class SlackActionSink:
             ActionKind.WARN: self._warn,
             ActionKind.POST_CASE: self._post_case,
             ActionKind.NOTIFY_MODS: self._notify_mods,
+            ActionKind.UPDATE_CASE: self._update_case,
         }
 
     async def execute(self, action: Action) -> ActionOutcome:
@@ -168,6 +169,19 @@ class SlackActionSink:
         message = case_message(case, actions_taken=action.taken)
         response = await bot.chat_postMessage(channel=channel, unfurl_links=False, unfurl_media=False, **message)
         return ActionOutcome(True, "case posted", platform_ref=f"{response.get('channel') or channel}/{response.get('ts')}")
+
+    async def _update_case(self, action: Action) -> ActionOutcome:
+        """Redraw a posted case after a review made elsewhere (the web console): ``chat.update`` on its post."""
+        case = action.case
+        if case is None or not case.posted_ref or "/" not in case.posted_ref:
+            return ActionOutcome(False, "no posted case to update")
+        channel, _, ts = case.posted_ref.partition("/")
+        try:
+            bot = await self._bot(action.server)
+        except _NoToken as exc:
+            return ActionOutcome(False, str(exc), permission_problem=True)
+        await bot.chat_update(channel=channel, ts=ts, **case_message(case, actions_taken=action.taken))
+        return ActionOutcome(True, "case post updated", platform_ref=case.posted_ref)
 
     async def _notify_mods(self, action: Action) -> ActionOutcome:
         channel = action.mod_channel_id

@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 from collections.abc import Iterator
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 from rich.console import Console
@@ -17,6 +17,8 @@ from rich.console import Console
 from bot.config import AppSettings, SettingsError, load_settings
 from bot.domain import MessageEvent, ServerRef
 from bot.domain.policy import Policy, PolicyError
+from bot.package_data import default_policy_file, version as modbot_version
+from bot.cli.policy import PolicyDirOption, describe, load_with_bases, policy_lint
 from bot.policy_files import load_policy
 
 __all__ = ["app", "main"]
@@ -41,6 +43,21 @@ ConfigOption = Annotated[
 EXIT_USAGE = 2
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"modbot {modbot_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Print modbot's version and exit.")
+    ] = False,
+) -> None:
+    """Self-hosted chat moderation for Discord and Slack, reasoning over your community's written policy."""
+
+
 def _settings(config: Path | None, **overrides: object) -> AppSettings:
     try:
         return load_settings(config, **overrides)
@@ -49,14 +66,11 @@ def _settings(config: Path | None, **overrides: object) -> AppSettings:
         raise typer.Exit(EXIT_USAGE) from None
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # httpx logs every request's full URL at INFO; a callback or reasoner URL may carry credentials.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+def _setup_logging(level: str, log_format: str = "text", settings: AppSettings | None = None) -> None:
+    """Text or JSON lines on stderr, with the settings' secret values masked (``bot.cli.logs``)."""
+    from bot.cli.logs import secret_values, setup_logging
+
+    setup_logging(level, "json" if log_format == "json" else "text", secret_values(settings) if settings else ())
 
 
 @db_app.command("upgrade")
@@ -90,30 +104,25 @@ def db_backup(
     err.print(f"[green]backed up[/green] {_redact_url(settings.database_url)} to {destination} ({size:,} bytes)")
 
 
+policy_app.command("lint")(policy_lint)
+
+
 @policy_app.command("validate")
-def policy_validate(files: Annotated[list[Path], typer.Argument(help="Policy documents to check.")]) -> None:
-    """Validate policy documents; prints the version (content hash) of each, or the line of the first mistake."""
+def policy_validate(
+    files: Annotated[list[Path], typer.Argument(help="Policy documents to check.")], policy_dir: PolicyDirOption = None
+) -> None:
+    """Validate policy documents; prints the version (content hash) of each, or the line of the first mistake.
+
+    A plain policy (no front matter) is accepted; the line says what was inferred (``inferred``)."""
     failed = False
     for path in files:
         try:
-            policy = load_policy(path)
+            policy = load_with_bases(path, policy_dir)
         except PolicyError as exc:
             failed = True
             err.print(f"[red]invalid[/red] {exc}")
             continue
-        rules = sum(len(c.rules) for c in policy.meta.categories)
-        typer.echo(
-            json.dumps(
-                {
-                    "file": str(path),
-                    "id": policy.id,
-                    "version": policy.version,
-                    "categories": len(policy.meta.categories),
-                    "rules": rules,
-                    "examples": len(policy.meta.examples),
-                }
-            )
-        )
+        typer.echo(json.dumps(describe(path, policy), ensure_ascii=False))
     if failed:
         raise typer.Exit(1)
 
@@ -157,7 +166,9 @@ def _read_inputs(text: str | None) -> Iterator[tuple[object, str] | InputError]:
 @app.command()
 def classify(
     text: Annotated[Optional[str], typer.Argument(help="Message text; omit or '-' to read JSON lines from stdin.")] = None,
-    policy: Annotated[Path, typer.Option("--policy", "-p", help="Policy document.")] = Path("policies/game-community.md"),
+    policy: Annotated[
+        Optional[Path], typer.Option("--policy", "-p", help="Policy document. Default: the shipped game-community policy.")
+    ] = None,
     model: Annotated[
         Optional[Path], typer.Option("--model", "-m", help="GGUF of gpt-oss-safeguard: send every message to the reasoner.")
     ] = None,
@@ -168,7 +179,7 @@ def classify(
     """Judge text against a policy and print one verdict JSON object per message."""
     settings = _settings(config)
     try:
-        loaded = load_policy(policy)
+        loaded = load_policy(policy if policy is not None else default_policy_file())
     except (PolicyError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(EXIT_USAGE) from None
@@ -241,24 +252,34 @@ def _encodable(out: dict[str, object]) -> bool:
 
 
 @app.command()
-def serve(config: ConfigOption = None) -> None:
+def serve(
+    config: ConfigOption = None,
+    log_format: Annotated[
+        Optional[Literal["text", "json"]],
+        typer.Option("--log-format", help="Log lines as text, or as JSON objects (default: the log_format setting)."),
+    ] = None,
+) -> None:
     """Run the bot: migrate the database, resume pending messages, connect the configured platforms."""
     from bot.app import missing_platform_settings
 
     settings = _settings(config)
-    _setup_logging(settings.log_level)
+    _setup_logging(settings.log_level, log_format or settings.log_format, settings)
     missing = missing_platform_settings(settings)
     if all(missing.values()):
         err.print("[red]No platform is configured[/red], so there is nothing to serve. Set, for")
         for adapter, needs in missing.items():
-            err.print(f"  {adapter.rsplit('.', 1)[-1]}: {', '.join(needs)}")
+            # markup=False: "[http_api] port" is a TOML table, not a rich tag to swallow.
+            err.print(f"  {adapter.rsplit('.', 1)[-1]}: {', '.join(needs)}", markup=False)
         err.print("(environment variables, or the same keys in modbot.toml; see README.md)")
         raise typer.Exit(EXIT_USAGE)
     asyncio.run(_serve(settings))
 
 
 async def _serve(settings: AppSettings) -> None:
+    from rich.markup import escape
+
     from bot.app import build_services, create_adapters
+    from bot.runtime import Backoff, PlatformSupervisor
 
     services = await build_services(settings)
     adapters = create_adapters(services)
@@ -267,24 +288,30 @@ async def _serve(settings: AppSettings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(adapter.run(), name=f"adapter-{adapter.platform}") for adapter in adapters]
+    # Each platform connects, fails and retries on its own (bot/runtime/supervisor.py); only refused
+    # credentials stop one, and the core goes on serving the others.
+    retry = settings.platforms
+    supervisor = PlatformSupervisor(
+        adapters,
+        backoff=Backoff(retry.reconnect_base_s, retry.reconnect_max_s, retry.reconnect_jitter),
+        state=services.platform_state,
+        errors=services.platform_error,
+    )
+    supervising = asyncio.create_task(supervisor.run(), name="platforms")
     logging.getLogger("modbot").info("serving %s", ", ".join(a.platform for a in adapters))
     stopper = asyncio.create_task(stop.wait())
     try:
-        done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if task is not stopper and task.exception() is not None:
-                # Adapters raise RuntimeError subclasses with operator instructions (missing intent,
-                # rejected token): show the message, not a traceback.
-                error = task.exception()
-                if isinstance(error, RuntimeError):
-                    err.print(f"[red]{task.get_name()} stopped:[/red] {error}")
-                    raise typer.Exit(1)
-                raise error  # type: ignore[misc]
+        await asyncio.wait([supervising, stopper], return_when=asyncio.FIRST_COMPLETED)
+        if supervising.done() and not stopper.done():
+            # Every platform stopped for good (refused credentials): nothing is left to serve.
+            err.print("[red]modbot serve stopped: no platform is left running.[/red]", soft_wrap=True)
+            for stopped in supervising.result():
+                err.print(f"  {stopped.platform}: {escape(stopped.reason)}", soft_wrap=True)
+            raise typer.Exit(1)
     finally:
-        for task in [*tasks, stopper]:
+        for task in (supervising, stopper):
             task.cancel()
-        await asyncio.gather(*tasks, stopper, return_exceptions=True)
+        await asyncio.gather(supervising, stopper, return_exceptions=True)
         await services.close()
 
 
@@ -301,6 +328,12 @@ def _register_optional_commands() -> None:
 
     app.add_typer(model_app, name="model")
     register(app)
+    from bot.cli.doctor import register as register_doctor
+
+    register_doctor(app)  # modbot doctor
+    from bot.cli.policy_tools import register as register_policy_tools
+
+    register_policy_tools(policy_app)  # policy test, policy replay
     from bot.app import adapter_cli_apps
 
     # Platforms bring their own tools (e.g. ``modbot http-api token create``) without the CLI knowing them.
@@ -309,9 +342,18 @@ def _register_optional_commands() -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: an operator's failure (database unreachable, a file missing) is one
+    line and exit status 1, never a traceback (``bot.cli.failures``)."""
+    from bot.cli.failures import run_reporting_failures
+
     _register_optional_commands()
-    app()
+    run_reporting_failures(lambda: app(standalone_mode=True), _known_secrets)
+
+
+def _known_secrets() -> list[str]:
+    from bot.cli.logs import secret_values
+
+    return secret_values(load_settings(None))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,11 @@ from bot.domain.commands import (
     Forget,
     Help,
     MemberHistory,
+    MemberNoteCommand,
     ModCommand,
+    PolicyDiff,
+    PolicyReplay,
+    PolicyShadow,
     PolicyShow,
     PolicyTest,
     PolicyUpload,
@@ -25,6 +29,7 @@ from bot.domain.commands import (
     PrefilterStatus,
     SetMode,
     SetModChannel,
+    SetValue,
     ShowAudit,
     ShowCase,
     ShowQueue,
@@ -65,18 +70,52 @@ def _policy_command(rest: str) -> ModCommand:
     if sub == "show":
         return PolicyShow()
     if sub == "upload":
+        # Typed uploads (Slack, the CLI) are stored but not used until asked: `--activate`, or `policy use`.
+        activate = arg.split(None, 1)[:1] == ["--activate"]
+        if activate:
+            arg = arg[len("--activate") :].strip()
         if not arg:
-            raise CommandSyntaxError("usage: /mod policy upload <policy document text>")
-        return PolicyUpload(arg)
+            raise CommandSyntaxError("usage: /mod policy upload [--activate] <policy document text>")
+        return PolicyUpload(arg, activate=activate)
     if sub == "use":
         if not arg:
             raise CommandSyntaxError("usage: /mod policy use <policy id or version>")
         return PolicyUse(arg.split()[0])
     if sub == "test":
         if not arg:
-            raise CommandSyntaxError("usage: /mod policy test <message text>")
+            raise CommandSyntaxError("usage: /mod policy test <message text> [version]")
+        return _policy_test(arg)
+    if sub == "shadow":
+        words = arg.split()
+        if len(words) > 2 or (words[:1] == ["off"] and len(words) > 1):
+            raise CommandSyntaxError("usage: /mod policy shadow <id or version> [duration, e.g. 7d] | off")
+        return PolicyShadow(words[0] if words else None, words[1] if len(words) > 1 else None)
+    if sub == "diff":
+        return PolicyDiff()
+    if sub == "replay":
+        words = arg.split()
+        if not 1 <= len(words) <= 2:
+            raise CommandSyntaxError("usage: /mod policy replay <id or version> [last messages, 1-1000]")
+        return PolicyReplay(words[0], _int(words[1], "last", 1, 1000) if len(words) > 1 else 200)
+    raise CommandSyntaxError(
+        "usage: /mod policy show | upload [--activate] <text> | use <id> | test <text> [version] | shadow <id> [7d] | off | diff | replay <id> [last]"
+    )
+
+
+#: A trailing word that names the policy ``/mod policy test`` judges with: a version, or ``policy:<id>``.
+_TEST_REF = re.compile(r"\s+(sha256:[0-9a-f]{4,64}|policy:[^\s]{1,100})\s*$")
+
+
+def _policy_test(arg: str) -> PolicyTest:
+    """``<text> [version]``: the last word is the candidate when it is a version (``sha256:…``) or
+    ``policy:<id or version>``; the rest, as typed, is the text."""
+    match = _TEST_REF.search(arg)
+    if match is None:
         return PolicyTest(arg)
-    raise CommandSyntaxError("usage: /mod policy show | upload <text> | use <id> | test <text>")
+    text = arg[: match.start()].strip()
+    if not text:
+        return PolicyTest(arg)
+    return PolicyTest(text, match.group(1).removeprefix("policy:"))
 
 
 def parse_mod_command(text: str) -> ModCommand:
@@ -117,6 +156,17 @@ def parse_mod_command(text: str) -> ModCommand:
         if len(args) != 1:
             raise CommandSyntaxError("usage: /mod modchannel <channel>")
         return SetModChannel(_target_id(args[0]))
+    if verb == "note":
+        # The note keeps its words as typed (not shell-split): "<member> <text>".
+        words = rest.split(None, 1)
+        if not words:
+            raise CommandSyntaxError("usage: /mod note <member> [text]")
+        return MemberNoteCommand(_target_id(words[0]), words[1].strip() if len(words) > 1 else None)
+    if verb == "set":
+        # The value is checked by the handler (bounds and meaning live with the setting).
+        if len(args) != 2:
+            raise CommandSyntaxError("usage: /mod set audit_share <0..1> | set retention_days <days>")
+        return SetValue(args[0].lower(), args[1])
     if verb == "audit":
         return ShowAudit(_int(args[0], "page") if args else 1)
     if verb == "prefilter":

@@ -11,12 +11,15 @@ from bot.domain.commands import case_summary
 __all__ = ["USAGE", "case_fields", "case_summary", "found_by", "verdict_fields"]
 
 USAGE = """\
-/mod policy show | policy upload <text> | policy use <id> | policy test <text>
+/mod policy show | policy upload [--activate] <text> | policy use <id> | policy test <text> [version]
+/mod policy shadow <id> [7d] | policy shadow off | policy diff | policy replay <id> [last]
 /mod mode shadow|enforce
 /mod modchannel <channel>
+/mod set audit_share <0..1> | set retention_days <days>
 /mod queue [page]
 /mod case <number>
 /mod history <member> [page]
+/mod note <member> [text]
 /mod exempt role|channel add|remove <id>
 /mod stats [days]
 /mod forget <member>

@@ -20,6 +20,8 @@ class ActionKind(StrEnum):
     BAN = "ban"
     POST_CASE = "post_case"
     NOTIFY_MODS = "notify_mods"
+    #: Redraw a posted case (its ``posted_ref``) after a review made elsewhere (the web console).
+    UPDATE_CASE = "update_case"
 
 
 @dataclass(frozen=True, slots=True)

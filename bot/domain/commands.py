@@ -19,7 +19,11 @@ __all__ = [
     "Invoker",
     "MAX_UPLOAD_BYTES",
     "MemberHistory",
+    "MemberNoteCommand",
     "ModCommand",
+    "PolicyDiff",
+    "PolicyReplay",
+    "PolicyShadow",
     "PolicyShow",
     "PolicyTest",
     "PolicyUpload",
@@ -32,6 +36,7 @@ __all__ = [
     "Review",
     "SetMode",
     "SetModChannel",
+    "SetValue",
     "ShowAudit",
     "ShowCase",
     "ShowQueue",
@@ -84,7 +89,48 @@ class PolicyUse:
 @dataclass(frozen=True, slots=True)
 class PolicyTest:
     text: str
+    #: A stored policy id or version to judge with instead of the active one (a candidate).
+    ref: str | None = None
     name = "policy test"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyShadow:
+    """``/mod policy shadow <id> [7d]``: run a candidate beside the live policy; ``off`` stops it,
+    no argument shows what runs."""
+
+    ref: str | None = None
+    #: How long it runs, e.g. "7d" (None: until turned off).
+    duration: str | None = None
+    name = "policy shadow"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyDiff:
+    """``/mod policy diff``: the shadow policy's verdicts against the live ones over its period."""
+
+    name = "policy diff"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyReplay:
+    """``/mod policy replay <id or version> [last]``: re-judge the server's newest stored messages with a
+    stored candidate and diff against their live verdicts; nothing is stored or acted on."""
+
+    ref: str
+    last: int = 200
+    name = "policy replay"
+
+
+@dataclass(frozen=True, slots=True)
+class SetValue:
+    """``/mod set <setting> <value>``: one of the server's numeric settings (``audit_share``, ``retention_days``).
+
+    ``value`` is the text as typed; the handler checks and converts it (clear errors, not a parse failure)."""
+
+    setting: str
+    value: str
+    name = "set"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +166,15 @@ class MemberHistory:
     member_id: str
     page: int = 1
     name = "history"
+
+
+@dataclass(frozen=True, slots=True)
+class MemberNoteCommand:
+    """``/mod note <member> [text]``: add a note about a member (with text) or list their notes (without)."""
+
+    member_id: str
+    text: str | None = None
+    name = "note"
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +284,7 @@ ModCommand = (
     PolicyShow | PolicyUpload | PolicyUse | PolicyTest | SetMode | SetModChannel | ShowQueue | ShowCase | MemberHistory
     | Exempt | Stats | Forget | Review | CaseAction | ShowReasoning | ReportMessage | Help
     | PrefilterStatus | PrefilterRollback | PrefilterCommunity
-    | ShowAudit
+    | ShowAudit | PolicyShadow | PolicyDiff | SetValue | PolicyReplay | MemberNoteCommand
 )
 
 

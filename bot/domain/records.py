@@ -104,6 +104,9 @@ class VerdictToSave:
     #: For an audit's verdict: the share of allowed messages audited when this one was sampled (its
     #: sampling probability; a label's weight is its inverse). None for every other verdict.
     audit_share: float | None = None
+    #: A shadow policy's verdict (``/mod policy shadow``): stored beside the live one, never acted on,
+    #: and left out of the bot's own figures and labels.
+    candidate: bool = False
 
 
 @dataclass(frozen=True, slots=True)

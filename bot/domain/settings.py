@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.domain.messages import MessageEvent
+from bot.domain.replay import ShadowPolicy
 from bot.domain.verdicts import Decision
 
 __all__ = ["Mode", "ServerOverrides", "ServerSettings", "ServerTerms", "exemption_reason"]
@@ -73,6 +74,8 @@ class ServerSettings(BaseModel):
     #: The share of prefilter-allowed messages the reasoner audits afterwards, at low priority (needs a
     #: reasoner); the audits estimate the prefilter's live recall. 0 turns audits off.
     audit_share: float = Field(default=0.02, ge=0.0, le=1.0)
+    #: A candidate policy judging live traffic beside the active one, never acted on (``/mod policy shadow``).
+    shadow_policy: ShadowPolicy | None = None
 
 
 class ServerOverrides(BaseModel):
@@ -101,6 +104,7 @@ class ServerOverrides(BaseModel):
     extra_terms: tuple[ServerTerms, ...] | None = None
     retention_days: int | None = Field(default=None, ge=1, le=3650)
     audit_share: float | None = Field(default=None, ge=0.0, le=1.0)
+    shadow_policy: ShadowPolicy | None = None
 
     def apply_to(self, defaults: ServerSettings) -> ServerSettings:
         """Inherit-or-override: fields set here win, the rest come from ``defaults``."""

@@ -99,11 +99,13 @@ class ActionDispatcher:
         return outcomes
 
     async def resume_due(self, *, limit: int = 200, at_start: bool = False) -> int:
-        """Attempt the outbox actions that are due (all of them ``at_start``); returns how many were attempted.
+        """Attempt the outbox actions that are due; returns how many were attempted.
 
-        At start-up no runner of this process can hold an action, so leases left by a crash are broken.
+        Due: a lease ran out, or its holder is a dead incarnation on this machine (a crashed earlier
+        run, taken at once at start-up). Another live process's lease is never broken (several bot
+        processes may share the database): ``at_start`` (start-up) is handled like any sweep.
         """
-        found = await self.outbox.due_actions(limit, exclude=self._running, include_claimed=at_start)
+        found = await self.outbox.due_actions(limit, exclude=self._running)
         # Marked before any await: a sweep running meanwhile must not take the same actions.
         due = [item for item in found if item.id not in self._running]
         waiting = {item.id for item in due}
@@ -112,7 +114,7 @@ class ActionDispatcher:
         cases: dict[tuple[ServerRef, int], Case | None] = {}
         try:
             for item in due:
-                if not await self.outbox.claim(item, force=at_start):
+                if not await self.outbox.claim(item):
                     continue  # another runner has it (or it was settled meanwhile)
                 case = None
                 if item.case_id is not None:
@@ -152,8 +154,12 @@ class ActionDispatcher:
                 outcome = replace(
                     outcome, detail=f"gave up after {planned.attempts + 1} attempts: {outcome.detail}", retry_after_s=None
                 )
+            # Where a case went is stored before the action leaves the outbox: a crash in between runs the
+            # post again with the same key (the platform dedupes), instead of losing the reference for good.
+            await self._remember_post(action, outcome)
             await self.outbox.settle(planned, action, outcome)
-            await self._after(action, outcome, sink)
+            if outcome.permission_problem and sink is not None:
+                await self._report_permission_problem(action, outcome, sink)
             return outcome
         finally:
             self._running.discard(planned.id)
@@ -167,12 +173,10 @@ class ActionDispatcher:
             log.exception("action %s failed in the %s adapter", action.kind, action.server.platform)
             return ActionOutcome(False, f"adapter error: {type(exc).__name__}", retry_after_s=0.0)
 
-    async def _after(self, action: Action, outcome: ActionOutcome, sink: ActionSink | None) -> None:
+    async def _remember_post(self, action: Action, outcome: ActionOutcome) -> None:
         if outcome.ok and action.kind is ActionKind.POST_CASE and action.case is not None and outcome.platform_ref:
             if outcome.platform_ref != action.case.posted_ref:
                 await self.cases.set_case_posted_ref(action.server, action.case.id, outcome.platform_ref)
-        if outcome.permission_problem and sink is not None:
-            await self._report_permission_problem(action, outcome, sink)
 
     async def _taken_on(self, planned: PlannedAction) -> tuple[ActionTaken, ...]:
         """What was already settled on the action's case (a resumed plan knows what its first part did)."""

@@ -7,7 +7,9 @@ uncertain or risky messages reach the reasoner.
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from bot.domain import Decision, MessageEvent, Stage, Verdict
@@ -17,7 +19,30 @@ from bot.ports import Judgement, JudgeRequest, Prefilter, Reasoner
 from bot.stages.keywords import KeywordMatcher, KeywordResult
 from bot.stages.language import UnknownLanguagePolicy, identify, needs_reasoner
 
-__all__ = ["Judge", "Routing", "decision_for_rules", "verdict_from_judgement"]
+__all__ = ["Judge", "Routing", "VerdictObservers", "decision_for_rules", "verdict_from_judgement"]
+
+log = logging.getLogger(__name__)
+
+
+class VerdictObservers:
+    """Callbacks told of each verdict (metrics); one that raises is logged and never breaks judging."""
+
+    def __init__(self) -> None:
+        self._callbacks: list[Callable[[Verdict], None]] = []
+
+    def add(self, callback: Callable[[Verdict], None]) -> None:
+        self._callbacks.append(callback)
+
+    def remove(self, callback: Callable[[Verdict], None]) -> None:
+        if callback in self._callbacks:
+            self._callbacks.remove(callback)
+
+    def __call__(self, verdict: Verdict) -> None:
+        for callback in self._callbacks:
+            try:
+                callback(verdict)
+            except Exception:
+                log.exception("a verdict observer failed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +134,8 @@ class Judge:
     def __init__(self, *, prefilter: Prefilter | None = None, reasoner: Reasoner | None = None):
         self.prefilter = prefilter
         self.reasoner = reasoner
+        #: Told of every verdict this judge produces (messages, audits, follow-ups, one-off tests).
+        self.observers = VerdictObservers()
 
     def _calibrated(self, community: str | None) -> tuple[float, float]:
         # A trained prefilter carries thresholds calibrated to its target recall (one set per kind of
@@ -138,8 +165,9 @@ class Judge:
         started = time.perf_counter()
         keywords = matcher.scan(event.text)
         verdict = await self._route(event, policy, keywords, routing, force_reasoner)
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        return replace(verdict, latency_ms=elapsed_ms)
+        verdict = replace(verdict, latency_ms=(time.perf_counter() - started) * 1000)
+        self.observers(verdict)
+        return verdict
 
     async def _route(
         self, event: MessageEvent, policy: Policy, keywords: KeywordResult, routing: Routing, force_reasoner: bool

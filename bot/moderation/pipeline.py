@@ -9,63 +9,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
-from typing import Protocol
 
 from bot.domain import Decision, MessageEvent, MessageStatus, Stage, Verdict
 from bot.domain.policy import Policy
 from bot.domain.records import Intake, IntakeStatus, RecordedMessage, SavedVerdict, VerdictToSave
 from bot.domain.settings import ServerSettings, exemption_reason
-from bot.moderation.audits import AuditConfig, Auditor
+from bot.moderation.audits import Auditor
 from bot.moderation.batching import BatchWriter
 from bot.moderation.dispatch import ActionDispatcher
 from bot.moderation.enforcement import plan_actions
+from bot.moderation.fairness import FairQueue, QueueFull
 from bot.moderation.intake import MAX_ATTEMPTS, check_ids, sanitize_event, sanitize_text
-from bot.moderation.judge import Judge, Routing
+from bot.moderation.judge import Judge, Routing, VerdictObservers
+from bot.moderation.pipeline_config import PipelineConfig, PipelineCounters
 from bot.moderation.resolvers import PolicyResolver, SettingsResolver
+from bot.moderation.shadow import ShadowRunner
+from bot.moderation.storage_faults import StorageFaults, is_storage_fault
 from bot.ports import CaseBook, MessageLog, ReasonerUnavailable, ServerConfig, VerdictLog
 from bot.stages.keywords import ExtraTerms, KeywordMatcher, MatcherCache
 
 __all__ = ["Pipeline", "PipelineConfig", "PipelineCounters", "sanitize_text"]
 
 log = logging.getLogger(__name__)
-
-class PipelineConfig(AuditConfig, Protocol):
-    """What the pipeline reads of its settings (``bot.config.PipelineSettings``, the ``[pipeline]`` table)."""
-
-    @property
-    def queue_size(self) -> int: ...
-
-    @property
-    def workers(self) -> int: ...
-
-    @property
-    def sweep_interval_s(self) -> float: ...
-
-    @property
-    def max_text_chars(self) -> int: ...
-
-    @property
-    def auto_register_servers(self) -> bool: ...
-
-    @property
-    def audit_idle_below(self) -> int: ...
-
-
-@dataclass(slots=True)
-class PipelineCounters:
-    """Running totals, exported as metrics and used by tests and benchmarks."""
-
-    accepted: int = 0
-    duplicates: int = 0
-    overflowed: int = 0
-    rejected: int = 0
-    judged: int = 0
-    failed: int = 0
-    deferred: int = 0
-    #: Audits of prefilter-allowed messages done, and dropped (audit queue full, reasoner busy).
-    audits_done: int = 0
-    audits_dropped: int = 0
 
 
 class Pipeline:
@@ -96,7 +61,12 @@ class Pipeline:
         self.dispatcher = dispatcher
         self.config = config
         self.counters = PipelineCounters()
-        self._queue: asyncio.Queue[int] = asyncio.Queue(maxsize=config.queue_size)
+        self.on_judged = VerdictObservers()  # told of each message's (first) verdict once stored: metrics
+        # One lane per server, served round-robin; a lane keeps a quarter of the workers free for
+        # the others (see bot.moderation.fairness).
+        self._queue: FairQueue[int] = FairQueue(
+            config.queue_size, lane_limit=max(1, config.workers - config.workers // 4)
+        )
         self._in_flight: set[int] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._known_servers: set[str] = set()
@@ -116,6 +86,8 @@ class Pipeline:
             counters=self.counters,
             config=config,
         )
+        # A server's shadow policy judges beside the live one (``/mod policy shadow``); never acted on.
+        self.shadow = ShadowRunner(judge=judge, library=policies.library, verdicts=verdicts, matcher=self.matcher)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -127,10 +99,17 @@ class Pipeline:
             self._tasks.append(asyncio.create_task(self._worker(), name=f"modbot-worker-{index}"))
         self._tasks.append(asyncio.create_task(self._sweeper(), name="modbot-sweeper"))
         self.audits.start()
-        resumed = await self.resume_pending()
+        try:
+            resumed = await self.resume_pending()
+            actions = await self.dispatcher.resume_due(at_start=True)
+        except Exception as exc:
+            if not is_storage_fault(exc):
+                raise
+            # Locked or full right now: the sweeper tries again; new messages are taken meanwhile.
+            log.warning("could not resume earlier work yet (%s); the sweeper will retry", str(exc).splitlines()[0][:200])
+            return
         if resumed:
             log.info("resumed %d pending messages from an earlier run", resumed)
-        actions = await self.dispatcher.resume_due(at_start=True)
         if actions:
             log.info("resumed %d actions an earlier run had planned and not finished", actions)
 
@@ -169,10 +148,11 @@ class Pipeline:
         room = self._queue.maxsize - self._queue.qsize()
         if room <= 0:
             return 0
-        ids = await self.messages.pending_message_ids(room, exclude=self._in_flight, min_age_s=min_age_s)
+        # Claimed, not just read: another bot process sweeping the same database never gets these rows.
+        rows = await self.messages.claim_pending(room, exclude=self._in_flight, min_age_s=min_age_s)
         queued = 0
-        for row_id in ids:
-            if self._enqueue(row_id):
+        for row_id, server_key in rows:
+            if self._enqueue(row_id, server_key):
                 queued += 1
         return queued
 
@@ -208,7 +188,7 @@ class Pipeline:
         if recorded.created:
             # Set before queueing: the sweeper may already have queued this committed row.
             self._fresh[recorded.row_id] = event
-        if self._enqueue(recorded.row_id):
+        if self._enqueue(recorded.row_id, event.server.key):
             return Intake(IntakeStatus.QUEUED, recorded.row_id)
         self._fresh.pop(recorded.row_id, None)
         self.counters.overflowed += 1
@@ -251,19 +231,25 @@ class Pipeline:
             return True
         return False
 
-    def _enqueue(self, row_id: int) -> bool:
+    def _enqueue(self, row_id: int, server_key: str) -> bool:
         if row_id in self._in_flight:
             return True
         try:
-            self._queue.put_nowait(row_id)
-        except asyncio.QueueFull:
+            evicted = self._queue.put_nowait(server_key, row_id)
+        except QueueFull:
             return False
         self._in_flight.add(row_id)
+        if evicted is not None:
+            # Room made for a quieter server: the evicted row stays pending and is swept back later.
+            self._in_flight.discard(evicted)
+            self._fresh.pop(evicted, None)
+            self.counters.evicted += 1
         return True
 
     # -- judging -------------------------------------------------------------------------------
 
     async def _worker(self) -> None:
+        faults = StorageFaults(log)  # a locked or full database: told now and then, not per message
         while True:
             row_id = await self._queue.get()
             try:
@@ -271,16 +257,18 @@ class Pipeline:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the loop survives anything one message does
-                log.exception("unexpected error while processing message row %s", row_id)
-                await self._failed_attempt(row_id, exc)
+                await self._failed_attempt(row_id, exc, faults)
             finally:
                 self._in_flight.discard(row_id)
-                self._queue.task_done()
+                self._queue.task_done(row_id)
                 self.audits.wake()
 
-    async def _failed_attempt(self, row_id: int, exc: Exception) -> None:
+    async def _failed_attempt(self, row_id: int, exc: Exception, faults: StorageFaults) -> None:
         """Count a failure of a row; after ``MAX_ATTEMPTS`` it is failed for good and never swept again."""
         self._fresh.pop(row_id, None)
+        if faults.held_back(exc):  # the database's fault, not the row's: not counted, it stays pending
+            return
+        log.exception("unexpected error while processing message row %s", row_id)
         try:
             if await self.messages.count_failed_attempt(row_id, f"{type(exc).__name__}: {exc}"[:500], MAX_ATTEMPTS):
                 self.counters.failed += 1
@@ -288,16 +276,20 @@ class Pipeline:
             log.exception("could not record the failure of message row %s", row_id)
 
     async def _sweeper(self) -> None:
+        faults = StorageFaults(log)  # a locked or full database: one warning now and then, no traceback
         while True:
             await asyncio.sleep(self.config.sweep_interval_s)
             try:
+                await self.messages.renew_claims(frozenset(self._in_flight))  # queued rows stay ours
                 await self.resume_pending(min_age_s=self.config.sweep_interval_s)
-            except Exception:
-                log.exception("sweeping pending messages failed")
+            except Exception as exc:
+                if not faults.held_back(exc):
+                    log.exception("sweeping pending messages failed")
             try:
                 await self.dispatcher.resume_due()
-            except Exception:
-                log.exception("retrying planned actions failed")
+            except Exception as exc:
+                if not faults.held_back(exc):
+                    log.exception("retrying planned actions failed")
 
     async def process(self, row_id: int) -> Verdict | None:
         """Judge one recorded message and act on the verdict; failures are recorded, never raised."""
@@ -340,6 +332,7 @@ class Pipeline:
         actions = () if shadow else tuple(plan_actions(event, verdict, policy, settings, opens_case=open_case))
         saved = await self._verdicts.submit(VerdictToSave(row_id, event.server, verdict, shadow, open_case, actions))
         self.counters.judged += 1
+        self.on_judged(verdict)
         self.audits.offer(row_id, event, verdict, policy, settings)  # a sampled prefilter allow: audited later
         if (
             settings.reason_after_act
@@ -355,10 +348,10 @@ class Pipeline:
                 await self._verdicts.submit(VerdictToSave(row_id, event.server, follow_up, shadow, open_case=False))
             except Exception:
                 log.exception("the follow-up reasoning for message row %s failed", row_id)
-        if not saved.planned:
-            return
-        case = await self.cases.get_case(event.server, saved.case_id) if saved.case_id is not None else None
-        await self.dispatcher.run_planned(saved.planned, case)
+        if saved.planned:
+            case = await self.cases.get_case(event.server, saved.case_id) if saved.case_id is not None else None
+            await self.dispatcher.run_planned(saved.planned, case)
+        await self.shadow.judge_beside(row_id, event, policy, settings)  # after acting: never delays the live path
 
     # -- one-off judging (CLI, /mod policy test) -----------------------------------------------
 

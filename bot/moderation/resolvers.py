@@ -62,6 +62,10 @@ class PolicyResolver:
         self.builtin = {p.id: p for p in builtin}
         self._cache: LRUCache[str, Policy] = LRUCache(CACHED_SERVERS)
 
+    def shipped(self) -> dict[str, Policy]:
+        """The shipped policies by id (what an upload may ``extends``)."""
+        return dict(self.builtin)
+
     async def install_builtin(self) -> None:
         """Record the shipped policies as versions visible to every server (idempotent)."""
         for policy in self.builtin.values():

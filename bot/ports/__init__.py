@@ -28,7 +28,15 @@ from bot.ports.stages import (
     ReasonerUnavailable,
     RoutingThresholds,
 )
-from bot.ports.platforms import ActionSink, ContextSource, Core, PlatformAdapter
+from bot.ports.platforms import (
+    ActionSink,
+    ConnectionWatcher,
+    ContextSource,
+    Core,
+    PlatformAdapter,
+    PlatformAuthError,
+    PlatformUnavailable,
+)
 from bot.ports.storage import (
     ActionLog,
     ActionOutbox,
@@ -39,7 +47,15 @@ from bot.ports.storage import (
     ServerConfig,
     VerdictLog,
 )
-from bot.ports.services import ActivePolicies, Classifier, EffectiveSettings, Enforcer, LiveFigures, MissReports
+from bot.ports.services import (
+    ActivePolicies,
+    Classifier,
+    EffectiveSettings,
+    Enforcer,
+    LiveFigures,
+    MissReports,
+    PolicyLinter,
+)
 
 __all__ = [
     "ActionLog",
@@ -49,6 +65,7 @@ __all__ = [
     "AuditLog",
     "CaseBook",
     "Classifier",
+    "ConnectionWatcher",
     "Completion",
     "CompletionFailed",
     "CompletionRequest",
@@ -63,7 +80,10 @@ __all__ = [
     "MessageLog",
     "MissReports",
     "PlatformAdapter",
+    "PlatformAuthError",
+    "PlatformUnavailable",
     "PolicyLibrary",
+    "PolicyLinter",
     "Prefilter",
     "PrefilterScore",
     "Reasoner",

@@ -5,13 +5,21 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from bot.domain import Action, ActionOutcome, Case, MessageEvent, ServerRef
+from bot.domain import Action, ActionOutcome, Case, CaseStatus, MessageEvent, ServerRef
 from bot.domain.commands import Invoker, ModCommand, Reply
 from bot.domain.figures import RecallEstimate
-from bot.domain.records import ActionRecord, Intake, MessageVerdict
+from bot.domain.records import ActionRecord, CasePage, Intake, MessageVerdict, ServerStats
 from bot.domain.settings import ServerSettings
 
-__all__ = ["ActionSink", "ContextSource", "Core", "PlatformAdapter"]
+__all__ = [
+    "ActionSink",
+    "ConnectionWatcher",
+    "ContextSource",
+    "Core",
+    "PlatformAdapter",
+    "PlatformAuthError",
+    "PlatformUnavailable",
+]
 
 
 # -- platforms ----------------------------------------------------------------------------------
@@ -28,6 +36,34 @@ class ActionSink(Protocol):
     async def execute(self, action: Action) -> ActionOutcome: ...
 
 
+class PlatformAuthError(RuntimeError):
+    """The platform refused this bot's credentials (HTTP 401, an invalid token, ``invalid_auth``) or its
+    app settings: retrying cannot help, so the supervisor stops this platform (the others go on).
+
+    The message says what to fix in one line and never contains the secret; ``setting`` names it
+    (``"DISCORD_TOKEN"``, ``"SLACK_BOT_TOKEN"``...).
+    """
+
+    def __init__(self, message: str, *, setting: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
+class PlatformUnavailable(RuntimeError):
+    """The platform cannot be reached now (DNS, a refused connection, a timeout, a 5xx): the supervisor
+    tries again with backoff. The message is one line, e.g. ``cannot reach discord.com (DNS lookup failed)``."""
+
+
+class ConnectionWatcher(Protocol):
+    """Told by a running adapter when its connection is up or lost (the supervisor's state and backoff)."""
+
+    def connected(self) -> None: ...
+
+    def disconnected(self, reason: str) -> None:
+        """The connection dropped and the platform's SDK is reconnecting by itself (``reason``: one line)."""
+        ...
+
+
 class PlatformAdapter(Protocol):
     """A running connection to one platform, made by its module's ``create(core, settings)``."""
 
@@ -39,7 +75,16 @@ class PlatformAdapter(Protocol):
         ...
 
     async def run(self) -> None:
-        """Connect and serve until cancelled."""
+        """Connect and serve until cancelled or closed.
+
+        Raises ``PlatformAuthError`` when the credentials are refused (retrying cannot help) and
+        ``PlatformUnavailable`` when the platform cannot be reached now; ``run()`` may be called again
+        after either.
+        """
+        ...
+
+    def watch(self, watcher: ConnectionWatcher) -> None:
+        """Report connection changes to ``watcher`` from now on."""
         ...
 
     async def close(self) -> None: ...
@@ -88,4 +133,22 @@ class Core(Protocol):
 
     async def recall_estimate(self, server: ServerRef, *, days: int = 7, community: bool = False) -> RecallEstimate:
         """The prefilter's live recall estimate over the last ``days`` (metrics, the console)."""
+        ...
+
+    async def list_cases(
+        self, server: ServerRef, *, status: CaseStatus | None = CaseStatus.OPEN, page: int = 1, per_page: int = 50
+    ) -> CasePage:
+        """One page of ``server``'s cases, newest first (the web console's queue; check ``is_moderator`` first)."""
+        ...
+
+    async def server_stats(self, server: ServerRef, *, days: int = 7) -> ServerStats:
+        """``server``'s verdict figures over the last ``days`` (the web console's charts)."""
+        ...
+
+    async def refresh_case_post(self, server: ServerRef, case_id: int) -> ActionOutcome | None:
+        """Redraw a case's chat post after a review made elsewhere (None: it was never posted)."""
+        ...
+
+    async def serves(self, server: ServerRef) -> bool:
+        """Whether the bot serves ``server`` (it joined it or saw its messages): the console lists no other."""
         ...

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from bot.domain import ActionKind, ActionOutcome, Case, MessageEvent, ServerRef, Verdict
 from bot.domain.figures import AuditFigures, Backlog, RecallEstimate
+from bot.domain.lint import LintReport
 from bot.domain.policy import Policy
 from bot.domain.records import ReportedCase
 from bot.domain.settings import ServerSettings
 
-__all__ = ["ActivePolicies", "Classifier", "EffectiveSettings", "Enforcer", "LiveFigures", "MissReports"]
+__all__ = [
+    "ActivePolicies",
+    "Classifier",
+    "EffectiveSettings",
+    "Enforcer",
+    "LiveFigures",
+    "MissReports",
+    "PolicyLinter",
+]
 
 
 # -- what the moderator commands need of the moderation core ------------------------------------
@@ -39,6 +49,16 @@ class ActivePolicies(Protocol):
     async def use(self, server: ServerRef, ref: str, by: str | None) -> Policy:
         """Switch a server to a visible policy (id or version); LookupError when it has none such."""
         ...
+
+    def shipped(self) -> Mapping[str, Policy]:
+        """The shipped policies by id: what an uploaded policy may ``extends``."""
+        ...
+
+
+class PolicyLinter(Protocol):
+    """Lints a policy before it is stored (``bot.policy_lint.lint_policy``, handed in by ``bot.app``)."""
+
+    def __call__(self, policy: Policy) -> LintReport: ...
 
 
 class Classifier(Protocol):

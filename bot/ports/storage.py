@@ -36,6 +36,7 @@ from bot.domain.records import (
     StoredPolicy,
     VerdictToSave,
 )
+from bot.domain.replay import JudgedMessage
 from bot.domain.settings import ServerOverrides
 
 __all__ = ["ActionLog", "ActionOutbox", "AuditLog", "CaseBook", "MessageLog", "PolicyLibrary", "ServerConfig", "VerdictLog"]
@@ -56,6 +57,27 @@ class MessageLog(Protocol):
     async def pending_message_ids(
         self, limit: int, exclude: set[int] | frozenset[int] = frozenset(), *, min_age_s: float = 0.0
     ) -> list[int]: ...
+
+    async def pending_rows(
+        self, limit: int, exclude: set[int] | frozenset[int] = frozenset(), *, min_age_s: float = 0.0
+    ) -> list[tuple[int, str]]:
+        """Pending rows as (row id, server key), in the order of :meth:`pending_message_ids`."""
+        ...
+
+    async def claim_pending(
+        self, limit: int, exclude: set[int] | frozenset[int] = frozenset(), *, min_age_s: float = 0.0
+    ) -> list[tuple[int, str]]:
+        """Claim pending rows for this process, as (row id, server key) in the order of :meth:`pending_rows`.
+
+        Only rows no live process holds (unclaimed, lease over, holder dead) or already this process's
+        are taken; several processes sweeping one database never get the same row. A row recorded by
+        ``record_messages`` starts claimed by its recorder.
+        """
+        ...
+
+    async def renew_claims(self, row_ids: set[int] | frozenset[int]) -> None:
+        """Extend this process's claims on these rows (queued or being judged): nobody else takes them."""
+        ...
 
     async def set_message_status(self, row_id: int, status: MessageStatus, error: str | None = None) -> None: ...
 
@@ -100,6 +122,14 @@ class VerdictLog(Protocol):
 
     async def stats(self, server: ServerRef, since: datetime, days: int) -> ServerStats:
         """Figures of the bot's own verdicts (audits and moderators' reports are counted apart)."""
+        ...
+
+    async def judged_messages(
+        self, server: ServerRef, limit: int = 500, *, since: datetime | None = None, candidate_version: str | None = None
+    ) -> list[JudgedMessage]:
+        """The newest ``limit`` judged revisions of ``server``, oldest first, each with the verdict the bot
+        acted on and a moderator's review; with ``candidate_version``, only those a shadow policy of that
+        version judged (since ``since``), with its verdict (``policy replay``, ``/mod policy diff``)."""
         ...
 
     async def judged_count(self, server: ServerRef, since: datetime) -> int:
@@ -192,17 +222,13 @@ class ActionOutbox(Protocol):
         """Store actions to carry out (a moderator's), each with a new idempotency key; plan order kept."""
         ...
 
-    async def due_actions(
-        self, limit: int, exclude: set[int] | frozenset[int] = frozenset(), *, include_claimed: bool = False
-    ) -> list[PlannedAction]:
-        """Unsettled actions whose next attempt is due (or all, ``include_claimed``), oldest first."""
+    async def due_actions(self, limit: int, exclude: set[int] | frozenset[int] = frozenset()) -> list[PlannedAction]:
+        """Unsettled actions that may be claimed now (due, or held by a dead process), oldest first."""
         ...
 
-    async def claim(self, planned: PlannedAction, *, force: bool = False) -> bool:
-        """Take an action for one attempt (it is leased to the caller); False if it is not due or settled.
-
-        ``force`` takes it even while leased: at start-up, when no runner of this bot can hold it.
-        """
+    async def claim(self, planned: PlannedAction) -> bool:
+        """Take an action for one attempt (it is leased to this process); False if another live process
+        holds it, it is not due, or it is settled. A live process's lease is never broken."""
         ...
 
     async def settle(self, planned: PlannedAction, action: Action, outcome: ActionOutcome) -> int | None:

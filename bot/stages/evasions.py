@@ -25,6 +25,11 @@ The rewritten readings (:func:`rewritten_texts`)
       aimbot"); the reading reverses each such run. Runs inside U+2067 (RLI) ... U+2069 (PDI) are
       reversed too. (An isolate alone reverses the order of Latin words, not their letters; the
       reversed reading costs little and catches clients that render it as an override.)
+    * Discord markdown inside a word: ``~~n~~igger``, ```k``y``s``` render as one word with a
+      struck-through or code-styled letter; the reading drops the ``~ ` *`` markers.
+    * Upside-down text ("ɹǝƃƃıu", from "flip text" generators): the reading is the text turned
+      back (reversed, each turned letter mapped to the letter it was turned from). Only text with two
+      or more of the turned letters that ordinary words do not use gets this reading.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import re
 import unicodedata
 from functools import cache
 
-__all__ = ["join_spaced_runs", "rewritten_texts"]
+__all__ = ["join_spaced_runs", "may_rewrite", "rewritten_texts"]
 
 # A "token character" is a letter or digit, or one of the leet symbols that stand in for letters.
 _TOKEN_CHAR = r"(?:[^\W_]|[@$!|])"
@@ -126,11 +131,41 @@ def _reverse_run(match: re.Match[str]) -> str:
     return run[::-1]
 
 
+# Markdown markers that style part of a word without breaking it on screen.
+_MARKDOWN_IN_WORD = re.compile(r"[~`*]+")
+# Turned letters of "flip text" generators and the letter each was turned from. The first group
+# never occurs in ordinary words of any language (so two of them mark flipped text); the rest are
+# ordinary letters that stand for another letter once turned (n/u, p/d, b/q, ...).
+_TURNED_MARKERS = "ɐɔǝɟƃɥᴉʞɯɹʇʌʍʎ"
+_TURNED = str.maketrans(
+    {**dict(zip(_TURNED_MARKERS, "acefghikmrtvwy")), "ı": "i", "ɾ": "j", "ן": "l", "ʅ": "l", "n": "u", "u": "n", "p": "d", "d": "p",
+     "q": "b", "b": "q", "¡": "i", "¿": "?", "˙": "."}
+)
+_TURNED_HINT = re.compile(f"[{_TURNED_MARKERS}].*[{_TURNED_MARKERS}]", re.DOTALL)
+
+
+def may_rewrite(text: str) -> bool:
+    """Cheap guard: True when :func:`rewritten_texts` may find another reading of ``text``."""
+    return (
+        "||" in text
+        or "\u202e" in text
+        or "\u2067" in text
+        or "~~" in text
+        or "`" in text
+        or (not text.isascii() and _TURNED_HINT.search(text) is not None)
+    )
+
+
 def rewritten_texts(text: str) -> tuple[str, ...]:
-    """Other texts ``text`` displays as (spoiler bars, RTL overrides undone); empty for most chat."""
+    """Other texts ``text`` displays as (spoiler bars, RTL overrides, in-word markdown and flipped
+    text undone); empty for most chat."""
     texts = [text]
     if "\u202e" in text or "\u2067" in text:
         texts.append(_RTL_RUN.sub(_reverse_run, text))
     if "||" in text:
         texts += [t.replace("||", " ") for t in texts] + [t.replace("||", "") for t in texts]
+    if "~~" in text or "`" in text:
+        texts += [_MARKDOWN_IN_WORD.sub("", t) for t in texts]
+    if not text.isascii() and _TURNED_HINT.search(text) is not None:
+        texts.append(text[::-1].translate(_TURNED))
     return tuple(dict.fromkeys(t for t in texts[1:] if t != text))

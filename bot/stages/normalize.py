@@ -71,7 +71,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, replace
 
-from bot.stages.evasions import join_spaced_runs, rewritten_texts
+from bot.stages.evasions import join_spaced_runs, may_rewrite, rewritten_texts
 
 __all__ = [
     "MAX_FOLDED_CHARS",
@@ -183,7 +183,15 @@ _LATIN_PAIRS = {
     "ʉ": "u", "ƶ": "z", "ǥ": "g", "ƒ": "f", "ǀ": "l", "ɑ": "a", "ɡ": "g", "ɩ": "i", "ɪ": "i",
     "ʏ": "y", "ʀ": "r", "ɴ": "n", "ʜ": "h", "ʟ": "l", "ɢ": "g", "ʙ": "b", "ᴀ": "a", "ᴄ": "c",
     "ᴅ": "d", "ᴇ": "e", "ғ": "f", "ᴊ": "j", "ᴋ": "k", "ᴍ": "m", "ᴏ": "o", "ᴘ": "p", "ꜱ": "s",
-    "ᴛ": "t", "ᴜ": "u", "ᴠ": "v", "ᴡ": "w", "ᴢ": "z",
+    "ᴛ": "t", "ᴜ": "u", "ᴠ": "v", "ᴡ": "w", "ᴢ": "z", "ƞ": "n", "ɲ": "n", "ɳ": "n", "ɼ": "r", "ɽ": "r",
+    "ʂ": "s", "ʐ": "z", "ɦ": "h", "ɱ": "m",
+    # Cherokee capitals that are Latin capitals to the eye (UTS #39); nobody writes Cherokee in
+    # a moderation keyword, and casefold maps Cherokee small letters to these capitals.
+    "Ꭺ": "a", "Ᏼ": "b", "Ꮯ": "c", "Ꭰ": "d", "Ꭼ": "e", "Ꮐ": "g", "Ꮋ": "h", "Ꭵ": "i", "Ꭻ": "j",
+    "Ꮶ": "k", "Ꮮ": "l", "Ꮇ": "m", "Ꮲ": "p", "Ꭱ": "r", "Ꮪ": "s", "Ꭲ": "t", "Ꮩ": "v", "Ꮃ": "w",
+    "Ꭹ": "y", "Ꮓ": "z",
+    # The Arabic tatweel only stretches a letter; inside a Latin word it hides the word.
+    "\u0640": "",
 }
 # Greek letters whose capital resembles another Latin letter than the small form does (Η is H,
 # η is n): ``folded`` reads them like the small form, the alternate reading like the capital.
@@ -348,7 +356,7 @@ def normalize(text: str, *, max_folded_chars: int = MAX_FOLDED_CHARS) -> Normali
     if not isinstance(text, str):
         raise TypeError(f"normalize() takes a str, not {type(text).__name__}")
     norm = _normalize(text, max_folded_chars)
-    if "||" not in text and "\u202e" not in text and "\u2067" not in text:
+    if not may_rewrite(text):
         return norm  # nearly all chat: no rewritten reading
     readings = (_normalize(other, max_folded_chars) for other in rewritten_texts(text))
     others = tuple(r for r in readings if r.folded != norm.folded)

@@ -7,17 +7,20 @@ it needs; no ORM row ever leaves the package.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.ports.learning import PrefilterVersions
+from bot.ports.notes import MemberNotes
 from bot.ports import ActionLog, ActionOutbox, AuditLog, CaseBook, MessageLog, PolicyLibrary, ServerConfig, VerdictLog
 from bot.store._base import Database
 from bot.store.actions import SqlActionLog
 from bot.store.audit import SqlAuditLog
 from bot.store.cases import SqlCaseBook
 from bot.store.database import create_engine, upgrade
+from bot.store.member_notes import SqlMemberNotes
 from bot.store.messages import SqlMessageLog
 from bot.store.outbox import SqlActionOutbox
 from bot.store.policies import SqlPolicyLibrary
@@ -26,6 +29,8 @@ from bot.store.servers import SqlServerConfig
 from bot.store.verdicts import SqlVerdictLog
 
 __all__ = ["Storage", "open_storage"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +46,7 @@ class Storage:
     policies: PolicyLibrary
     audit: AuditLog
     prefilter_versions: PrefilterVersions
+    member_notes: MemberNotes
     _database: Database = field(repr=False)
 
     @classmethod
@@ -57,11 +63,28 @@ class Storage:
             policies=SqlPolicyLibrary(database),
             audit=SqlAuditLog(database),
             prefilter_versions=SqlPrefilterVersions(database),
+            member_notes=SqlMemberNotes(database),
             _database=database,
         )
 
+    @property
+    def holder(self) -> str:
+        """The name this storage claims rows under (``bot.store.claims``; one per process, normally)."""
+        return str(self._database.holder)
+
     async def close(self) -> None:
-        """Dispose of the engine (its connections); the adapters are unusable afterwards."""
+        """Release this process's claims, then dispose of the engine; the adapters are unusable afterwards.
+
+        Released claims let another process (or the next start) take the rows at once; a process that
+        dies without closing leaves them to their leases.
+        """
+        for claimant in (self.messages, self.outbox):
+            if not isinstance(claimant, (SqlMessageLog, SqlActionOutbox)):
+                continue
+            try:
+                await claimant.release_claims()
+            except Exception:  # the database is gone: the leases run out by themselves
+                log.warning("could not release the claims of %s", self.holder, exc_info=True)
         await self._database.close()
 
 

@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.store.claims import Holder
+
 __all__ = ["Database", "StoreAdapter"]
 
 
@@ -21,6 +23,9 @@ class Database:
 
     def __init__(self, engine: AsyncEngine, *, sqlite_fast_path: bool = True):
         self.engine = engine
+        #: Who this storage claims rows as (pending messages, outbox actions): see ``bot.store.claims``.
+        self.holder = Holder()
+        self.is_postgresql = engine.dialect.name == "postgresql"
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         is_sqlite = engine.dialect.name == "sqlite"
         self.bulk_via_driver = sqlite_fast_path and is_sqlite
@@ -43,6 +48,7 @@ class Database:
                 yield session
 
     async def close(self) -> None:
+        self.holder.leave()
         await self.engine.dispose()
 
 

@@ -100,6 +100,7 @@ def verdict_values(item: VerdictToSave, now: datetime) -> dict[str, Any]:
         "shadow": item.shadow,
         "found_by_audit": verdict.found_by_audit,
         "audit_share": item.audit_share,
+        "candidate": item.candidate,
         "created_at": now,
     }
 
@@ -138,7 +139,8 @@ def case_from_rows(case: CaseRow, verdict: VerdictRow, message: MessageRow) -> C
 
 
 def policy_from_row(row: PolicyVersionRow) -> Policy:
-    return parse_policy(row.text, source=f"db:{row.policy_id}@{row.version}")
+    # A plain policy (no front matter) has no id of its own in its text: the stored one is it.
+    return parse_policy(row.text, source=f"db:{row.policy_id}@{row.version}", default_id=row.policy_id)
 
 
 def policy_record(row: PolicyVersionRow, active_id: int | None) -> PolicyRecord:

@@ -107,9 +107,11 @@ class SqlCaseBook(StoreAdapter):
                 update(CaseRow)
                 .where(CaseRow.id == case_id, CaseRow.server_key == server.key)
                 .values(status=CaseStatus(status).value, updated_at=utcnow())
+                .returning(CaseRow.id)  # not rowcount: drivers differ (asyncpg reports -1 for some statements)
             )
+            found = result.scalar() is not None
             await session.commit()
-            return result.rowcount > 0
+            return found
 
     async def set_case_posted_ref(self, server: ServerRef, case_id: int, ref: str) -> None:
         async with self._db.writing() as session:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from bot.package_data import migrations_dir
 
 __all__ = [
     "LIBRARY_TABLES",
@@ -23,7 +26,8 @@ __all__ = [
     "upgrade_sync",
 ]
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+#: The checkout's ``migrations/``, or the copy an installed wheel carries (``bot.package_data``).
+MIGRATIONS_DIR = migrations_dir()
 
 #: Tables the migrations create for an adapter or a library that brings its own models (slack-sdk's
 #: SQLAlchemy installation and OAuth-state stores, migration 0003; the HTTP API's clients, 0005).
@@ -43,11 +47,34 @@ def _prepare_sqlite_path(url: str) -> None:
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
+def _without_nul(values: Any) -> Any:
+    """Bound values with NUL characters removed from their strings (same container type)."""
+    if isinstance(values, dict):
+        if not any(isinstance(v, str) and "\x00" in v for v in values.values()):
+            return values
+        return {k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in values.items()}
+    if isinstance(values, (tuple, list)):
+        if not any(isinstance(v, str) and "\x00" in v for v in values):
+            return values
+        return type(values)(v.replace("\x00", "") if isinstance(v, str) else v for v in values)
+    return values
+
+
+def _strip_nul(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, executemany: bool) -> Any:
+    # PostgreSQL text cannot hold NUL (U+0000) and SQLite can: every string bound on either database
+    # loses its NULs here, so both store the same thing (intake already removes them from message
+    # texts; this covers the rest: model output, policy uploads, names, command arguments, errors).
+    if executemany:
+        return statement, [_without_nul(row) for row in parameters]
+    return statement, _without_nul(parameters)
+
+
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An async engine; SQLite gets WAL, NORMAL sync and a busy timeout so concurrent writers wait, not fail."""
     _prepare_sqlite_path(url)
     is_sqlite = make_url(url).get_backend_name() == "sqlite"
     engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30} if is_sqlite else {})
+    event.listen(engine.sync_engine, "before_cursor_execute", _strip_nul, retval=True)
     if is_sqlite:
 
         @event.listens_for(engine.sync_engine, "connect")

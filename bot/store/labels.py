@@ -28,7 +28,11 @@ _DECIDED = (CaseStatus.UPHELD.value, CaseStatus.OVERTURNED.value)
 
 def bot_verdicts() -> tuple[ColumnElement[bool], ...]:
     """The bot judging a message: not an audit's second look, not a moderator's report."""
-    return (VerdictRow.found_by_audit.is_(False), VerdictRow.stage != Stage.REPORT.value)
+    return (
+        VerdictRow.found_by_audit.is_(False),
+        VerdictRow.stage != Stage.REPORT.value,
+        VerdictRow.candidate.is_(False),  # a shadow policy's verdict is not the bot judging
+    )
 
 
 def _in(column: Any, servers: Sequence[ServerRef] | None) -> tuple[ColumnElement[bool], ...]:
@@ -78,6 +82,7 @@ async def read_labels(
         .where(
             VerdictRow.stage.in_((Stage.REASONER.value, Stage.REPORT.value)),
             VerdictRow.error.is_(None),
+            VerdictRow.candidate.is_(False),
             MessageRow.text.not_in(REMOVED_TEXTS),
             VerdictRow.message_row_id.not_in(decided),
             *_in(VerdictRow.server_key, servers),

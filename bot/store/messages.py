@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Text, cast, func, select, update
+from sqlalchemy import Text, cast, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import MessageEvent, MessageStatus, ServerRef, utcnow
@@ -13,6 +13,7 @@ from bot.domain.records import RecordedMessage, StoredMessage
 from bot.store._base import StoreAdapter
 from bot.store._bulk import insert_many
 from bot.store._mapping import event_extra, event_from_row
+from bot.store.claims import MESSAGE_CLAIM_LEASE_S, dead_holders
 from bot.store.schema import MessageRow, VerdictRow
 
 __all__ = ["ERASED", "PURGED", "REMOVED_TEXTS", "SqlMessageLog", "message_values"]
@@ -58,16 +59,22 @@ class SqlMessageLog(StoreAdapter):
         async with self._db.writing() as session:
             known = await _revisions(session, keys)
             fresh: dict[_Revision, dict[str, Any]] = {}
+            # A new row starts claimed by its recorder, who queues it at once (see ``claim_pending``).
+            claim = {"claimed_by": str(self._db.holder), "claimed_until": now + timedelta(seconds=MESSAGE_CLAIM_LEASE_S)}
             for event, key in zip(events, keys):
                 if key not in known and key not in fresh:
-                    fresh[key] = message_values(event, MessageStatus.PENDING, now)
+                    fresh[key] = {**message_values(event, MessageStatus.PENDING, now), **claim}
             created: dict[_Revision, int] = {}
             if fresh:
-                ids = await insert_many(self._db, session, MessageRow.__table__, list(fresh.values()))
-                if ids is not None:
+                # Another bot process may record the same revision meanwhile (one event delivered to
+                # two shards): its row wins, this batch does not fail, and the row is reported as known.
+                ids = await insert_many(self._db, session, MessageRow.__table__, list(fresh.values()), skip_conflicts=True)
+                if ids is not None:  # every row inserted, ids known (the SQLite fast path)
                     created = dict(zip(fresh, ids))
                 else:
-                    created = {key: row[0] for key, row in (await _revisions(session, list(fresh))).items()}
+                    stored = await _revisions(session, list(fresh), holder=str(self._db.holder))
+                    created = {key: row_id for key, (row_id, _, ours) in stored.items() if ours}
+                    known.update({key: (row_id, status) for key, (row_id, status, ours) in stored.items() if not ours})
             await session.commit()
         results = []
         first_seen: set[_Revision] = set()
@@ -97,6 +104,90 @@ class SqlMessageLog(StoreAdapter):
             query = query.order_by(MessageRow.attempts, MessageRow.id)
             ids = (await session.scalars(query.limit(limit + len(exclude)))).all()
             return [i for i in ids if i not in exclude][:limit]
+
+    async def pending_rows(
+        self, limit: int, exclude: set[int] | frozenset[int] = frozenset(), *, min_age_s: float = 0.0
+    ) -> list[tuple[int, str]]:
+        """Like :meth:`pending_message_ids`, with each row's server key (for the per-server queue)."""
+        async with self._db.reading() as session:
+            query = select(MessageRow.id, MessageRow.server_key).where(
+                MessageRow.status == MessageStatus.PENDING.value
+            )
+            if min_age_s > 0:
+                query = query.where(MessageRow.received_at <= utcnow() - timedelta(seconds=min_age_s))
+            query = query.order_by(MessageRow.attempts, MessageRow.id)
+            rows = (await session.execute(query.limit(limit + len(exclude)))).all()
+            return [(row_id, key) for row_id, key in rows if row_id not in exclude][:limit]
+
+    async def claim_pending(
+        self, limit: int, exclude: set[int] | frozenset[int] = frozenset(), *, min_age_s: float = 0.0
+    ) -> list[tuple[int, str]]:
+        """Claim up to ``limit`` pending rows no live process holds (see ``bot.ports.MessageLog``).
+
+        One UPDATE over a sub-select, so a claim is atomic on both databases: on PostgreSQL the
+        sub-select locks its rows ``FOR UPDATE SKIP LOCKED`` (concurrent claimers skip each other's
+        rows instead of waiting); SQLite runs one writer at a time. RETURNING says what was taken.
+        """
+        if limit <= 0:
+            return []
+        now = utcnow()
+        holder = str(self._db.holder)
+        async with self._db.writing() as session:
+            held = set(
+                (
+                    await session.scalars(
+                        select(MessageRow.claimed_by)
+                        .where(MessageRow.status == MessageStatus.PENDING.value, MessageRow.claimed_until > now)
+                        .distinct()
+                    )
+                ).all()
+            )
+            free = [MessageRow.claimed_until.is_(None), MessageRow.claimed_until <= now, MessageRow.claimed_by == holder]
+            if dead := dead_holders(held - {holder}):
+                free.append(MessageRow.claimed_by.in_(dead))
+            wanted = select(MessageRow.id).where(MessageRow.status == MessageStatus.PENDING.value, or_(*free))
+            if min_age_s > 0:
+                wanted = wanted.where(MessageRow.received_at <= now - timedelta(seconds=min_age_s))
+            if exclude:
+                wanted = wanted.where(MessageRow.id.not_in(sorted(exclude)))
+            # Rows that failed before go after fresh ones: a bad row cannot hold good ones back.
+            wanted = wanted.order_by(MessageRow.attempts, MessageRow.id).limit(limit)
+            if self._db.is_postgresql:
+                wanted = wanted.with_for_update(skip_locked=True)
+            taken = await session.execute(
+                update(MessageRow)
+                .where(MessageRow.id.in_(wanted.scalar_subquery()))
+                .values(claimed_by=holder, claimed_until=now + timedelta(seconds=MESSAGE_CLAIM_LEASE_S))
+                .returning(MessageRow.id, MessageRow.server_key, MessageRow.attempts)
+            )
+            rows = sorted(taken.all(), key=lambda row: (row[2], row[0]))
+            await session.commit()
+        return [(row_id, key) for row_id, key, _ in rows]
+
+    async def renew_claims(self, row_ids: set[int] | frozenset[int]) -> None:
+        """Extend this process's claims on ``row_ids`` by a lease (the pipeline's sweeper, for its queue)."""
+        if not row_ids:
+            return
+        ids = sorted(row_ids)
+        until = utcnow() + timedelta(seconds=MESSAGE_CLAIM_LEASE_S)
+        async with self._db.writing() as session:
+            for start in range(0, len(ids), 500):  # bounded IN lists
+                await session.execute(
+                    update(MessageRow)
+                    .where(MessageRow.id.in_(ids[start : start + 500]), MessageRow.claimed_by == str(self._db.holder))
+                    .values(claimed_until=until)
+                )
+            await session.commit()
+
+    async def release_claims(self) -> None:
+        """Give up this process's claims on pending rows (it is closing): anyone may take them now."""
+        async with self._db.writing() as session:
+            await session.execute(
+                update(MessageRow)
+                .where(MessageRow.status == MessageStatus.PENDING.value, MessageRow.claimed_by == str(self._db.holder))
+                .values(claimed_by=None, claimed_until=None)
+            )
+            await session.commit()
 
     async def count_messages(self, status: MessageStatus | None = None, server: ServerRef | None = None) -> int:
         async with self._db.reading() as session:
@@ -236,16 +327,21 @@ async def _erase_from_context(session: AsyncSession, server: ServerRef, author_i
             )
 
 
-async def _revisions(session: AsyncSession, keys: list[_Revision]) -> dict[_Revision, tuple[int, MessageStatus]]:
+async def _revisions(session: AsyncSession, keys: list[_Revision], holder: str | None = None) -> dict[_Revision, Any]:
+    """Stored revisions among ``keys``: (row id, status), or with ``holder`` (row id, status, claimed by it)."""
     # Both columns lead the unique index (server_key, message_id, content_hash): an index lookup,
     # not a scan of every message ever stored.
     rows = await session.execute(
-        select(MessageRow.id, MessageRow.server_key, MessageRow.message_id, MessageRow.content_hash, MessageRow.status)
-        .where(MessageRow.server_key.in_({k[0] for k in keys}), MessageRow.message_id.in_({k[1] for k in keys}))
+        select(
+            MessageRow.id, MessageRow.server_key, MessageRow.message_id, MessageRow.content_hash, MessageRow.status,
+            MessageRow.claimed_by,
+        ).where(MessageRow.server_key.in_({k[0] for k in keys}), MessageRow.message_id.in_({k[1] for k in keys}))
     )
     wanted = set(keys)
-    return {
-        (server, message, digest): (row_id, MessageStatus(status))
-        for row_id, server, message, digest, status in rows
-        if (server, message, digest) in wanted
-    }
+    found: dict[_Revision, Any] = {}
+    for row_id, server, message, digest, status, claimed_by in rows:
+        if (server, message, digest) in wanted:
+            found[(server, message, digest)] = (
+                (row_id, MessageStatus(status)) if holder is None else (row_id, MessageStatus(status), claimed_by == holder)
+            )
+    return found

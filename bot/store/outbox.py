@@ -3,6 +3,11 @@
 A verdict's actions are inserted by ``SqlVerdictLog.save_verdicts`` in the verdict's own transaction
 (through ``insert_planned``); settling one writes its ``actions`` row and deletes it from the outbox
 in one transaction, so an action is either still planned or recorded, never neither.
+
+Claims (``bot.store.claims``): a row is held by ``claimed_by`` until ``next_attempt_at``. Its planner
+holds it from the start; a runner takes a due row (lease over, or its holder a dead incarnation on
+this machine) for one attempt; a retry releases it until its next attempt. A live process's lease is
+never broken, so with several processes an action is attempted by one at a time.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Action, ActionKind, ActionOutcome, ServerRef, utcnow
@@ -20,6 +25,7 @@ from bot.store._base import Database, StoreAdapter
 from bot.store._bulk import insert_many
 from bot.store._mapping import aware
 from bot.store.actions import action_row
+from bot.store.claims import dead_holders
 from bot.store.schema import OutboxRow
 
 __all__ = ["SqlActionOutbox", "insert_planned", "outbox_values"]
@@ -57,6 +63,8 @@ async def insert_planned(db: Database, session: AsyncSession, rows: list[dict[st
     """Insert outbox rows inside the caller's transaction; returns them as planned actions, input order."""
     if not rows:
         return []
+    holder = str(db.holder)
+    rows = [{**row, "claimed_by": holder} for row in rows]  # its planner runs it at once
     await insert_many(db, session, OutboxRow.__table__, rows)
     keys = [row["idempotency_key"] for row in rows]
     stored = {row.idempotency_key: row for row in await session.scalars(select(OutboxRow).where(OutboxRow.idempotency_key.in_(keys)))}
@@ -95,33 +103,35 @@ class SqlActionOutbox(StoreAdapter):
             await session.commit()
         return planned
 
-    async def due_actions(
-        self, limit: int, exclude: set[int] | frozenset[int] = frozenset(), *, include_claimed: bool = False
-    ) -> list[PlannedAction]:
+    async def due_actions(self, limit: int, exclude: set[int] | frozenset[int] = frozenset()) -> list[PlannedAction]:
+        """Unsettled actions that may be claimed now (lease over, or held by a dead process), oldest first."""
         async with self._db.reading() as session:
-            query = select(OutboxRow)
-            if not include_claimed:
-                query = query.where(OutboxRow.next_attempt_at <= utcnow())
-            rows = (await session.scalars(query.order_by(OutboxRow.id).limit(limit + len(exclude)))).all()
+            claimable = await _claimable(session)
+            rows = (await session.scalars(select(OutboxRow).where(claimable).order_by(OutboxRow.id).limit(limit + len(exclude)))).all()
         return [_planned(row) for row in rows if row.id not in exclude][:limit]
 
-    async def claim(self, planned: PlannedAction, *, force: bool = False) -> bool:
+    async def claim(self, planned: PlannedAction) -> bool:
         """Take a due action for one attempt (a lease); False if another runner has it or it is settled."""
         now = utcnow()
-        query = update(OutboxRow).where(OutboxRow.id == planned.id)
-        if not force:
-            query = query.where(OutboxRow.next_attempt_at <= now)
         async with self._db.writing() as session:
-            result = await session.execute(query.values(next_attempt_at=now + timedelta(seconds=PLANNED_ACTION_LEASE_S)))
+            claimable = await _claimable(session, now)
+            # One conditional UPDATE: atomic on both databases. RETURNING, not rowcount (drivers differ).
+            result = await session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == planned.id, claimable)
+                .values(next_attempt_at=now + timedelta(seconds=PLANNED_ACTION_LEASE_S), claimed_by=str(self._db.holder))
+                .returning(OutboxRow.id)
+            )
+            taken = result.scalar() is not None
             await session.commit()
-            return result.rowcount == 1
+            return taken
 
     async def settle(self, planned: PlannedAction, action: Action, outcome: ActionOutcome) -> int | None:
         """Record the outcome and remove the outbox row; None (nothing recorded) if it was settled already."""
         row = action_row(action, outcome, requested_by=planned.requested_by, case_id=planned.case_id)
         async with self._db.writing() as session:
-            removed = await session.execute(delete(OutboxRow).where(OutboxRow.id == planned.id))
-            if removed.rowcount != 1:
+            removed = await session.execute(delete(OutboxRow).where(OutboxRow.id == planned.id).returning(OutboxRow.id))
+            if removed.scalar() is None:
                 await session.rollback()
                 return None
             session.add(row)
@@ -133,7 +143,9 @@ class SqlActionOutbox(StoreAdapter):
             await session.execute(
                 update(OutboxRow)
                 .where(OutboxRow.id == planned.id)
-                .values(attempts=OutboxRow.attempts + 1, next_attempt_at=at, last_error=detail[:_ERROR_LIMIT])
+                .values(
+                    attempts=OutboxRow.attempts + 1, next_attempt_at=at, last_error=detail[:_ERROR_LIMIT], claimed_by=None
+                )
             )
             await session.commit()
 
@@ -143,3 +155,27 @@ class SqlActionOutbox(StoreAdapter):
             if server is not None:
                 query = query.where(OutboxRow.server_key == server.key)
             return int(await session.scalar(query) or 0)
+
+    async def release_claims(self) -> None:
+        """Give up this process's leases (it is closing): another process may attempt those actions now."""
+        async with self._db.writing() as session:
+            await session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.claimed_by == str(self._db.holder))
+                .values(next_attempt_at=utcnow(), claimed_by=None)
+            )
+            await session.commit()
+
+
+async def _claimable(session: AsyncSession, now: datetime | None = None) -> Any:
+    """The condition of a row that may be claimed: its lease is over, or its holder is dead."""
+    now = now or utcnow()
+    held = set(
+        (
+            await session.scalars(
+                select(OutboxRow.claimed_by).where(OutboxRow.next_attempt_at > now, OutboxRow.claimed_by.is_not(None)).distinct()
+            )
+        ).all()
+    )
+    dead = dead_holders(held)
+    return or_(OutboxRow.next_attempt_at <= now, OutboxRow.claimed_by.in_(dead)) if dead else OutboxRow.next_attempt_at <= now

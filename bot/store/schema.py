@@ -31,6 +31,7 @@ __all__ = [
     "AuditRow",
     "Base",
     "CaseRow",
+    "MemberNoteRow",
     "MessageRow",
     "NoticeRow",
     "PolicyVersionRow",
@@ -46,6 +47,14 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
 
 
+#: Names and titles: unbounded on PostgreSQL (which enforces VARCHAR lengths; migration 0010 made them
+#: TEXT there). SQLite never enforces a declared length, so its columns keep their old declaration.
+_NAME = String(200).with_variant(Text(), "postgresql")
+
+#: Who holds a claim (``bot.store.claims.Holder``).
+_HOLDER_CHARS = 128
+
+
 def _now_column() -> Mapped[datetime]:
     return mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
 
@@ -58,7 +67,7 @@ class ServerRow(Base):
     key: Mapped[str] = mapped_column(String(96), primary_key=True)
     platform: Mapped[str] = mapped_column(String(32))
     external_id: Mapped[str] = mapped_column(String(64))
-    name: Mapped[str] = mapped_column(String(200), default="")
+    name: Mapped[str] = mapped_column(_NAME, default="")
     overrides: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = _now_column()
     updated_at: Mapped[datetime] = _now_column()
@@ -74,7 +83,7 @@ class PolicyVersionRow(Base):
     server_key: Mapped[str | None] = mapped_column(ForeignKey("servers.key", ondelete="CASCADE"), nullable=True)
     version: Mapped[str] = mapped_column(String(64), index=True)
     policy_id: Mapped[str] = mapped_column(String(64))
-    title: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(_NAME)
     text: Mapped[str] = mapped_column(Text)
     uploaded_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = _now_column()
@@ -118,6 +127,9 @@ class MessageRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     received_at: Mapped[datetime] = _now_column()
     updated_at: Mapped[datetime] = _now_column()
+    #: The process judging this pending revision, and until when (``bot.store.claims``; migration 0010).
+    claimed_by: Mapped[str | None] = mapped_column(String(_HOLDER_CHARS), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class VerdictRow(Base):
@@ -141,7 +153,7 @@ class VerdictRow(Base):
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
     rationale: Mapped[str] = mapped_column(Text, default="")
     reasoning: Mapped[str] = mapped_column(Text, default="")
-    model: Mapped[str] = mapped_column(String(200), default="")
+    model: Mapped[str] = mapped_column(_NAME, default="")
     latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     prompt_tokens_evaluated: Mapped[int] = mapped_column(Integer, default=0)
@@ -154,6 +166,8 @@ class VerdictRow(Base):
     found_by_audit: Mapped[bool] = mapped_column(Boolean, default=False)
     #: ... and the share of allowed messages audited when it was sampled (a label weighs 1 / share).
     audit_share: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: A shadow policy's verdict (never acted on, not one of the bot's own verdicts; migration 0009).
+    candidate: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = _now_column()
 
 
@@ -230,6 +244,8 @@ class OutboxRow(Base):
     next_attempt_at: Mapped[datetime] = _now_column()
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = _now_column()
+    #: The process attempting it while ``next_attempt_at`` (its lease) is ahead; None: not claimed.
+    claimed_by: Mapped[str | None] = mapped_column(String(_HOLDER_CHARS), nullable=True)
 
 
 class ReviewRow(Base):
@@ -271,6 +287,20 @@ class NoticeRow(Base):
     server_key: Mapped[str] = mapped_column(String(96))
     kind: Mapped[str] = mapped_column(String(64))
     detail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = _now_column()
+
+
+class MemberNoteRow(Base):
+    """A moderator's note about a member (``/mod note``), per server."""
+
+    __tablename__ = "member_notes"
+    __table_args__ = (Index("ix_member_notes_server_member", "server_key", "member_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    server_key: Mapped[str] = mapped_column(String(96))
+    member_id: Mapped[str] = mapped_column(String(64))
+    author_id: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = _now_column()
 
 

@@ -23,11 +23,13 @@ from bot.domain import (
     utcnow,
 )
 from bot.domain.figures import RecallCounts
+from bot.domain.replay import JudgedMessage
 from bot.domain.records import Label, PlannedAction, SavedReport, SavedVerdict, ServerStats, VerdictToSave
 from bot.store._base import Database, StoreAdapter
 from bot.store._bulk import insert_many, mark_judged
 from bot.store._mapping import verdict_from_row, verdict_values
 from bot.store.cases import next_case_numbers
+from bot.store.judged import read_judged_messages
 from bot.store.labels import bot_verdicts, read_labels, read_recall_counts
 from bot.store.outbox import insert_planned, outbox_values
 from bot.store.reports import save_report
@@ -53,21 +55,29 @@ class SqlVerdictLog(StoreAdapter):
             now = utcnow()
             if await mark_judged(self._db, session, [(i.row_id, i.server.key) for i in items], now) != len(items):
                 raise LookupError("a verdict names a message row that does not exist or belongs to another server")
-            verdict_ids = await insert_many(self._db, session, VerdictRow.__table__, [verdict_values(i, now) for i in items])
-            case_items = [i for i in items if i.open_case]
+            # A verdict already stored (another process judged the same revision: the same event
+            # delivered to two shards) is not stored, acted on or cased again: its identity is unique.
+            fresh = await _not_yet_stored(session, items)
+            verdict_ids = await insert_many(self._db, session, VerdictRow.__table__, [verdict_values(i, now) for i in fresh])
+            case_items = [i for i in fresh if i.open_case]
             case_ids: dict[int, int] = {}
             by_item: dict[int, int] = {}
             if case_items:
                 if verdict_ids is None:
                     by_item = await _verdict_ids(session, case_items)
                 else:
-                    by_item = {id(i): vid for i, vid in zip(items, verdict_ids) if i.open_case}
+                    by_item = {id(i): vid for i, vid in zip(fresh, verdict_ids) if i.open_case}
                 case_ids = await _open_cases(self._db, session, case_items, by_item, now)
             case_of = {id(i): case_ids.get(by_item[id(i)]) for i in case_items}
-            planned = await _plan_actions(self._db, session, items, case_of, now)
+            planned = await _plan_actions(self._db, session, fresh, case_of, now)
             await session.commit()
+        position = {id(item): index for index, item in enumerate(fresh)}
         results = []
-        for index, item in enumerate(items):
+        for item in items:
+            index = position.get(id(item))
+            if index is None:
+                results.append(SavedVerdict(None, None))
+                continue
             verdict_id = verdict_ids[index] if verdict_ids is not None else by_item.get(id(item))
             results.append(SavedVerdict(verdict_id, case_of.get(id(item)), planned.get(id(item), ())))
         return results
@@ -86,10 +96,21 @@ class SqlVerdictLog(StoreAdapter):
         async with self._db.reading() as session:
             rows = await session.scalars(
                 select(VerdictRow)
-                .where(VerdictRow.server_key == server.key, VerdictRow.message_row_id == row_id)
+                .where(
+                    VerdictRow.server_key == server.key,
+                    VerdictRow.message_row_id == row_id,
+                    VerdictRow.candidate.is_(False),  # a shadow policy's verdicts are read by replay alone
+                )
                 .order_by(VerdictRow.id)
             )
             return [verdict_from_row(row) for row in rows]
+
+    async def judged_messages(
+        self, server: ServerRef, limit: int = 500, *, since: datetime | None = None, candidate_version: str | None = None
+    ) -> list[JudgedMessage]:
+        """Judged revisions with their live verdicts (and a shadow policy's); see ``bot.store.judged``."""
+        async with self._db.reading() as session:
+            return await read_judged_messages(session, server, limit, since=since, candidate_version=candidate_version)
 
     async def judged_count(self, server: ServerRef, since: datetime) -> int:
         """Messages of ``server`` judged since ``since`` (by the bot's own verdicts; audits, reports left out)."""
@@ -204,6 +225,26 @@ async def _plan_actions(
     for owner, planned in zip(owners, await insert_planned(db, session, rows)):
         grouped.setdefault(owner, []).append(planned)
     return {owner: tuple(planned) for owner, planned in grouped.items()}
+
+
+async def _not_yet_stored(session: AsyncSession, items: list[VerdictToSave]) -> list[VerdictToSave]:
+    """The items whose verdict identity (message revision, policy version, stage) is not stored yet."""
+    stored = set(
+        (
+            await session.execute(
+                select(VerdictRow.message_row_id, VerdictRow.policy_version, VerdictRow.stage).where(
+                    VerdictRow.message_row_id.in_({i.row_id for i in items})
+                )
+            )
+        ).all()
+    )
+    fresh = []
+    for item in items:
+        identity = (item.row_id, item.verdict.policy_version, item.verdict.stage.value)
+        if identity not in stored:
+            stored.add(identity)  # the same identity twice in one batch: the first one counts
+            fresh.append(item)
+    return fresh
 
 
 async def _count(session: AsyncSession, query: Select[Any]) -> int:

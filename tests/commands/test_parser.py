@@ -40,7 +40,8 @@ from bot.domain.commands import (
         ("stats", Stats(7)),
         ("forget U9", Forget("U9")),
         ("modchannel C77", SetModChannel("C77")),
-        ("policy  upload\n+++\nid = 1", PolicyUpload("+++\nid = 1")),
+        ("policy  upload\n+++\nid = 1", PolicyUpload("+++\nid = 1", activate=False)),
+        ("policy upload --activate\n+++\nid = 1", PolicyUpload("+++\nid = 1", activate=True)),
         ("", Help()),
     ],
 )

@@ -78,6 +78,15 @@ async def test_upload_validates_with_line_numbers_then_activates(core):
     reply = await services.moderators.execute(MOD_A, PolicyUpload(broken, "mine.md"))
     assert not reply.ok and "mine.md:" in reply.text and "nope" in reply.text
     own = TEST_POLICY.replace('id = "test-policy"', 'id = "house-rules"')
+    # An upload must pass `policy lint` (issue 14): the sections the safeguard guide asks for.
+    reply = await services.moderators.execute(MOD_A, PolicyUpload(own, "house.md"))
+    assert not reply.ok and "lint errors" in reply.title and "missing definitions" in reply.text
+    own += (
+        "## Definitions\n- **Cheat**: software giving an unfair advantage.\n## Criteria\n"
+        "### cheats\n- **CH1**: selling cheats.\n### scams\n- **SC1**: scam links.\n"
+        "### self_harm\n- **SH1**: a member may hurt themselves.\n"
+        '## Examples\n- "selling aimbot" → 1, cheats, CH1\n## Output format\nOne JSON object.\n'
+    )
     reply = await services.moderators.execute(MOD_A, PolicyUpload(own, "house.md"))
     assert reply.ok and "in use" in reply.title
     assert (await services.policies.get(A)).id == "house-rules"

@@ -453,10 +453,10 @@ def test_missing_closing_fence_points_at_the_opening_one() -> None:
     assert caught.value.line == 2
 
 
-def test_a_document_without_front_matter_is_refused() -> None:
-    with pytest.raises(PolicyError, match="front matter") as caught:
-        parse_policy("# Just a policy\n\nNo front matter.\n")
-    assert caught.value.line == 1
+def test_a_document_without_front_matter_is_a_plain_policy() -> None:
+    # Issue 14: a plain policy is accepted as is (tests/policy/test_plain.py covers the inference).
+    policy = parse_policy("# Just a policy\n\nNo front matter.\n", source="just.md")
+    assert policy.plain and policy.id == "just" and policy.body.startswith("# Just a policy")
 
 
 @pytest.mark.parametrize("content", ["", "\n\n   \n"])

@@ -1,11 +1,15 @@
 """Carrying actions out from the outbox: recorded outcomes, retries with the same key, resumption after a crash.
 
-The real core on a SQLite file; only the platform edge (the sink) is a test double.
+The real core on a SQLite file and on PostgreSQL (``tests.support.pg_fixtures``); only the platform
+edge (the sink) is a test double.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
+
+import pytest
 
 from bot.app import build_services
 from bot.domain import Action, ActionKind, ActionOutcome, Decision, ServerRef, Stage, Verdict
@@ -43,9 +47,21 @@ class FlakySink(RecordingSink):
         return await super().execute(action)
 
 
+#: The database of the running test (``on_each_database``); None: make_settings' SQLite file.
+_database_url: str | None = None
+
+
+@pytest.fixture(autouse=True, params=["sqlite", "postgresql"])
+def on_each_database(request, monkeypatch):
+    url = request.getfixturevalue("fresh_postgres_url") if request.param == "postgresql" else None
+    monkeypatch.setattr(sys.modules[__name__], "_database_url", url)
+
+
 async def build(tmp_path, sink, **pipeline):
+    database = {"database_url": _database_url} if _database_url else {}
     settings = make_settings(
         tmp_path,
+        **database,
         server_defaults=ENFORCE,
         pipeline=PipelineSettings(queue_size=100, workers=2, sweep_interval_s=0.02, action_retry_base_s=0.01, **pipeline),
     )

@@ -8,12 +8,13 @@ from datetime import datetime, timedelta, timezone
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine as create_sync_engine
 
 from bot.domain import Action, ActionKind, ActionOutcome, CaseStatus, ServerRef
 from bot.domain.records import LabelledText
 from bot.store import Storage
-from bot.store.database import LIBRARY_TABLES, create_engine, include_name, upgrade, upgrade_sync
+from bot.store.database import LIBRARY_TABLES, alembic_config, create_engine, include_name, upgrade, upgrade_sync
 from bot.store.schema import Base
 
 
@@ -170,3 +171,19 @@ async def test_0006_adds_the_audit_columns_keeping_every_row_and_downgrades(tmp_
         columns = {row[1] for row in db.execute("PRAGMA table_info(verdicts)")}
         assert "found_by_audit" not in columns and "audit_share" not in columns
         assert db.execute("SELECT count(*) FROM cases").fetchone()[0] == 5
+
+
+async def test_the_same_migrations_build_the_same_schema_on_postgresql(fresh_postgres_url):
+    engine = create_engine(fresh_postgres_url)  # migrated to the newest revision by the fixture
+
+    def compare(connection):
+        context = MigrationContext.configure(connection, opts={"include_name": include_name})
+        return compare_metadata(context, Base.metadata), context.get_current_revision()
+
+    async with engine.connect() as connection:
+        diff, revision = await connection.run_sync(compare)
+    await engine.dispose()
+    assert diff == [], f"models and migrations drifted apart on PostgreSQL: {diff}"
+    heads = ScriptDirectory.from_config(alembic_config(fresh_postgres_url)).get_heads()
+    assert [revision] == heads
+    await upgrade(fresh_postgres_url)  # a second start must not fail there either

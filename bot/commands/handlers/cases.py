@@ -45,7 +45,7 @@ class CaseCommands:
         case = await self.cases.get_case(invoker.server, case_id)
         if case is None:
             # Same answer for "does not exist" and "belongs to another server": no cross-server probing.
-            raise LookupError(f"no case #{case.display_number} in this server")
+            raise LookupError("no such case in this server")
         return case
 
     async def queue(self, invoker: Invoker, command: ShowQueue) -> Reply:

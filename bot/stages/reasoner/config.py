@@ -44,7 +44,7 @@ class ReasonerSettings(BaseModel):
     model_path: Path | None = None
     #: Layers offloaded to the GPU; -1 offloads all (needs a CUDA/Metal build of llama-cpp-python).
     n_gpu_layers: int = -1
-    n_ctx: int = Field(default=8192, ge=512)
+    n_ctx: int = Field(default=16384, ge=512)
     flash_attn: bool = True
     #: CPU threads for llama.cpp; None lets llama.cpp choose.
     n_threads: int | None = Field(default=None, ge=1)

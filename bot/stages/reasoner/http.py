@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -34,6 +35,8 @@ __all__ = ["HttpTransport"]
 
 MAX_RETRY_AFTER_S = 60.0
 MAX_BACKOFF_S = 30.0
+#: After the retries are spent, requests fail at once (messages stay pending) for this long.
+DOWN_COOLDOWN_S = 10.0
 
 
 class _Retryable(Exception):
@@ -93,7 +96,11 @@ class HttpTransport:
             transport=http_transport,
         )
         self._semaphore = asyncio.Semaphore(settings.concurrency)
+        #: Requests the server works on at once (the core shares them fairly between servers).
+        self.parallel_slots = settings.concurrency
         self._backoff = retry_backoff_s
+        self._down_until = 0.0
+        self._down_reason = ""
         self.attempts = 0  # HTTP requests sent, retries included (for health checks and tests)
 
     async def aclose(self) -> None:
@@ -101,9 +108,17 @@ class HttpTransport:
 
     async def complete(self, request: CompletionRequest) -> Completion:
         path, payload = self._request(request)
+        self._fail_fast()
         async with self._semaphore:
+            self._fail_fast()  # it may have gone down while this request waited for a slot
             try:
                 data = await self._post_with_retries(path, payload)
+            except ReasonerUnavailable as exc:
+                # Down after all the retries: for a while, fail at once instead of every request
+                # waiting out its own retries while holding a worker (messages stay pending).
+                self._down_until = time.monotonic() + DOWN_COOLDOWN_S
+                self._down_reason = str(exc)
+                raise
             except httpx.TimeoutException:
                 raise CompletionFailed(
                     f"the reasoner server did not answer within {self.settings.timeout_s:.0f} s"
@@ -111,6 +126,11 @@ class HttpTransport:
         if self.settings.http_api == "completion":
             return _from_native(data, len(request))
         return _from_openai(data, len(request))
+
+    def _fail_fast(self) -> None:
+        left = self._down_until - time.monotonic()
+        if left > 0:
+            raise ReasonerUnavailable(f"{self._down_reason}; not asked again for {left:.0f} s")
 
     # -- requests --------------------------------------------------------------------------------------------
 

@@ -86,6 +86,8 @@ class LlamaTransport:
         )
         self._output_script = output_script
         self._lock = asyncio.Lock()
+        #: One completion at a time in the worker (the core shares it fairly between servers).
+        self.parallel_slots = 1
         self._jobs = 0
         self._restarts = 0
         self._job_ids = itertools.count(1)

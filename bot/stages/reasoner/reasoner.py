@@ -51,6 +51,11 @@ class HarmonyReasoner:
     def model_name(self) -> str:
         return self._model_name
 
+    @property
+    def parallel_slots(self) -> int:
+        """Completions the transport runs at once (1 unless it says otherwise)."""
+        return int(getattr(self.transport, "parallel_slots", 1))
+
     async def aclose(self) -> None:
         await self.transport.aclose()
 

@@ -71,6 +71,10 @@ class FakeDiscord:
         self.channels: dict[str, dict[str, Any]] = {}
         #: Messages the bot posted (POST /channels/{id}/messages), as the fake answered them.
         self.sent: list[dict[str, Any]] = []
+        #: The partial guilds ``GET /users/@me/guilds`` lists (with the bot's ``permissions``; modbot doctor).
+        self.member_of: list[dict[str, Any]] = []
+        #: Fields replacing those of ``payloads.application()`` in ``GET /oauth2/applications/@me``.
+        self.application_overrides: dict[str, Any] = {}
         self._failures: list[_Failure] = []
         self._ids = itertools.count(900_000_000_000_000_001)
         self._changed = asyncio.Condition()
@@ -205,7 +209,10 @@ class FakeDiscord:
         if method == "GET" and path == "/users/@me":
             return _json(p.user(p.BOT_ID, "modbot", bot=True))
         if method == "GET" and path == "/oauth2/applications/@me":
-            return _json(p.application())
+            return _json({**p.application(), **self.application_overrides})
+        if method == "GET" and path == "/users/@me/guilds":
+            after, limit = int(query.get("after", 0)), int(query.get("limit", 200))
+            return _json([g for g in self.member_of if int(g["id"]) > after][:limit])
         if method == "GET" and path == "/gateway/bot":
             return _json(
                 {

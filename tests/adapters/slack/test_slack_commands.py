@@ -35,7 +35,16 @@ severity = "medium"
 keywords = ["selling account"]
 +++
 # Instruction
-See https://example.org/rules & be kind.
+See https://example.org/rules & be kind. Answer in the output format below.
+## Definitions
+- **Trading**: selling accounts & gold for money.
+## Criteria
+### trading: Trading & selling
+- **TR1**: selling accounts <for real money> & gold.
+## Examples
+- "selling account, dm me" → 1, trading, TR1
+## Output format
+One JSON object.
 """
 
 
@@ -85,7 +94,11 @@ async def test_syntax_errors_answer_with_usage(harness):
 
 
 async def test_policy_upload_takes_the_document_inline_exactly_as_typed(harness):
-    response = await harness.command("policy upload\n" + POLICY)
+    # Issue 14: a typed upload is stored but not used unless asked (--activate).
+    stored = await harness.command("policy upload\n" + POLICY)
+    assert stored["text"].startswith("Policy tiny-guild uploaded") and "in use" not in stored["text"].splitlines()[0]
+    assert (await harness.services.policies.get(SERVER)).id != "tiny-guild"
+    response = await harness.command("policy upload --activate\n" + POLICY)
     assert response["text"].startswith("Policy tiny-guild uploaded and in use"), response["text"]
     policy = await harness.services.policies.get(SERVER)
     assert policy.text == POLICY.strip()  # Slack's &amp;/&lt;/&gt; and <url> links undone

@@ -166,6 +166,7 @@ def test_case_blocks_show_the_verdict_escape_member_text_and_carry_the_buttons()
     flat = str(blocks)
     assert "delete: done" in flat and "timeout: not done (not on Slack)" in flat and "post_case" not in flat
     assert "&lt;!channel&gt;" in flat and "<!channel>" not in flat  # quoted text cannot ping anyone
+    assert "<@" not in flat  # nor does the post mention its author
     assert "Sells &lt;cheats&gt;." in flat and "CH1" in flat and "sha256:abc" in flat and "reasoner" in flat
     buttons = blocks[-1]["elements"]
     assert [b["action_id"] for b in buttons] == ["modbot:uphold:7", "modbot:overturn:7", "modbot:reasoning:7"]

@@ -34,7 +34,7 @@ async def test_game_community_on_slack(tmp_path):
     h = await start_harness(tmp_path, reasoner=reasoner, server_defaults=ServerSettings(mod_channel_id=MOD_CHANNEL))
     try:
         document = POLICY_FILE.read_text(encoding="utf-8")
-        uploaded = await h.command("policy upload\n" + document, user=ADMIN)
+        uploaded = await h.command("policy upload --activate\n" + document, user=ADMIN)
         assert uploaded["text"].startswith("Policy game-community uploaded and in use"), uploaded["text"]
         policy = await h.services.policies.get(SERVER)
         assert policy.id == "game-community" and policy.text == document.strip()

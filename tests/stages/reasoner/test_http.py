@@ -136,6 +136,29 @@ async def test_exhausted_retries_leave_the_message_pending(server: LoopbackServe
         await reasoner.aclose()
 
 
+async def test_a_server_down_after_its_retries_fails_fast_for_a_while(
+    server: LoopbackServer, codec: HarmonyCodec, policy: Policy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers must not each wait out the retries of a dead server while keyword verdicts queue up."""
+    import bot.stages.reasoner.http as http_module
+
+    server.control("/_test/faults", {"responses": [{"status": 502}] * 3})
+    reasoner = http_reasoner(http_settings(server, retries=2), codec)
+    try:
+        with pytest.raises(ReasonerUnavailable, match="after 3 attempts"):
+            await reasoner.judge(JudgeRequest(policy, event("hello")))
+        with pytest.raises(ReasonerUnavailable, match="not asked again for"):
+            await reasoner.judge(JudgeRequest(policy, event("hello again")))
+        assert reasoner.transport.attempts == 3  # the second request never reached the server
+        monkeypatch.setattr(http_module, "DOWN_COOLDOWN_S", 0.0)
+        reasoner.transport._down_until = 0.0  # the cool-down is over
+        judgement = await reasoner.judge(JudgeRequest(policy, event("and again")))
+        assert reasoner.transport.attempts == 4  # asked again: an answer (random weights: garbage), not "unavailable"
+        assert judgement.model
+    finally:
+        await reasoner.aclose()
+
+
 async def test_client_errors_are_not_retried(server: LoopbackServer, codec: HarmonyCodec, policy: Policy) -> None:
     server.control("/_test/faults", {"responses": [{"status": 400}]})
     reasoner = http_reasoner(http_settings(server), codec)

@@ -1,0 +1,23 @@
+"""Prometheus metrics and a health check for ``modbot serve`` (``[metrics] port``).
+
+``MetricsServer`` serves ``/metrics`` and ``/healthz``; ``ServiceCollector`` reads the running bot at
+scrape time; ``VerdictTally`` counts what the pipeline's and the judge's verdict hooks report.
+"""
+
+from __future__ import annotations
+
+from bot.metrics.collector import ERROR_KINDS, ServiceCollector
+from bot.metrics.health import Health, HealthProbe
+from bot.metrics.server import MetricsServer, start_metrics
+from bot.metrics.tally import LATENCY_BUCKETS_S, VerdictTally
+
+__all__ = [
+    "ERROR_KINDS",
+    "LATENCY_BUCKETS_S",
+    "Health",
+    "HealthProbe",
+    "MetricsServer",
+    "ServiceCollector",
+    "VerdictTally",
+    "start_metrics",
+]

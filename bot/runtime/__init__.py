@@ -1,0 +1,23 @@
+"""What keeps ``modbot serve`` running: the platform supervisor (each platform reconnects on its own)."""
+
+from bot.runtime.supervisor import (
+    CONNECTED,
+    PLATFORM_STATES,
+    RECONNECTING,
+    STARTING,
+    STOPPED,
+    Backoff,
+    PlatformSupervisor,
+    StoppedPlatform,
+)
+
+__all__ = [
+    "CONNECTED",
+    "PLATFORM_STATES",
+    "RECONNECTING",
+    "STARTING",
+    "STOPPED",
+    "Backoff",
+    "PlatformSupervisor",
+    "StoppedPlatform",
+]
