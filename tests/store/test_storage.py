@@ -15,7 +15,7 @@ def test_the_public_surface_is_storage_and_open_storage():
     assert bot.store.__all__ == ["Storage", "open_storage"]
     assert list(Storage.__dataclass_fields__) == [
         "messages", "verdicts", "cases", "actions", "outbox", "servers", "policies", "audit", "prefilter_versions",
-        "_database",
+        "member_notes", "_database",
     ]
 
 
