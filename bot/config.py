@@ -171,7 +171,8 @@ class ConsoleSettings(BaseModel):
     slack_authorize_url: str = "https://slack.com/openid/connect/authorize"
     #: Signs the session cookie; unset: a random key per process (everyone logs in again after a restart).
     session_secret: SecretStr | None = None
-    session_max_age_s: int = Field(default=8 * 3600, ge=60)
+    #: A login lasts this long: the permissions read at login are not read again before it ends.
+    session_max_age_s: int = Field(default=30 * 60, ge=60)
     #: The cookie's ``Secure`` flag; None: on, unless ``public_url`` is plain http on a loopback host.
     secure_cookies: bool | None = None
 

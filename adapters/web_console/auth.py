@@ -1,8 +1,8 @@
 """Discord login (OAuth2 authorization code flow, scopes ``identify guilds``).
 
 The guild list's ``permissions`` say where the user may moderate (Manage Messages or Administrator,
-or owning the server); only those servers are kept in the session. The core checks again on every
-request. The access token is used during the callback only and never stored or logged.
+or owning the server); only those servers are kept in the session, for ``session_max_age_s``, and
+every command runs through the core, scoped to the server and audited. The access token is used during the callback only and never stored or logged.
 """
 
 from __future__ import annotations

@@ -121,7 +121,7 @@ class SlackLogin:
         bot = self.config.slack_bot_token
         found = await self._call("users.info", bot, user=user_id)
         user = found.get("user") if found.get("ok") else None
-        if not isinstance(user, dict) or str(user.get("team_id", team_id)) != team_id:
+        if not isinstance(user, dict) or str(user.get("team_id") or "") != team_id:
             return False  # not a member of the bot's workspace
         if user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"):
             return True

@@ -168,7 +168,9 @@ class Page:
                 invoker = Invoker(
                     server=ServerRef(platform, server_id),
                     user_id=user["id"],
-                    platform_moderator=True,  # the login's permissions; the core's check decides again
+                    # The platform said so at login (kept for session_max_age_s): the core audits every
+                    # command and scopes it to this server, but takes the platform's word as given.
+                    platform_moderator=True,
                     display_name=user.get("name", ""),
                 )
                 return cls(request, core, invoker, server.get("name") or server_id)

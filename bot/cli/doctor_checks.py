@@ -186,11 +186,11 @@ def check_database(url: str, migrations: Path) -> Finding:
     config = Config()
     config.set_main_option("script_location", str(migrations))
     heads = set(ScriptDirectory.from_config(config).get_heads())
-    shown = _redacted(url)
     try:
         parsed = make_url(url)
     except Exception:  # noqa: BLE001 - any parse error is the operator's setting, said without the value
         return Finding("fail", "database", "database_url is not a SQLAlchemy URL", "fix database_url (MODBOT_DATABASE_URL)")
+    shown = _redacted(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         if not Path(parsed.database).expanduser().is_file():
             return Finding("fail", "database", f"no database file yet at {shown}",

@@ -12,7 +12,11 @@ Two places hold messages waiting for work, and both are shared by every server:
   backend's own parallelism) and, when they are taken, gives the next free slot to the server that was
   served least recently among those waiting.
 
-Both are work-conserving: a server alone gets the whole pipeline.
+A server alone gets the whole reasoner and three quarters of the workers (the rest stay free for the
+next server to speak up). Waiting for a slot parks a coroutine, nothing more, so by default there is no
+limit on waiting requests: refusing a raid's requests ("busy") would send its messages round the
+workers and the sweeper again and again, and that churn is what slows the other servers. An optional
+per-server ``max_waiting`` refuses with ``ReasonerUnavailable`` past that many.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from collections import deque
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
-from bot.ports import Judgement, JudgeRequest, Reasoner
+from bot.ports import Judgement, JudgeRequest, Reasoner, ReasonerUnavailable
 
 __all__ = ["FairQueue", "FairReasoner", "QueueFull"]
 
@@ -171,11 +175,13 @@ class FairReasoner:
     would sit in front of every other server's.
     """
 
-    def __init__(self, reasoner: Reasoner, slots: int):
-        if slots < 1:
-            raise ValueError("slots must be at least 1")
+    def __init__(self, reasoner: Reasoner, slots: int, *, max_waiting: int | None = None):
+        if slots < 1 or (max_waiting is not None and max_waiting < 1):
+            raise ValueError("slots and max_waiting must be at least 1")
         self.reasoner = reasoner
         self.slots = slots
+        #: Requests one server may have waiting for a slot; past it that server is told "busy".
+        self.max_waiting = max_waiting
         self._busy = 0
         self._waiting: dict[str, deque[asyncio.Future[None]]] = {}
         self._turns: deque[str] = deque()  # servers with waiters, least recently served first
@@ -203,8 +209,10 @@ class FairReasoner:
         if self._busy < self.slots and not self._turns:
             self._busy += 1
             return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         queue = self._waiting.get(server)
+        if queue is not None and self.max_waiting is not None and len(queue) >= self.max_waiting:
+            raise ReasonerUnavailable(f"{self.max_waiting} requests of this server already wait for the reasoner")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if queue is None:
             queue = self._waiting[server] = deque()
             self._turns.append(server)

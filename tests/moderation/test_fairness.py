@@ -126,3 +126,17 @@ async def test_a_cancelled_waiter_gives_its_turn_away(policy: Policy):
     await asyncio.gather(first, later)
     assert inner.served == ["a1", "c1"]
     assert inner.peak == 1
+
+
+async def test_a_server_with_too_many_waiting_is_told_busy_and_the_others_are_not(policy: Policy):
+    from bot.ports import ReasonerUnavailable
+
+    inner = _SlowReasoner()
+    gate = FairReasoner(inner, slots=1, max_waiting=2)
+    raid = [asyncio.create_task(gate.judge(_request(policy, "raid", f"r{i}"))) for i in range(4)]
+    await asyncio.sleep(0)
+    quiet = asyncio.create_task(gate.judge(_request(policy, "quiet", "q")))
+    results = await asyncio.gather(*raid, quiet, return_exceptions=True)
+    # One running and two waiting: the fourth raid request is refused; the quiet server's is not.
+    assert [isinstance(r, ReasonerUnavailable) for r in results] == [False, False, False, True, False]
+    assert "q" in inner.served
