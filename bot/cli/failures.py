@@ -11,6 +11,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable
 
+from bot.moderation.storage_faults import first_line as _first_line
+
 __all__ = ["EXIT_FAILURE", "describe_failure", "run_reporting_failures"]
 
 EXIT_FAILURE = 1
@@ -41,12 +43,6 @@ def describe_failure(exc: BaseException) -> str | None:
     if type(exc).__name__ in ("ReasonerConfigError", "PolicyError", "BackupError", "PrefilterLoadError"):
         return _first_line(exc)
     return None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    # SQLAlchemy appends "[SQL: ...]" and "[parameters: ...]" on later lines: never shown.
-    return text[0][:300] if text else type(exc).__name__
 
 
 def run_reporting_failures(run: Callable[[], object], secrets: Callable[[], Iterable[str]] = lambda: ()) -> None:

@@ -24,7 +24,7 @@ from bot.moderation.judge import Judge, Routing, VerdictObservers
 from bot.moderation.pipeline_config import PipelineConfig, PipelineCounters
 from bot.moderation.resolvers import PolicyResolver, SettingsResolver
 from bot.moderation.shadow import ShadowRunner
-from bot.moderation.storage_faults import StorageFaults, is_storage_fault
+from bot.moderation.storage_faults import StorageFaults, first_line, is_storage_fault
 from bot.ports import CaseBook, MessageLog, ReasonerUnavailable, ServerConfig, VerdictLog
 from bot.stages.keywords import ExtraTerms, KeywordMatcher, MatcherCache
 
@@ -106,7 +106,7 @@ class Pipeline:
             if not is_storage_fault(exc):
                 raise
             # Locked or full right now: the sweeper tries again; new messages are taken meanwhile.
-            log.warning("could not resume earlier work yet (%s); the sweeper will retry", str(exc).splitlines()[0][:200])
+            log.warning("could not resume earlier work yet (%s); the sweeper will retry", first_line(exc))
             return
         if resumed:
             log.info("resumed %d pending messages from an earlier run", resumed)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 
-__all__ = ["StorageFaults", "is_storage_fault"]
+__all__ = ["StorageFaults", "first_line", "is_storage_fault"]
 
 
 def is_storage_fault(exc: BaseException) -> bool:
@@ -25,9 +25,11 @@ def is_storage_fault(exc: BaseException) -> bool:
     return any(cls.__name__ == "OperationalError" for cls in type(exc).__mro__)
 
 
-def _cause(exc: BaseException) -> str:
-    # SQLAlchemy's message goes on with the SQL and its bound values (message texts): only the first line.
-    return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+def first_line(exc: BaseException) -> str:
+    """An error's first line, capped: SQLAlchemy's message goes on with the SQL and its bound values
+    (message texts, stored tokens), which never belong in a log line or an operator's error."""
+    lines = str(exc).strip().splitlines()
+    return lines[0][:300] if lines else type(exc).__name__
 
 
 class StorageFaults:
@@ -50,7 +52,7 @@ class StorageFaults:
             self._log.warning(
                 "the database refuses writes (%s): messages stay pending and are judged once it takes them "
                 "again (%d held back so far)",
-                _cause(exc),
+                first_line(exc),
                 self.held_back_rows,
             )
         return True

@@ -58,16 +58,10 @@ class MessageLog(Protocol):
         self, limit: int, exclude: set[int] | frozenset[int] = frozenset(), *, min_age_s: float = 0.0
     ) -> list[int]: ...
 
-    async def pending_rows(
-        self, limit: int, exclude: set[int] | frozenset[int] = frozenset(), *, min_age_s: float = 0.0
-    ) -> list[tuple[int, str]]:
-        """Pending rows as (row id, server key), in the order of :meth:`pending_message_ids`."""
-        ...
-
     async def claim_pending(
         self, limit: int, exclude: set[int] | frozenset[int] = frozenset(), *, min_age_s: float = 0.0
     ) -> list[tuple[int, str]]:
-        """Claim pending rows for this process, as (row id, server key) in the order of :meth:`pending_rows`.
+        """Claim pending rows for this process, as (row id, server key) in the order of :meth:`pending_message_ids`.
 
         Only rows no live process holds (unclaimed, lease over, holder dead) or already this process's
         are taken; several processes sweeping one database never get the same row. A row recorded by

@@ -105,20 +105,6 @@ class SqlMessageLog(StoreAdapter):
             ids = (await session.scalars(query.limit(limit + len(exclude)))).all()
             return [i for i in ids if i not in exclude][:limit]
 
-    async def pending_rows(
-        self, limit: int, exclude: set[int] | frozenset[int] = frozenset(), *, min_age_s: float = 0.0
-    ) -> list[tuple[int, str]]:
-        """Like :meth:`pending_message_ids`, with each row's server key (for the per-server queue)."""
-        async with self._db.reading() as session:
-            query = select(MessageRow.id, MessageRow.server_key).where(
-                MessageRow.status == MessageStatus.PENDING.value
-            )
-            if min_age_s > 0:
-                query = query.where(MessageRow.received_at <= utcnow() - timedelta(seconds=min_age_s))
-            query = query.order_by(MessageRow.attempts, MessageRow.id)
-            rows = (await session.execute(query.limit(limit + len(exclude)))).all()
-            return [(row_id, key) for row_id, key in rows if row_id not in exclude][:limit]
-
     async def claim_pending(
         self, limit: int, exclude: set[int] | frozenset[int] = frozenset(), *, min_age_s: float = 0.0
     ) -> list[tuple[int, str]]:
