@@ -69,6 +69,8 @@ class Pipeline:
         )
         self._in_flight: set[int] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._sweeper_task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self._known_servers: set[str] = set()
         self._last_overflow_warning = float("-inf")
         # Events recorded by this process and not yet judged: no need to read them back.
@@ -97,7 +99,9 @@ class Pipeline:
             return
         for index in range(self.config.workers):
             self._tasks.append(asyncio.create_task(self._worker(), name=f"modbot-worker-{index}"))
-        self._tasks.append(asyncio.create_task(self._sweeper(), name="modbot-sweeper"))
+        self._stopping.clear()
+        self._sweeper_task = asyncio.create_task(self._sweeper(), name="modbot-sweeper")
+        self._tasks.append(self._sweeper_task)
         self.audits.start()
         try:
             resumed = await self.resume_pending()
@@ -116,6 +120,11 @@ class Pipeline:
     async def stop(self) -> None:
         """Stop the workers; what is still queued stays ``pending`` in the store for the next start."""
         await self.audits.stop()
+        # The sweeper is asked to stop between sweeps: cancelled inside a database call, the pooled
+        # connection's rollback would be cancelled too (SQLAlchemy logs that with a traceback).
+        self._stopping.set()
+        if self._sweeper_task is not None:
+            await asyncio.wait({self._sweeper_task}, timeout=5.0)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -278,7 +287,11 @@ class Pipeline:
     async def _sweeper(self) -> None:
         faults = StorageFaults(log)  # a locked or full database: one warning now and then, no traceback
         while True:
-            await asyncio.sleep(self.config.sweep_interval_s)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self.config.sweep_interval_s)
+                return  # stopping
+            except TimeoutError:
+                pass
             try:
                 await self.messages.renew_claims(frozenset(self._in_flight))  # queued rows stay ours
                 await self.resume_pending(min_age_s=self.config.sweep_interval_s)
