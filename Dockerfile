@@ -46,7 +46,7 @@ COPY bot bot
 COPY adapters adapters
 COPY migrations migrations
 COPY policies policies
-# A regular (not editable) install: migrations/ and policies/ travel inside the package (bot/_data).
+# A regular (not editable) install: migrations/ and policies/ travel inside the package (modbot/_data).
 RUN /opt/modbot/bin/pip install --no-cache-dir -c requirements.lock ".[postgres]" \
  && /opt/modbot/bin/modbot --version
 

@@ -1,6 +1,6 @@
 """What the adapters share about connecting: a network error as one line, and SDK logs without tracebacks.
 
-``modbot serve`` supervises every adapter (``bot.runtime.supervisor``): an adapter's ``run()`` raises
+``modbot serve`` supervises every adapter (``modbot.runtime.supervisor``): an adapter's ``run()`` raises
 ``PlatformUnavailable`` for what may pass (no network, DNS, a refused connection, a timeout) and
 ``PlatformAuthError`` for refused credentials. This module turns aiohttp's and the OS's network errors
 into the one-line reason the operator reads (``cannot reach discord.com (DNS lookup failed)``), and
@@ -15,7 +15,7 @@ import logging
 import socket
 import aiohttp
 
-from bot.ports import PlatformUnavailable
+from modbot.ports import PlatformUnavailable
 
 __all__ = ["OneLineReconnects", "Unwatched", "describe", "one_line", "unreachable"]
 
@@ -68,7 +68,7 @@ def describe(exc: BaseException, what: str) -> str:
 
 
 class Unwatched:
-    """The ``bot.ports.ConnectionWatcher`` of an adapter no supervisor watches (tests calling ``run()``)."""
+    """The ``modbot.ports.ConnectionWatcher`` of an adapter no supervisor watches (tests calling ``run()``)."""
 
     def connected(self) -> None:
         pass

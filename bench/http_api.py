@@ -25,9 +25,9 @@ sys.path.insert(0, str(REPO))
 import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 
-from bot.app import build_services, create_adapters  # noqa: E402
-from bot.config import AppSettings  # noqa: E402
-from bot.domain import MessageEvent, ServerRef  # noqa: E402
+from modbot.app import build_services, create_adapters  # noqa: E402
+from modbot.config import AppSettings  # noqa: E402
+from modbot.domain import MessageEvent, ServerRef  # noqa: E402
 
 TOKEN = "bench-operator-token"
 SECRET = "bench-callback-secret"

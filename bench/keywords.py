@@ -25,9 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from a checkout, without installing the package
 
-from bot.stages.keywords import KeywordMatcher
-from bot.domain.policy import Policy, parse_policy
-from bot.policy_files import load_policy
+from modbot.stages.keywords import KeywordMatcher
+from modbot.domain.policy import Policy, parse_policy
+from modbot.policy_files import load_policy
 
 GOAL = 50_000
 POLICY_PATH = ROOT / "policies" / "game-community.md"

@@ -13,7 +13,7 @@ times and their ratio. Goal: language identification adds at most 10% to the pre
 import; ``--extra-path`` adds a folder where they were ``pip install --target``-ed) on the short chat
 lines of ``tests/stages/multilingual_cases.py`` plus 200 lines each of ``mlma-fr`` and ``mlma-ar``
 from ``../shared/data`` when present (read here only, never copied), raw and wrapped in the steps of
-:mod:`bot.stages.language`; and the share of ASCII game chat each would send to the reasoner.
+:mod:`modbot.stages.language`; and the share of ASCII game chat each would send to the reasoner.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from a checkout, without installing the package
 
-from bot.policy_files import load_policy  # noqa: E402
-from bot.stages.keywords import KeywordMatcher  # noqa: E402
-from bot.stages.language import MODEL_LANGUAGES, LanguageIdentifier, needs_reasoner  # noqa: E402
-from bot.stages.normalize import normalize  # noqa: E402
+from modbot.policy_files import load_policy  # noqa: E402
+from modbot.stages.keywords import KeywordMatcher  # noqa: E402
+from modbot.stages.language import MODEL_LANGUAGES, LanguageIdentifier, needs_reasoner  # noqa: E402
+from modbot.stages.normalize import normalize  # noqa: E402
 from tests.stages.multilingual_cases import LANGUAGE_LINES  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"

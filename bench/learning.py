@@ -5,7 +5,7 @@ Run: ``.venv/bin/python bench/learning.py DATA.jsonl... [--messages N] [--reason
 
 Rows stream in file order (shuffled with ``--seed`` when they have no ``time``) through
 ``build_services`` on a temporary SQLite file with the shipped prefilter, the shipped game policy and
-the real learner (``bot.training.scheduler``: ``modbot train-prefilter --from-db`` in a child process,
+the real learner (``modbot.training.scheduler``: ``modbot train-prefilter --from-db`` in a child process,
 the held-back evaluation, the switch only when better). The reasoner answers from the row's label,
 flipped with probability P. Per window of 1,000 messages it prints the escalated share, reasoner calls,
 the whole system's true recall (prefilter misses and reasoner misses both count), the prefilter's true
@@ -28,11 +28,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bot.app import build_services  # noqa: E402
-from bot.config import AppSettings, LearningSettings, PipelineSettings  # noqa: E402
-from bot.domain import Decision, MessageEvent, ServerRef, Stage, TokenCounts  # noqa: E402
-from bot.domain.settings import ServerSettings  # noqa: E402
-from bot.ports import Judgement, JudgeRequest  # noqa: E402
+from modbot.app import build_services  # noqa: E402
+from modbot.config import AppSettings, LearningSettings, PipelineSettings  # noqa: E402
+from modbot.domain import Decision, MessageEvent, ServerRef, Stage, TokenCounts  # noqa: E402
+from modbot.domain.settings import ServerSettings  # noqa: E402
+from modbot.ports import Judgement, JudgeRequest  # noqa: E402
 
 SERVER = ServerRef("bench", "g1")
 WINDOW = 1000

@@ -37,12 +37,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bot.app import Services, build_services  # noqa: E402
-from bot.config import AppSettings, PipelineSettings  # noqa: E402
-from bot.domain import MessageEvent, MessageStatus, ServerRef, TokenCounts  # noqa: E402
-from bot.domain.settings import ServerSettings  # noqa: E402
-from bot.moderation.fairness import FairQueue, FairReasoner  # noqa: E402
-from bot.ports import Judgement, JudgeRequest  # noqa: E402
+from modbot.app import Services, build_services  # noqa: E402
+from modbot.config import AppSettings, PipelineSettings  # noqa: E402
+from modbot.domain import MessageEvent, MessageStatus, ServerRef, TokenCounts  # noqa: E402
+from modbot.domain.settings import ServerSettings  # noqa: E402
+from modbot.moderation.fairness import FairQueue, FairReasoner  # noqa: E402
+from modbot.ports import Judgement, JudgeRequest  # noqa: E402
 
 CHAT = ["gg ez", "nice shot", "anyone up for ranked?", "lag is insane today", "who wants to duo", "brb", "push mid"]
 #: Texts the keyword stage escalates to the reasoner (matched, not acted on at once).

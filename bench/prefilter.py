@@ -31,11 +31,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from a checkout, without installing the package
 
-from bot.domain import MessageEvent, ServerRef  # noqa: E402
-from bot.stages.keywords import KeywordMatcher
-from bot.stages.normalize import normalize
-from bot.policy_files import load_policy
-from bot.stages.prefilter import BatchingConfig, OnnxEmbedder, load_prefilter
+from modbot.domain import MessageEvent, ServerRef  # noqa: E402
+from modbot.stages.keywords import KeywordMatcher
+from modbot.stages.normalize import normalize
+from modbot.policy_files import load_policy
+from modbot.stages.prefilter import BatchingConfig, OnnxEmbedder, load_prefilter
 
 DATA = ROOT.parent / "shared" / "data"
 POLICY = ROOT / "policies" / "game-community.md"

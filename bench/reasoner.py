@@ -4,7 +4,7 @@ Run: ``.venv/bin/python bench/reasoner.py [--verdicts 30] [--threads 1]``.
 
 Uses the tiny random-weight gpt-oss GGUF of the test suite (real llama.cpp, real o200k_harmony vocabulary)
 and the ~600-token Pixel Arena policy (922-token system+developer prefix), judging short chat messages
-through :class:`bot.stages.reasoner.HarmonyReasoner` over :class:`bot.stages.reasoner.LlamaTransport` (its worker process). Every verdict generates the same scripted
+through :class:`modbot.stages.reasoner.HarmonyReasoner` over :class:`modbot.stages.reasoner.LlamaTransport` (its worker process). Every verdict generates the same scripted
 ~55-token answer (forced through llama.cpp's sampler), so both modes do identical generation work and the
 difference is the prompt evaluation. Modes, from one run:
 
@@ -41,12 +41,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bot.domain import MessageEvent, ServerRef  # noqa: E402
-from bot.domain.policy import Policy, PolicyError, parse_policy
-from bot.policy_files import load_policy
-from bot.ports import Judgement, JudgeRequest, ReasonerUnavailable  # noqa: E402
-from bot.stages.reasoner import HarmonyCodec, HarmonyReasoner, LlamaTransport, PromptBuilder, ReasonerSettings
-from bot.stages.reasoner.testing import ForcedOutput, scripted_answer
+from modbot.domain import MessageEvent, ServerRef  # noqa: E402
+from modbot.domain.policy import Policy, PolicyError, parse_policy
+from modbot.policy_files import load_policy
+from modbot.ports import Judgement, JudgeRequest, ReasonerUnavailable  # noqa: E402
+from modbot.stages.reasoner import HarmonyCodec, HarmonyReasoner, LlamaTransport, PromptBuilder, ReasonerSettings
+from modbot.stages.reasoner.testing import ForcedOutput, scripted_answer
 from tests.stages.reasoner.policies import GAMING_POLICY, SHORT_POLICY  # noqa: E402
 from tests.support.tiny_gguf import ensure_tiny_gguf  # noqa: E402
 

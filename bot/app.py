@@ -13,41 +13,41 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.commands.handlers.audit import AuditCommands
-from bot.commands.handlers.cases import CaseCommands
-from bot.commands.handlers.notes import NoteCommands
-from bot.commands.handlers.policy import PolicyCommands
-from bot.commands.handlers.policy_replay import PolicyReplayCommands
-from bot.commands.handlers.policy_shadow import PolicyShadowCommands
-from bot.commands.handlers.prefilter import PrefilterCommands
-from bot.commands.handlers.reports import ReportCommands
-from bot.commands.handlers.setting_values import SettingValueCommands
-from bot.commands.handlers.settings import SettingsCommands
-from bot.commands.handlers.stats import StatsCommands
-from bot.commands.service import ModeratorService
-from bot.config import AppSettings, validation_problems
-from bot.core import ModerationCore
-from bot.domain.policy import Policy
-from bot.metrics import MetricsServer, start_metrics
-from bot.moderation.dispatch import ActionDispatcher, ModeratorActions
-from bot.moderation.fairness import FairReasoner
-from bot.moderation.judge import Judge
-from bot.moderation.pipeline import Pipeline
-from bot.moderation.recall import LiveFiguresService
-from bot.moderation.replay import replay as replay_runner
-from bot.moderation.reports import ReportDesk
-from bot.moderation.resolvers import PolicyResolver, SettingsResolver
-from bot.moderation.retention import RetentionSweeper
-from bot.policy_files import load_policy_dir
-from bot.policy_lint import lint_policy
-from bot.ports import ActionSink, Core, LiveFigures, PlatformAdapter, Prefilter, Reasoner
-from bot.stages.keywords import MatcherCache
-from bot.store import Storage, open_storage
-from bot.store.database import BackupError, backup_sqlite
-from bot.training.wiring import build_learner
+from modbot.commands.handlers.audit import AuditCommands
+from modbot.commands.handlers.cases import CaseCommands
+from modbot.commands.handlers.notes import NoteCommands
+from modbot.commands.handlers.policy import PolicyCommands
+from modbot.commands.handlers.policy_replay import PolicyReplayCommands
+from modbot.commands.handlers.policy_shadow import PolicyShadowCommands
+from modbot.commands.handlers.prefilter import PrefilterCommands
+from modbot.commands.handlers.reports import ReportCommands
+from modbot.commands.handlers.setting_values import SettingValueCommands
+from modbot.commands.handlers.settings import SettingsCommands
+from modbot.commands.handlers.stats import StatsCommands
+from modbot.commands.service import ModeratorService
+from modbot.config import AppSettings, validation_problems
+from modbot.core import ModerationCore
+from modbot.domain.policy import Policy
+from modbot.metrics import MetricsServer, start_metrics
+from modbot.moderation.dispatch import ActionDispatcher, ModeratorActions
+from modbot.moderation.fairness import FairReasoner
+from modbot.moderation.judge import Judge
+from modbot.moderation.pipeline import Pipeline
+from modbot.moderation.recall import LiveFiguresService
+from modbot.moderation.replay import replay as replay_runner
+from modbot.moderation.reports import ReportDesk
+from modbot.moderation.resolvers import PolicyResolver, SettingsResolver
+from modbot.moderation.retention import RetentionSweeper
+from modbot.policy_files import load_policy_dir
+from modbot.policy_lint import lint_policy
+from modbot.ports import ActionSink, Core, LiveFigures, PlatformAdapter, Prefilter, Reasoner
+from modbot.stages.keywords import MatcherCache
+from modbot.store import Storage, open_storage
+from modbot.store.database import BackupError, backup_sqlite
+from modbot.training.wiring import build_learner
 
 if TYPE_CHECKING:  # the reasoner's modules are heavy (harmony, httpx): imported when one is built
-    from bot.stages.reasoner import ReasonerSettings
+    from modbot.stages.reasoner import ReasonerSettings
 
 __all__ = [
     "ADAPTER_MODULES",
@@ -68,7 +68,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Platform adapters known to ``modbot serve``: adding a platform is one module plus one line here.
-ADAPTER_MODULES: tuple[str, ...] = ("adapters.discord_bot", "adapters.slack_app", "adapters.http_api", "adapters.web_console")
+ADAPTER_MODULES: tuple[str, ...] = ("modbot_adapters.discord_bot", "modbot_adapters.slack_app", "modbot_adapters.http_api", "modbot_adapters.web_console")
 
 
 class _FromSettings:
@@ -103,7 +103,7 @@ class Services:
     retention: RetentionSweeper | None = None
     #: ``/metrics`` and ``/healthz`` (``[metrics] port``), from ``start()`` on; None when off.
     metrics: MetricsServer | None = None
-    #: Each platform's connection, kept by ``modbot serve``'s supervisor (``bot.runtime``): "starting",
+    #: Each platform's connection, kept by ``modbot serve``'s supervisor (``modbot.runtime``): "starting",
     #: "connected", "reconnecting" or "stopped"; and its last failure's one-line reason (no secrets).
     platform_state: dict[str, str] = field(default_factory=dict)
     platform_error: dict[str, str] = field(default_factory=dict)
@@ -145,7 +145,7 @@ DEFAULT_MODEL_DIR = Path("models")
 
 def reasoner_settings(settings: AppSettings, model_path: Path | None = None) -> ReasonerSettings:
     """The validated ``[reasoner]`` table; the pulled model's default location fills a missing path."""
-    from bot.stages.reasoner import DEFAULT_MODEL_FILE, ReasonerSettings
+    from modbot.stages.reasoner import DEFAULT_MODEL_FILE, ReasonerSettings
 
     values = dict(settings.reasoner)
     if model_path is not None:
@@ -158,7 +158,7 @@ def _validated(model: type[Any], values: dict[str, Any]) -> Any:
     """``model.model_validate(values)``, with an error that names settings but never echoes a value."""
     from pydantic import ValidationError
 
-    from bot.stages.reasoner import ReasonerConfigError
+    from modbot.stages.reasoner import ReasonerConfigError
 
     try:
         return model.model_validate(values)
@@ -171,8 +171,8 @@ def build_reasoner(settings: AppSettings, model_path: Path | None = None) -> Rea
 
     Raises ``ReasonerConfigError`` when the in-process backend has no model file to load.
     """
-    from bot.stages.reasoner import ReasonerConfigError
-    from bot.stages.reasoner import build_reasoner as build_backend
+    from modbot.stages.reasoner import ReasonerConfigError
+    from modbot.stages.reasoner import build_reasoner as build_backend
 
     config = reasoner_settings(settings, model_path)
     if config.backend == "llama" and (config.model_path is None or not config.model_path.is_file()):
@@ -187,7 +187,7 @@ def build_prefilter(settings: AppSettings, directory: Path | None = None) -> Pre
     """The embedding prefilter (the shipped default model unless a folder is configured)."""
     if not settings.prefilter_enabled and directory is None:
         return None
-    from bot.stages.prefilter import EmbedderConfig, load_prefilter
+    from modbot.stages.prefilter import EmbedderConfig, load_prefilter
 
     embedder = None
     if settings.embedding_model_dir is not None:
@@ -321,7 +321,7 @@ def backup_database(database_url: str, destination: Path) -> int:
 
 def upgrade_database(database_url: str) -> None:
     """Upgrade the schema to the newest migration (``modbot db upgrade``; ``build_services`` does it too)."""
-    from bot.store.database import upgrade_sync
+    from modbot.store.database import upgrade_sync
 
     upgrade_sync(database_url)
 
@@ -340,7 +340,7 @@ def _shared_fairly(reasoner: Reasoner | None) -> Reasoner | None:
 
 def _reasoner_or_degrade(settings: AppSettings) -> Reasoner | None:
     """For ``serve``: without a usable model, run the fast stages alone and say so loudly."""
-    from bot.stages.reasoner import ReasonerConfigError
+    from modbot.stages.reasoner import ReasonerConfigError
 
     try:
         return build_reasoner(settings)
@@ -361,7 +361,7 @@ def adapter_factories() -> list[tuple[str, object]]:
 
 #: ``modbot`` subcommands that platforms bring (command name -> "module:typer app"); imported only when
 #: the CLI starts, without importing the platforms' SDKs.
-ADAPTER_CLI_APPS: dict[str, str] = {"http-api": "adapters.http_api.cli:app"}
+ADAPTER_CLI_APPS: dict[str, str] = {"http-api": "modbot_adapters.http_api.cli:app"}
 
 
 def adapter_cli_apps() -> list[tuple[str, object]]:

@@ -1,6 +1,6 @@
 """Process configuration: one TOML file plus environment variables for secrets.
 
-``AppSettings`` is read once by the composition root (``bot.app``). Per-server settings are a full
+``AppSettings`` is read once by the composition root (``modbot.app``). Per-server settings are a full
 ``ServerSettings`` of defaults (from the file's ``[server_defaults]`` table) with a server's stored
 ``ServerOverrides`` on top, where ``None`` means "inherit".
 """
@@ -15,8 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
-from bot.domain.settings import ServerSettings
-from bot.package_data import shipped_policies_dir
+from modbot.domain.settings import ServerSettings
+from modbot.package_data import shipped_policies_dir
 
 __all__ = [
     "AppSettings",
@@ -281,7 +281,7 @@ class AppSettings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     console: ConsoleSettings = ConsoleSettings()
     learning: LearningSettings = LearningSettings()
-    #: Reasoner backend settings; validated by ``bot.stages.reasoner.config.ReasonerSettings``.
+    #: Reasoner backend settings; validated by ``modbot.stages.reasoner.config.ReasonerSettings``.
     reasoner: dict[str, Any] = Field(default_factory=dict)
     #: Prefilter model folder (``modbot train-prefilter`` output); empty = the shipped default.
     prefilter_dir: Path | None = None

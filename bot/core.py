@@ -1,4 +1,4 @@
-"""The ``Core`` facade: all an adapter may ask of the moderation core (``bot.ports.Core``).
+"""The ``Core`` facade: all an adapter may ask of the moderation core (``modbot.ports.Core``).
 
 Adapters get this object from the composition root and nothing else of the core: no pipeline, no
 store, no settings resolver. It only delegates; the rules live in the pipeline and the command service.
@@ -8,21 +8,21 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.commands.service import ModeratorService
-from bot.domain import Action, ActionKind, ActionOutcome, Case, CaseStatus, MessageEvent, ServerRef, utcnow
-from bot.domain.commands import Invoker, ModCommand, Reply
-from bot.domain.figures import RecallEstimate
-from bot.domain.records import ActionRecord, CasePage, Intake, MessageVerdict, ServerStats
-from bot.moderation.dispatch import ActionDispatcher
-from bot.domain.settings import ServerSettings
-from bot.moderation.pipeline import Pipeline
-from bot.ports import ActionLog, CaseBook, EffectiveSettings, LiveFigures, MessageLog, ServerConfig, VerdictLog
+from modbot.commands.service import ModeratorService
+from modbot.domain import Action, ActionKind, ActionOutcome, Case, CaseStatus, MessageEvent, ServerRef, utcnow
+from modbot.domain.commands import Invoker, ModCommand, Reply
+from modbot.domain.figures import RecallEstimate
+from modbot.domain.records import ActionRecord, CasePage, Intake, MessageVerdict, ServerStats
+from modbot.moderation.dispatch import ActionDispatcher
+from modbot.domain.settings import ServerSettings
+from modbot.moderation.pipeline import Pipeline
+from modbot.ports import ActionLog, CaseBook, EffectiveSettings, LiveFigures, MessageLog, ServerConfig, VerdictLog
 
 __all__ = ["ModerationCore"]
 
 
 class ModerationCore:
-    """Implements ``bot.ports.Core`` over the pipeline, the command service and the storage ports."""
+    """Implements ``modbot.ports.Core`` over the pipeline, the command service and the storage ports."""
 
     def __init__(
         self,

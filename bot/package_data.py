@@ -1,7 +1,7 @@
 """Where the files that travel with modbot are: the Alembic migrations, the shipped policies, the version.
 
 A checkout keeps them at the top of the repository (``migrations/``, ``policies/``). A wheel carries
-copies of both inside the ``bot`` package (``bot/_data/migrations``, ``bot/_data/policies``; the build
+copies of both inside the ``modbot`` package (``modbot/_data/migrations``, ``modbot/_data/policies``; the build
 step in ``setup.py`` puts them there), found through :mod:`importlib.resources`, so an installed
 ``modbot`` works from any folder. The packaged copy wins when it is there; otherwise the checkout's.
 """
@@ -21,12 +21,12 @@ __all__ = [
     "version",
 ]
 
-#: The folder inside the ``bot`` package that a built wheel holds the data in.
+#: The folder inside the ``modbot`` package that a built wheel holds the data in.
 DATA_PACKAGE_DIR = "_data"
 #: The shipped default policy (``policies/game-community.md``).
 DEFAULT_POLICY_FILE = "game-community.md"
 
-#: The repository root of a checkout: the folder holding the ``bot`` package.
+#: The repository root of a checkout: the folder holding ``bot/``, the ``modbot`` package's source.
 _CHECKOUT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -36,7 +36,7 @@ class PackageDataError(FileNotFoundError):
 
 def _locate(name: str) -> Path:
     """The packaged copy of the folder ``name`` if this install has one, else the checkout's."""
-    packaged = resources.files("bot").joinpath(DATA_PACKAGE_DIR, name)
+    packaged = resources.files("modbot").joinpath(DATA_PACKAGE_DIR, name)
     # A regular (not zipped) install gives a real path, which Alembic and the policy loader need.
     if isinstance(packaged, Path) and packaged.is_dir():
         return packaged

@@ -1,6 +1,6 @@
 """Policy documents on disk: reading one file, or every policy in a folder (the shipped ``policies/``).
 
-Kept out of ``bot.domain`` (values only, no I/O); the composition root and the CLI read files here. A
+Kept out of ``modbot.domain`` (values only, no I/O); the composition root and the CLI read files here. A
 folder may hold front-matter documents (``*.md``), plain policies without front matter (``*.md``,
 ``*.txt``) and policies that ``extends`` another one of the same folder (loaded after their base).
 """
@@ -12,8 +12,8 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
-from bot.domain.policy import FRONT_MATTER_FENCE, Policy, PolicyError, parse_policy
-from bot.package_data import PackageDataError, shipped_policies_dir
+from modbot.domain.policy import FRONT_MATTER_FENCE, Policy, PolicyError, parse_policy
+from modbot.package_data import PackageDataError, shipped_policies_dir
 
 __all__ = ["load_policy", "load_policy_dir", "read_policy_text", "shipped_policies"]
 

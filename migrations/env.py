@@ -7,8 +7,8 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from bot.store.database import create_engine, include_name
-from bot.store.schema import Base
+from modbot.store.database import create_engine, include_name
+from modbot.store.schema import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import Services, build_services
-from bot.domain import MessageEvent, ServerRef
-from bot.config import AppSettings, LearningSettings, PipelineSettings
-from bot.domain.settings import ServerSettings
+from modbot.app import Services, build_services
+from modbot.domain import MessageEvent, ServerRef
+from modbot.config import AppSettings, LearningSettings, PipelineSettings
+from modbot.domain.settings import ServerSettings
 from tests.support.pg_fixtures import fresh_postgres_url, postgres_server  # noqa: F401 - fixtures for every package
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,6 +6,7 @@ does not: cycles between any two modules, and module length.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import grimp
@@ -65,7 +66,7 @@ def _strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def _import_graph() -> dict[str, set[str]]:
-    graph = grimp.build_graph("bot", "adapters", cache_dir=None)
+    graph = grimp.build_graph("modbot", "modbot_adapters", cache_dir=None)
     modules = graph.modules
     edges: dict[str, set[str]] = {}
     for module in modules:
@@ -100,3 +101,31 @@ def test_no_module_over_the_reading_limit(package: str) -> None:
         if (count := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     }
     assert long == {}, f"modules over {MAX_LINES} lines (split them by concern): {long}"
+
+
+#: The folders' old import names: the code is imported as ``modbot`` and ``modbot_adapters`` (setup.py).
+_OLD_NAMES = re.compile(r"^\s*(?:from|import)\s+(?:bot|adapters)(?:\.|\s|$)|[\"'](?:bot|adapters)\.[a-z_]+\.", re.M)
+
+
+def _python_sources() -> list[Path]:
+    folders = ("bot", "adapters", "tests", "bench", "migrations", "docs", "bin")
+    return [p for folder in folders for p in sorted((ROOT / folder).rglob("*.py"))] + [ROOT / "setup.py"]
+
+
+def test_nothing_imports_the_folders_by_their_old_names() -> None:
+    # The checkout's root is on pytest's path, so "import bot" would still work here and load a second
+    # copy of every module (two registries, two settings classes); installed, it would not import at all.
+    found = [
+        f"{path.relative_to(ROOT)}:{text[: m.start()].count(chr(10)) + 1}"
+        for path in _python_sources()
+        if path != Path(__file__).resolve()  # this file spells the old names out to test the check
+        for text in [path.read_text(encoding="utf-8")]
+        for m in _OLD_NAMES.finditer(text)
+    ]
+    assert found == [], f"old import names (use modbot / modbot_adapters): {found}"
+
+
+def test_the_old_name_check_can_fail() -> None:
+    assert _OLD_NAMES.search("from bot.core import Core") and _OLD_NAMES.search("import adapters.slack_app")
+    assert _OLD_NAMES.search('importlib.import_module("bot.cli.main")')
+    assert not _OLD_NAMES.search("from modbot.core import Core\nbot.user.id\nrobot = 1")

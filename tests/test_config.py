@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from bot.config import SettingsError, load_settings
+from modbot.config import SettingsError, load_settings
 
 
 def test_file_and_environment_combine_and_secrets_stay_secret(tmp_path, monkeypatch, caplog):
@@ -36,7 +36,7 @@ def test_bad_settings_name_the_key(tmp_path):
 
 
 def test_database_password_is_hidden_when_printed():
-    from bot.cli.main import _redact_url
+    from modbot.cli.main import _redact_url
 
     shown = _redact_url("postgresql+asyncpg://modbot:hunter2@db/modbot")
     assert "hunter2" not in shown and "modbot@db" not in shown.replace("***", "")

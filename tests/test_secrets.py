@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import _reasoner_or_degrade, build_reasoner
-from bot.config import SettingsError, load_settings
-from bot.stages.reasoner import ReasonerConfigError
+from modbot.app import _reasoner_or_degrade, build_reasoner
+from modbot.config import SettingsError, load_settings
+from modbot.stages.reasoner import ReasonerConfigError
 
 KEY = "sk-Zq8VuX2mPw4RtY7nKc3LbJ6h"
 TOKEN = "xoxb-9QmW2eR5tY8uI1oP4aS7dF0g"

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from bot.config import AppSettings
-from bot.stages.reasoner import ReasonerSettings
+from modbot.config import AppSettings
+from modbot.stages.reasoner import ReasonerSettings
 from tests.support.startup_runs import (
     ALL_SECRETS,
     FILE_API_KEY,
@@ -86,7 +86,7 @@ def _tables() -> dict[str, type[BaseModel]]:
 SWEEP_DRIVER = textwrap.dedent(
     """
     import os, sys, traceback
-    from bot.cli.main import _register_optional_commands, app
+    from modbot.cli.main import _register_optional_commands, app
     _register_optional_commands()
     for line in sys.stdin:
         name, unset, *argv = line.rstrip("\\n").split("\\t")
@@ -139,7 +139,7 @@ def test_every_setting_refused_with_a_secret_as_its_value_names_the_setting_only
 
 def _env_names(table: str, name: str) -> str:
     """The variables that would set this setting (the environment wins over the file): unset for its check."""
-    from bot.config import WELL_KNOWN_ENV
+    from modbot.config import WELL_KNOWN_ENV
 
     names = [f"MODBOT_{table}__{name}".upper() if table else f"MODBOT_{name}".upper()]
     names += [var for var, where in WELL_KNOWN_ENV.items() if where == (table, name)]
@@ -170,9 +170,9 @@ def test_debug_logs_never_show_a_workspace_token_stored_by_the_oauth_install(tmp
 
     from slack_sdk.oauth.installation_store import Installation
 
-    from adapters.slack_app.installation import oauth_stores
-    from bot.app import upgrade_database
-    from bot.cli.logs import setup_logging
+    from modbot_adapters.slack_app.installation import oauth_stores
+    from modbot.app import upgrade_database
+    from modbot.cli.logs import setup_logging
 
     url = f"sqlite+aiosqlite:///{tmp_path}/oauth.sqlite3"
     upgrade_database(url)

@@ -3,20 +3,20 @@
 Modules:
 
 * ``convert`` — pure converters (message, raw edit, interaction) to the core's value objects;
-* ``sink`` — ``DiscordActionSink``, the ``bot.ports.ActionSink`` for Discord;
+* ``sink`` — ``DiscordActionSink``, the ``modbot.ports.ActionSink`` for Discord;
 * ``render`` — embeds for replies and cases, the persistent case and queue buttons;
 * ``commands`` — the ``/mod`` slash-command group, the "Report to modbot" message menu, the button handlers;
 * ``client`` — the discord.py client and ``DiscordAdapter`` (``run``/``close``).
 
-``bot.app`` finds this module through ``ADAPTER_MODULES`` and calls ``missing_settings`` and
-``create(core, settings)``. The adapter imports only ``bot.domain``, ``bot.ports`` (the ``Core`` facade)
-and ``bot.config``.
+``modbot.app`` finds this module through ``ADAPTER_MODULES`` and calls ``missing_settings`` and
+``create(core, settings)``. The adapter imports only ``modbot.domain``, ``modbot.ports`` (the ``Core`` facade)
+and ``modbot.config``.
 """
 
 from __future__ import annotations
 
-from bot.config import AppSettings
-from bot.ports import Core
+from modbot.config import AppSettings
+from modbot.ports import Core
 
 from .client import (
     INVITE_PERMISSIONS,
@@ -73,5 +73,5 @@ def missing_settings(settings: AppSettings) -> list[str]:
 
 
 def create(core: Core, settings: AppSettings) -> DiscordAdapter:
-    """The Discord adapter for ``modbot serve`` (``bot.app`` registers its sink with the dispatcher)."""
+    """The Discord adapter for ``modbot serve`` (``modbot.app`` registers its sink with the dispatcher)."""
     return DiscordAdapter(core, settings.discord)

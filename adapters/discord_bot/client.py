@@ -3,7 +3,7 @@
 ``DiscordAdapter`` owns one discord.py client (``AutoShardedClient`` when ``discord.sharded`` is
 set), its command tree with the ``/mod`` group, the persistent case buttons, and the action sink.
 Gateway events are converted (``convert.py``) and handed to ``core.submit``; the ``Core`` facade
-(``bot.ports``) is all the adapter knows of the core.
+(``modbot.ports``) is all the adapter knows of the core.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import discord
 from discord import app_commands
 from discord.utils import MISSING
 
-from bot.config import DiscordSettings
-from bot.domain import MessageEvent
-from bot.ports import ConnectionWatcher, Core, PlatformAuthError, PlatformUnavailable
+from modbot.config import DiscordSettings
+from modbot.domain import MessageEvent
+from modbot.ports import ConnectionWatcher, Core, PlatformAuthError, PlatformUnavailable
 
-from adapters.connection import OneLineReconnects, Unwatched, one_line, unreachable
+from modbot_adapters.connection import OneLineReconnects, Unwatched, one_line, unreachable
 
 from .commands import ModInteractions, build_mod_group, build_report_menu
 from .convert import ThreadParents, fetch_context, message_to_event, raw_edit_to_event, server_ref
@@ -145,7 +145,7 @@ class ModbotShardedClient(_ModbotEvents, discord.AutoShardedClient):
 
 
 class DiscordAdapter:
-    """The Discord platform adapter (``bot.app.PlatformAdapter``)."""
+    """The Discord platform adapter (``modbot.app.PlatformAdapter``)."""
 
     platform = "discord"
 

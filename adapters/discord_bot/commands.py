@@ -18,8 +18,8 @@ from typing import Literal
 import discord
 from discord import app_commands
 
-from bot.domain.cases import ReviewOutcome
-from bot.domain.commands import (
+from modbot.domain.cases import ReviewOutcome
+from modbot.domain.commands import (
     MAX_UPLOAD_BYTES,
     CaseAction,
     Exempt,
@@ -51,7 +51,7 @@ from bot.domain.commands import (
     ShowReasoning,
     Stats,
 )
-from bot.ports import Core
+from modbot.ports import Core
 
 from .convert import invoker_from_interaction, message_to_event, server_ref
 from .render import case_embed, case_view, queue_view, reply_embed

@@ -11,8 +11,8 @@ import logging
 
 import discord
 
-from bot.domain import Attachment, ContextMessage, MessageEvent, ServerRef
-from bot.domain.commands import Invoker
+from modbot.domain import Attachment, ContextMessage, MessageEvent, ServerRef
+from modbot.domain.commands import Invoker
 
 __all__ = [
     "FORWARD_MARK",

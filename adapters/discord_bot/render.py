@@ -11,9 +11,9 @@ from typing import Any, Protocol
 
 import discord
 
-from bot.commands.presenters import case_fields
-from bot.domain import Case, CaseStatus
-from bot.domain.commands import Reply
+from modbot.commands.presenters import case_fields
+from modbot.domain import Case, CaseStatus
+from modbot.domain.commands import Reply
 
 __all__ = [
     "CASE_VERBS",

@@ -1,4 +1,4 @@
-"""The Discord action executor: ``bot.ports.ActionSink`` carried out through discord.py's REST client.
+"""The Discord action executor: ``modbot.ports.ActionSink`` carried out through discord.py's REST client.
 
 Every action returns an ``ActionOutcome``; nothing raises. Refusals that repeat until a human fixes
 something (403: a missing permission, or the member's top role is above the bot's) are marked
@@ -21,7 +21,7 @@ import aiohttp
 import discord
 import stamina
 
-from bot.domain import Action, ActionKind, ActionOutcome, utcnow
+from modbot.domain import Action, ActionKind, ActionOutcome, utcnow
 
 from .render import case_embed, case_view
 

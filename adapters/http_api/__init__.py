@@ -1,9 +1,9 @@
 """The HTTP event API (platform ``http``): game servers, bridges and bots of other platforms submit
 messages over signed HTTP and carry out the bot's actions from signed callbacks.
 
-The composition root (``bot.app``) uses ``missing_settings(settings)`` and ``create(core, settings)``;
-``modbot http-api ...`` is ``cli.app``. The adapter imports only ``bot.domain``, ``bot.ports`` (the
-``Core`` facade), ``bot.config`` and the core's command parser. The modules:
+The composition root (``modbot.app``) uses ``missing_settings(settings)`` and ``create(core, settings)``;
+``modbot http-api ...`` is ``cli.app``. The adapter imports only ``modbot.domain``, ``modbot.ports`` (the
+``Core`` facade), ``modbot.config`` and the core's command parser. The modules:
 
 * ``schemas``   request bodies (pydantic, strict) and their conversion to ``MessageEvent``
 * ``responses`` response and callback payload models, a ``Reply`` as JSON
@@ -25,8 +25,8 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bot.config import AppSettings
-    from bot.ports import Core
+    from modbot.config import AppSettings
+    from modbot.ports import Core
 
     from .adapter import HttpApiAdapter
 
@@ -44,7 +44,7 @@ def missing_settings(settings: AppSettings) -> list[str]:
 
 
 def create(core: Core, settings: AppSettings) -> HttpApiAdapter:
-    """The adapter ``bot.app.create_adapters`` registers for platform ``http``."""
+    """The adapter ``modbot.app.create_adapters`` registers for platform ``http``."""
     from .adapter import HttpApiAdapter
 
     return HttpApiAdapter(core, settings)

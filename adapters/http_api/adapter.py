@@ -9,9 +9,9 @@ import logging
 import httpx
 from aiohttp import web
 
-from bot.config import AppSettings
-from adapters.connection import Unwatched
-from bot.ports import ActionSink, ConnectionWatcher, Core, PlatformUnavailable
+from modbot.config import AppSettings
+from modbot_adapters.connection import Unwatched
+from modbot.ports import ActionSink, ConnectionWatcher, Core, PlatformUnavailable
 
 from .auth import Authenticator, RateLimiter
 from .clients import ClientStore

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import typer
 
-from bot.config import AppSettings, SettingsError, load_settings
+from modbot.config import AppSettings, SettingsError, load_settings
 
 from .auth import TOKEN_CACHE_TTL_S
 from .schemas import check_id

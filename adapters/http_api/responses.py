@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from bot.domain import Verdict
-from bot.domain.commands import Reply
+from modbot.domain import Verdict
+from modbot.domain.commands import Reply
 
 __all__ = [
     "ACTION_KINDS",

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, ValidationError, WithJsonSchema
 
-from bot.domain import ContextMessage, MessageEvent, ServerRef
+from modbot.domain import ContextMessage, MessageEvent, ServerRef
 
 from . import PLATFORM
 

@@ -18,12 +18,12 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.commands.parser import CommandSyntaxError, parse_mod_command
-from bot.config import HttpApiSettings
-from bot.domain import MessageStatus, ReviewOutcome, ServerRef
-from bot.domain.commands import CaseAction, Invoker, ModCommand, Review
-from bot.domain.records import IntakeStatus
-from bot.ports import Core
+from modbot.commands.parser import CommandSyntaxError, parse_mod_command
+from modbot.config import HttpApiSettings
+from modbot.domain import MessageStatus, ReviewOutcome, ServerRef
+from modbot.domain.commands import CaseAction, Invoker, ModCommand, Review
+from modbot.domain.records import IntakeStatus
+from modbot.ports import Core
 
 from .auth import Authenticator, Principal, RateLimiter, bearer_token
 from .openapi import openapi_document

@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 import httpx
 from cachetools import TTLCache
 
-from bot.config import HttpApiSettings
-from bot.domain import Action, ActionKind, ActionOutcome
+from modbot.config import HttpApiSettings
+from modbot.domain import Action, ActionKind, ActionOutcome
 
 from .clients import ClientStore
 from .responses import CallbackPayload

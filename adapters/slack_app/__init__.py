@@ -1,7 +1,7 @@
 """Slack platform adapter (slack-bolt, asyncio): Socket Mode or HTTP, single- or multi-workspace.
 
-The composition root (``bot.app``) uses ``missing_settings(settings)`` and ``create(core, settings)``;
-the adapter imports only ``bot.domain``, ``bot.ports`` (the ``Core`` facade), ``bot.config`` and the
+The composition root (``modbot.app``) uses ``missing_settings(settings)`` and ``create(core, settings)``;
+the adapter imports only ``modbot.domain``, ``modbot.ports`` (the ``Core`` facade), ``modbot.config`` and the
 core's command parser and presenters. The modules:
 
 * ``convert``      pure payload → ``MessageEvent`` converter, Slack markup and mentions → plain text/ids

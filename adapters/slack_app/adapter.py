@@ -3,7 +3,7 @@
 Listeners are thin and live by concern: message events in ``events``, ``/mod`` and the buttons in
 ``commands``, actions out in ``sink``. This module builds the bolt app (single workspace with a bot
 token, or multi-workspace with OAuth installs) and serves it. The core is reached only through the
-``Core`` facade (``bot.ports``).
+``Core`` facade (``modbot.ports``).
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 
-from bot.config import AppSettings, SlackSettings
-from bot.ports import ConnectionWatcher, Core, PlatformAuthError, PlatformUnavailable
+from modbot.config import AppSettings, SlackSettings
+from modbot.ports import ConnectionWatcher, Core, PlatformAuthError, PlatformUnavailable
 
-from adapters.connection import OneLineReconnects, Unwatched, unreachable
+from modbot_adapters.connection import OneLineReconnects, Unwatched, unreachable
 
 from .clients import DEFAULT_API_BASE_URL, ClientFactory
 from .commands import REPORT_CALLBACK_ID, SlackCommands
@@ -115,7 +115,9 @@ class SlackAdapter:
         self._admin_token = _secret(config.admin_user_token)
         self.oauth = bool(config.client_id and _secret(config.client_secret))
         signing_secret = _secret(config.signing_secret) or ""
-        common = dict(name="modbot", signing_secret=signing_secret, process_before_response=False)
+        # Bolt names a logger after the app and copies the root logger's level onto it at this moment:
+        # named "modbot", it would set the level of every modbot.* logger (the core's) for good.
+        common = dict(name="modbot-slack", signing_secret=signing_secret, process_before_response=False)
         self.stores: OAuthStores | None = None
         if self.oauth:
             self.stores = oauth_stores(database_url, str(config.client_id))

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.commands.presenters import case_summary, found_by
-from bot.domain import ActionKind, ActionTaken, Case, CaseStatus
-from bot.domain.commands import Reply
+from modbot.commands.presenters import case_summary, found_by
+from modbot.domain import ActionKind, ActionTaken, Case, CaseStatus
+from modbot.domain.commands import Reply
 
 from .convert import mrkdwn_escape
 

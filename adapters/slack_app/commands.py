@@ -16,10 +16,10 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncBoltContext
 
-from bot.commands.parser import CommandSyntaxError, parse_mod_command
-from bot.config import SlackSettings
-from bot.domain import ActionTaken, ReviewOutcome
-from bot.domain.commands import (
+from modbot.commands.parser import CommandSyntaxError, parse_mod_command
+from modbot.config import SlackSettings
+from modbot.domain import ActionTaken, ReviewOutcome
+from modbot.domain.commands import (
     CaseAction,
     Invoker,
     ModCommand,
@@ -31,7 +31,7 @@ from bot.domain.commands import (
     ShowQueue,
     ShowReasoning,
 )
-from bot.ports import Core
+from modbot.ports import Core
 
 from .blocks import case_message, parse_action_id, reply_message
 from .convert import mentions_to_ids, message_to_event, server_ref, slack_to_plain

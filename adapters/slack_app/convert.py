@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.domain import Attachment, MessageEvent, ServerRef
+from modbot.domain import Attachment, MessageEvent, ServerRef
 
 __all__ = [
     "PLATFORM",

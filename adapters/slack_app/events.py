@@ -1,7 +1,7 @@
 """Message events in: a Slack ``message`` event → a ``MessageEvent`` submitted to the core.
 
 Exempt channels and members are skipped here already (with the core's own rule,
-``bot.domain.settings.exemption_reason``), because finding a member's user groups costs API calls
+``modbot.domain.settings.exemption_reason``), because finding a member's user groups costs API calls
 and context is kept only for messages that are judged.
 """
 
@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 from cachetools import LRUCache
 from slack_bolt.async_app import AsyncBoltContext
 
-from bot.domain.records import IntakeStatus
-from bot.domain.settings import exemption_reason
-from bot.ports import Core
+from modbot.domain.records import IntakeStatus
+from modbot.domain.settings import exemption_reason
+from modbot.ports import Core
 
 from .convert import message_to_event
 from .directory import MemberDirectory

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
-from bot.domain import ContextMessage, MessageEvent
+from modbot.domain import ContextMessage, MessageEvent
 
 __all__ = ["RecentMessages"]
 

@@ -21,7 +21,7 @@ import logging
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.domain import Action, ActionKind, ActionOutcome, ServerRef
+from modbot.domain import Action, ActionKind, ActionOutcome, ServerRef
 
 from .blocks import case_message
 from .clients import ClientFactory

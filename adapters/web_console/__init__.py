@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
-from bot.config import AppSettings
-from bot.ports import Core
+from modbot.config import AppSettings
+from modbot.ports import Core
 
 if TYPE_CHECKING:
     from .adapter import ConsoleAdapter

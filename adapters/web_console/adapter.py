@@ -12,10 +12,10 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from adapters.connection import Unwatched
-from bot.config import AppSettings
-from bot.domain import Action, ActionOutcome
-from bot.ports import ActionSink, ConnectionWatcher, Core, PlatformUnavailable
+from modbot_adapters.connection import Unwatched
+from modbot.config import AppSettings
+from modbot.domain import Action, ActionOutcome
+from modbot.ports import ActionSink, ConnectionWatcher, Core, PlatformUnavailable
 
 from . import PLATFORM
 from .app import ConsoleConfig, build_app

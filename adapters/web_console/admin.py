@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bot.domain.commands import (
+from modbot.domain.commands import (
     MAX_UPLOAD_BYTES,
     Exempt,
     PolicyDiff,
@@ -30,7 +30,7 @@ from bot.domain.commands import (
     ShowAudit,
     Stats,
 )
-from bot.ports import Core
+from modbot.ports import Core
 
 from .charts import Bar, bar_chart
 from .learning_chart import learning_chart, learning_points

@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.ports import Core
+from modbot.ports import Core
 
 from .admin import AdminPages
 from .auth import DiscordLogin

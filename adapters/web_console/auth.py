@@ -17,8 +17,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bot.domain import ServerRef
-from bot.ports import Core
+from modbot.domain import ServerRef
+from modbot.ports import Core
 
 from .web import ConsoleConfig, check_csrf, redirect, render
 

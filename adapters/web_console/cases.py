@@ -15,9 +15,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bot.domain import Case, CaseStatus, ReviewOutcome, utcnow
-from bot.domain.commands import CaseAction, MemberHistory, MemberNoteCommand, Reply, Review, ShowCase, ShowReasoning
-from bot.ports import Core
+from modbot.domain import Case, CaseStatus, ReviewOutcome, utcnow
+from modbot.domain.commands import CaseAction, MemberHistory, MemberNoteCommand, Reply, Review, ShowCase, ShowReasoning
+from modbot.ports import Core
 
 from .web import Page, check_csrf, flash, redirect
 

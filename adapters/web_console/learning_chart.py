@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from html import escape
 
-from bot.domain.commands import Reply
+from modbot.domain.commands import Reply
 
 __all__ = ["LearningPoint", "learning_chart", "learning_points"]
 

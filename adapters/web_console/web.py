@@ -15,10 +15,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from bot.config import AppSettings
-from bot.domain import ServerRef
-from bot.domain.commands import Invoker, Reply
-from bot.ports import Core
+from modbot.config import AppSettings
+from modbot.domain import ServerRef
+from modbot.domain.commands import Invoker, Reply
+from modbot.ports import Core
 
 __all__ = [
     "ConsoleConfig",

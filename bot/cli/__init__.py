@@ -1,5 +1,5 @@
 """The modbot command line."""
 
-from bot.cli.main import app, main
+from modbot.cli.main import app, main
 
 __all__ = ["app", "main"]

@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from bot.cli.doctor_checks import (
+from modbot.cli.doctor_checks import (
     Finding,
     check_database,
     check_gpu,
@@ -24,9 +24,9 @@ from bot.cli.doctor_checks import (
     known_model_hashes,
     query_gpus,
 )
-from bot.cli.doctor_platforms import Endpoints, check_discord, check_http_api, check_reasoner_server, check_slack
-from bot.config import AppSettings, SettingsError, load_settings
-from bot.package_data import migrations_dir, version
+from modbot.cli.doctor_platforms import Endpoints, check_discord, check_http_api, check_reasoner_server, check_slack
+from modbot.config import AppSettings, SettingsError, load_settings
+from modbot.package_data import migrations_dir, version
 
 __all__ = ["register", "render", "run_doctor"]
 
@@ -42,8 +42,8 @@ def run_doctor(
     nvidia_smi: str | None = None,
 ) -> list[Finding]:
     """Every check, in the order an operator fixes things: the machine, the model, the database, the platforms."""
-    from bot.app import missing_platform_settings, reasoner_settings
-    from bot.stages.reasoner import ReasonerConfigError
+    from modbot.app import missing_platform_settings, reasoner_settings
+    from modbot.stages.reasoner import ReasonerConfigError
 
     endpoints = endpoints or Endpoints()
     findings = [Finding("info", "modbot", f"version {version()}")]

@@ -2,7 +2,7 @@
 
 Each check returns :class:`Finding` values (what was found, and for anything broken what to do about
 it); none raises for a broken installation and none prints a secret. The platform checks (tokens and
-what Discord/Slack say about them) are in :mod:`bot.cli.doctor_platforms`.
+what Discord/Slack say about them) are in :mod:`modbot.cli.doctor_platforms`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from bot.stages.reasoner.config import ReasonerSettings
+from modbot.stages.reasoner.config import ReasonerSettings
 
 __all__ = [
     "CUDA_REINSTALL",
@@ -155,7 +155,7 @@ def check_model(reasoner: ReasonerSettings, known_sha256: dict[str, str], *, has
         return Finding("ok", "model", f"{described}; no recorded sha256 for {path.name}, not checked")
     if not hash_file:
         return Finding("ok", "model", f"{described}; sha256 not checked (--no-hash)")
-    from bot.cli.model import sha256_file
+    from modbot.cli.model import sha256_file
 
     digest = sha256_file(path, show_progress=True)
     if digest != expected:
@@ -166,7 +166,7 @@ def check_model(reasoner: ReasonerSettings, known_sha256: dict[str, str], *, has
 
 def known_model_hashes() -> dict[str, str]:
     """Recorded sha256 values by GGUF file name (``modbot model pull``'s table)."""
-    from bot.cli.model import KNOWN_SHA256
+    from modbot.cli.model import KNOWN_SHA256
 
     return {file: digest for (_repo, file), digest in KNOWN_SHA256.items()}
 
@@ -224,13 +224,13 @@ def check_policies(policy_dir: Path, default_id: str) -> list[Finding]:
     """The policies served to every server: each file valid, and the default ``policy_id`` among them."""
     import logging
 
-    from bot.domain.policy import PolicyError
-    from bot.policy_files import load_policy, load_policy_dir
+    from modbot.domain.policy import PolicyError
+    from modbot.policy_files import load_policy, load_policy_dir
 
     if not policy_dir.is_dir():
         return [Finding("fail", "policies", f"policy_dir {policy_dir} is not a folder",
                         "fix policy_dir, or remove it to use the shipped policies")]
-    quiet = logging.getLogger("bot.policy_files")
+    quiet = logging.getLogger("modbot.policy_files")
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)  # each invalid file gets a line of its own below, not a log record
     try:

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import httpx
 
-from bot.cli.doctor_checks import Finding
-from bot.config import AppSettings
-from bot.stages.reasoner.config import ReasonerSettings
+from modbot.cli.doctor_checks import Finding
+from modbot.config import AppSettings
+from modbot.stages.reasoner.config import ReasonerSettings
 
 __all__ = [
     "DISCORD_PERMISSIONS",

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot.cli.prefilter_common import (
+from modbot.cli.prefilter_common import (
     DataArg,
     HoldoutOpt,
     LimitOpt,
@@ -88,8 +88,8 @@ def eval_command(
     ] = "auto",
 ) -> None:
     """Measure precision, recall and escalation of the pipeline on labelled messages."""
-    from bot.stages.prefilter.embedder import EmbeddingModelError
-    from bot.stages.prefilter.model import ModelError
+    from modbot.stages.prefilter.embedder import EmbeddingModelError
+    from modbot.stages.prefilter.model import ModelError
 
     if stages not in ("prefilter", "full"):
         raise fail("--stages must be prefilter or full")
@@ -121,7 +121,7 @@ def eval_command(
     report.extra["data"] = [str(p) for p in data]
     report.extra["split"] = split if split == "all" else f"{split} (holdout {holdout}, seed {seed})"
     if plot is not None:
-        from bot.training.evaluate import plot_sweep
+        from modbot.training.evaluate import plot_sweep
 
         names = ", ".join(p.stem for p in data)
         plot_sweep(report, plot, title=f"{names} ({split}, n={report.n}, {stages})")
@@ -147,10 +147,10 @@ async def _eval(
     skip_share,
     community,
 ):
-    from bot.moderation.judge import Judge, Routing
-    from bot.stages.keywords import KeywordMatcher
-    from bot.training.evaluate import evaluate_rows
-    from bot.stages.prefilter.scorer import load_prefilter
+    from modbot.moderation.judge import Judge, Routing
+    from modbot.stages.keywords import KeywordMatcher
+    from modbot.training.evaluate import evaluate_rows
+    from modbot.stages.prefilter.scorer import load_prefilter
 
     prefilter = load_prefilter(prefilter_dir, skip_share=skip_share).load()
     prefilter.skip_embeddings = not no_skip
@@ -165,8 +165,8 @@ async def _eval(
         raise fail(f"--community {community!r}: the model has no such community (it has: {', '.join(known) or 'none'})")
     reasoner = None
     if stages == "full":
-        from bot.app import build_reasoner
-        from bot.config import SettingsError, load_settings
+        from modbot.app import build_reasoner
+        from modbot.config import SettingsError, load_settings
 
         if model is not None and not model.is_file():
             raise FileNotFoundError(f"model file not found: {model}")
@@ -238,7 +238,7 @@ def _thresholds_in_force(prefilter, community, allow_below, act_above) -> dict[s
 
 def _neutral_policy():
     """A policy with no keywords, for measuring the prefilter alone."""
-    from bot.domain.policy import parse_policy
+    from modbot.domain.policy import parse_policy
 
     return parse_policy(
         '+++\nid = "eval-neutral"\ntitle = "No keyword stage"\n[actions]\nmedium = "flag"\n'

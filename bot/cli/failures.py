@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable
 
-from bot.moderation.storage_faults import first_line as _first_line
+from modbot.moderation.storage_faults import first_line as _first_line
 
 __all__ = ["EXIT_FAILURE", "describe_failure", "run_reporting_failures"]
 

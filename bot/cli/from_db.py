@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.config import AppSettings
-from bot.domain import ServerRef
-from bot.training.data import LabelledRow
-from bot.training.learning import community_map, rows_from_labels, split_labels
-from bot.training.scheduler import LABEL_LIMIT
+from modbot.config import AppSettings
+from modbot.domain import ServerRef
+from modbot.training.data import LabelledRow
+from modbot.training.learning import community_map, rows_from_labels, split_labels
+from modbot.training.scheduler import LABEL_LIMIT
 
 __all__ = ["rows_from_db"]
 
@@ -21,13 +21,13 @@ def rows_from_db(
     Each row's ``source`` is its server's community (``prefilter_community``, else the
     ``[server_defaults]`` one, else the server key) and its ``weight`` the label's (1 / audit_share
     for audits). ``hold_back`` ("traffic", "all"; "none" keeps everything) leaves out the slice the
-    scheduler evaluates on (:func:`bot.training.learning.split_labels`).
+    scheduler evaluates on (:func:`modbot.training.learning.split_labels`).
     """
     return asyncio.run(_rows(settings, server, community, hold_back))
 
 
 async def _rows(settings: AppSettings, server: str | None, community: str | None, hold_back: str) -> list[LabelledRow]:
-    from bot.store import open_storage
+    from modbot.store import open_storage
 
     storage = await open_storage(settings.database_url)
     try:

@@ -14,12 +14,12 @@ from typing import Annotated, Literal, Optional
 import typer
 from rich.console import Console
 
-from bot.config import AppSettings, SettingsError, load_settings
-from bot.domain import MessageEvent, ServerRef
-from bot.domain.policy import Policy, PolicyError
-from bot.package_data import default_policy_file, version as modbot_version
-from bot.cli.policy import PolicyDirOption, describe, load_with_bases, policy_lint
-from bot.policy_files import load_policy
+from modbot.config import AppSettings, SettingsError, load_settings
+from modbot.domain import MessageEvent, ServerRef
+from modbot.domain.policy import Policy, PolicyError
+from modbot.package_data import default_policy_file, version as modbot_version
+from modbot.cli.policy import PolicyDirOption, describe, load_with_bases, policy_lint
+from modbot.policy_files import load_policy
 
 __all__ = ["app", "main"]
 
@@ -67,8 +67,8 @@ def _settings(config: Path | None, **overrides: object) -> AppSettings:
 
 
 def _setup_logging(level: str, log_format: str = "text", settings: AppSettings | None = None) -> None:
-    """Text or JSON lines on stderr, with the settings' secret values masked (``bot.cli.logs``)."""
-    from bot.cli.logs import secret_values, setup_logging
+    """Text or JSON lines on stderr, with the settings' secret values masked (``modbot.cli.logs``)."""
+    from modbot.cli.logs import secret_values, setup_logging
 
     setup_logging(level, "json" if log_format == "json" else "text", secret_values(settings) if settings else ())
 
@@ -79,7 +79,7 @@ def db_upgrade(
     database_url: Annotated[Optional[str], typer.Option("--database-url", help="Overrides the setting.")] = None,
 ) -> None:
     """Upgrade the database schema to the newest migration."""
-    from bot.app import upgrade_database
+    from modbot.app import upgrade_database
 
     settings = _settings(config, **({"database_url": database_url} if database_url else {}))
     upgrade_database(settings.database_url)
@@ -93,7 +93,7 @@ def db_backup(
     database_url: Annotated[Optional[str], typer.Option("--database-url", help="Overrides the setting.")] = None,
 ) -> None:
     """Copy the live database consistently (SQLite's online backup); for PostgreSQL it says to use pg_dump."""
-    from bot.app import BackupError, backup_database
+    from modbot.app import BackupError, backup_database
 
     settings = _settings(config, **({"database_url": database_url} if database_url else {}))
     try:
@@ -202,10 +202,10 @@ async def _classify(
     no_prefilter: bool,
 ) -> int:
     """Judge and print each input as it is read (a bad line never costs the good ones); returns the bad lines."""
-    from bot.app import build_prefilter, build_reasoner
-    from bot.moderation.judge import Judge, Routing
-    from bot.moderation.pipeline import sanitize_text
-    from bot.stages.keywords import MatcherCache
+    from modbot.app import build_prefilter, build_reasoner
+    from modbot.moderation.judge import Judge, Routing
+    from modbot.moderation.pipeline import sanitize_text
+    from modbot.stages.keywords import MatcherCache
 
     if model is not None and not model.is_file():
         raise FileNotFoundError(f"model file not found: {model}")
@@ -260,7 +260,7 @@ def serve(
     ] = None,
 ) -> None:
     """Run the bot: migrate the database, resume pending messages, connect the configured platforms."""
-    from bot.app import missing_platform_settings
+    from modbot.app import missing_platform_settings
 
     settings = _settings(config)
     _setup_logging(settings.log_level, log_format or settings.log_format, settings)
@@ -278,8 +278,8 @@ def serve(
 async def _serve(settings: AppSettings) -> None:
     from rich.markup import escape
 
-    from bot.app import build_services, create_adapters
-    from bot.runtime import Backoff, PlatformSupervisor
+    from modbot.app import build_services, create_adapters
+    from modbot.runtime import Backoff, PlatformSupervisor
 
     services = await build_services(settings)
     adapters = create_adapters(services)
@@ -323,18 +323,18 @@ def _redact_url(url: str) -> str:
 
 def _register_optional_commands() -> None:
     """Mount the model and prefilter tools (kept in their own modules)."""
-    from bot.cli.model import model_app
-    from bot.cli.prefilter import register
+    from modbot.cli.model import model_app
+    from modbot.cli.prefilter import register
 
     app.add_typer(model_app, name="model")
     register(app)
-    from bot.cli.doctor import register as register_doctor
+    from modbot.cli.doctor import register as register_doctor
 
     register_doctor(app)  # modbot doctor
-    from bot.cli.policy_tools import register as register_policy_tools
+    from modbot.cli.policy_tools import register as register_policy_tools
 
     register_policy_tools(policy_app)  # policy test, policy replay
-    from bot.app import adapter_cli_apps
+    from modbot.app import adapter_cli_apps
 
     # Platforms bring their own tools (e.g. ``modbot http-api token create``) without the CLI knowing them.
     for name, sub_app in adapter_cli_apps():
@@ -343,15 +343,15 @@ def _register_optional_commands() -> None:
 
 def main() -> None:
     """Console-script entry point: an operator's failure (database unreachable, a file missing) is one
-    line and exit status 1, never a traceback (``bot.cli.failures``)."""
-    from bot.cli.failures import run_reporting_failures
+    line and exit status 1, never a traceback (``modbot.cli.failures``)."""
+    from modbot.cli.failures import run_reporting_failures
 
     _register_optional_commands()
     run_reporting_failures(lambda: app(standalone_mode=True), _known_secrets)
 
 
 def _known_secrets() -> list[str]:
-    from bot.cli.logs import secret_values
+    from modbot.cli.logs import secret_values
 
     return secret_values(load_settings(None))
 

@@ -34,7 +34,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from bot.stages.reasoner.config import DEFAULT_MODEL_FILE
+from modbot.stages.reasoner.config import DEFAULT_MODEL_FILE
 
 __all__ = ["DEFAULT_REPO", "KNOWN_SHA256", "model_app", "sha256_file"]
 
@@ -119,7 +119,7 @@ def pull(
 ) -> None:
     """Download a GGUF of gpt-oss-safeguard-20b (resumable; the sha256 is checked)."""
     if embedding or embedding_only:
-        from bot.stages.prefilter import EmbeddingModelError, pull_embedding_model
+        from modbot.stages.prefilter import EmbeddingModelError, pull_embedding_model
 
         try:
             model_file, tokenizer_file = pull_embedding_model(dest / "minilm", token=token)
@@ -201,10 +201,10 @@ def check(
     Exit codes: 0 the model answered with a valid verdict; 1 it cannot be loaded; 3 it loaded but its
     answer could not be parsed (not a gpt-oss-safeguard model, or broken).
     """
-    from bot.domain import MessageEvent, ServerRef
-    from bot.domain.policy import parse_policy
-    from bot.ports import JudgeRequest, ReasonerUnavailable
-    from bot.stages.reasoner import HarmonyReasoner, LlamaTransport, ReasonerSettings
+    from modbot.domain import MessageEvent, ServerRef
+    from modbot.domain.policy import parse_policy
+    from modbot.ports import JudgeRequest, ReasonerUnavailable
+    from modbot.stages.reasoner import HarmonyReasoner, LlamaTransport, ReasonerSettings
 
     if not model.is_file():
         console.print(f"[red]model file not found: {model}[/red] (download one with `modbot model pull`)")

@@ -1,4 +1,4 @@
-"""``modbot policy lint`` and what ``policy validate`` says about a file (registered in :mod:`bot.cli.main`)."""
+"""``modbot policy lint`` and what ``policy validate`` says about a file (registered in :mod:`modbot.cli.main`)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from bot.domain.policy import Policy, PolicyError
-from bot.domain.policy_plain import PLAIN_SEVERITY
-from bot.policy_files import load_policy, load_policy_dir, shipped_policies
+from modbot.domain.policy import Policy, PolicyError
+from modbot.domain.policy_plain import PLAIN_SEVERITY
+from modbot.policy_files import load_policy, load_policy_dir, shipped_policies
 
 __all__ = ["PolicyDirOption", "describe", "load_with_bases", "policy_lint"]
 
@@ -70,7 +70,7 @@ def policy_lint(
     """Check policies against gpt-oss-safeguard's guide: sections, output format, token counts (o200k, 400–600
     per category block), vague words, examples, undefined rule ids, keywords hitting innocent words.
     Exit 1 when any file has errors, 0 with warnings only."""
-    from bot.policy_lint import lint_policy
+    from modbot.policy_lint import lint_policy
 
     failed = False
     for path in files:

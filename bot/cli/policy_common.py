@@ -1,6 +1,6 @@
 """What ``modbot policy test`` and ``modbot policy replay`` share: labelled rows, the stages, the policy.
 
-Labelled data is the project's JSON-lines format (``bot.training.data``: ``text``, ``unsafe``,
+Labelled data is the project's JSON-lines format (``modbot.training.data``: ``text``, ``unsafe``,
 ``category``), and for policy work also ``label`` (0/1, true/false, "violation"/"safe") or
 ``violation`` instead of ``unsafe``, and ``rule_id`` instead of ``category``.
 """
@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from bot.cli.prefilter_common import err, fail
-from bot.training.data import MAX_TEXT_CHARS, DataError, LabelledRow
+from modbot.cli.prefilter_common import err, fail
+from modbot.training.data import MAX_TEXT_CHARS, DataError, LabelledRow
 
 if TYPE_CHECKING:
-    from bot.config import AppSettings
-    from bot.ports import Prefilter, Reasoner
+    from modbot.config import AppSettings
+    from modbot.ports import Prefilter, Reasoner
 
 __all__ = ["ModelOpt", "NoPrefilterOpt", "PrefilterOpt", "build_stages", "load_settings_or_fail", "read_labelled"]
 
@@ -99,7 +99,7 @@ def load_labelled_or_fail(path: Path) -> list[LabelledRow]:
 
 def load_settings_or_fail(config: Path | None) -> AppSettings:
     """The settings (``--config``, ``$MODBOT_CONFIG`` or ./modbot.toml), or a usage error naming the mistake."""
-    from bot.config import SettingsError, load_settings
+    from modbot.config import SettingsError, load_settings
 
     try:
         return load_settings(config)
@@ -111,8 +111,8 @@ def build_stages(
     settings: AppSettings, model: Path | None, prefilter_dir: Path | None, no_prefilter: bool
 ) -> tuple[Reasoner | None, Prefilter | None]:
     """The reasoner (``--model``: in-process llama.cpp; else the configured one, or none) and the prefilter."""
-    from bot.app import build_prefilter, build_reasoner
-    from bot.stages.reasoner import ReasonerConfigError
+    from modbot.app import build_prefilter, build_reasoner
+    from modbot.stages.reasoner import ReasonerConfigError
 
     if model is not None and not model.is_file():
         raise fail(f"model file not found: {model}")

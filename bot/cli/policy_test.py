@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from bot.cli.policy_common import (
+from modbot.cli.policy_common import (
     ModelOpt,
     NoPrefilterOpt,
     PrefilterOpt,
@@ -26,14 +26,14 @@ from bot.cli.policy_common import (
     load_labelled_or_fail,
     load_settings_or_fail,
 )
-from bot.cli.prefilter_common import err, fail, load_policy_or_fail, progress_bars
-from bot.domain import Decision, MessageEvent, ServerRef, Verdict
-from bot.domain.policy import Policy
-from bot.domain.replay import Confusion
+from modbot.cli.prefilter_common import err, fail, load_policy_or_fail, progress_bars
+from modbot.domain import Decision, MessageEvent, ServerRef, Verdict
+from modbot.domain.policy import Policy
+from modbot.domain.replay import Confusion
 
 if TYPE_CHECKING:
-    from bot.config import AppSettings
-    from bot.ports import Prefilter, Reasoner
+    from modbot.config import AppSettings
+    from modbot.ports import Prefilter, Reasoner
 
 __all__ = ["PolicyCase", "policy_test_command", "run_policy_test"]
 
@@ -144,9 +144,9 @@ async def run_policy_test(
     """Judge every case with the real stages and return :func:`report`'s object (closes the backends)."""
     from dataclasses import replace
 
-    from bot.moderation.intake import sanitize_text
-    from bot.moderation.judge import Judge, Routing
-    from bot.stages.keywords import MatcherCache
+    from modbot.moderation.intake import sanitize_text
+    from modbot.moderation.judge import Judge, Routing
+    from modbot.stages.keywords import MatcherCache
 
     judge = Judge(prefilter=prefilter, reasoner=reasoner)
     matcher = MatcherCache().get(policy)

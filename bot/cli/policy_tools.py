@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from bot.cli.policy_common import (
+from modbot.cli.policy_common import (
     ModelOpt,
     NoPrefilterOpt,
     PrefilterOpt,
@@ -30,17 +30,17 @@ from bot.cli.policy_common import (
     load_labelled_or_fail,
     load_settings_or_fail,
 )
-from bot.cli.policy_test import policy_test_command
-from bot.cli.prefilter_common import err, fail, progress_bars
-from bot.domain import MessageEvent, ServerRef, Verdict
-from bot.domain.policy import Policy, PolicyError
-from bot.domain.replay import ReplayDiff, ReplayItem
-from bot.policy_files import load_policy
+from modbot.cli.policy_test import policy_test_command
+from modbot.cli.prefilter_common import err, fail, progress_bars
+from modbot.domain import MessageEvent, ServerRef, Verdict
+from modbot.domain.policy import Policy, PolicyError
+from modbot.domain.replay import ReplayDiff, ReplayItem
+from modbot.policy_files import load_policy
 
 if TYPE_CHECKING:
-    from bot.app import Services
-    from bot.config import AppSettings
-    from bot.ports import Prefilter, Reasoner
+    from modbot.app import Services
+    from modbot.config import AppSettings
+    from modbot.ports import Prefilter, Reasoner
 
 __all__ = ["EXIT_INTERRUPTED", "ReplayRequest", "register", "run_replay"]
 
@@ -98,8 +98,8 @@ async def run_replay(
     show_progress: bool = True,
 ) -> tuple[ReplayDiff, dict[str, Any]]:
     """Replay and diff; returns the diff and what was compared (closes the backends)."""
-    from bot.app import build_services
-    from bot.moderation.replay import replay
+    from modbot.app import build_services
+    from modbot.moderation.replay import replay
 
     services = await build_services(settings, reasoner=reasoner, prefilter=prefilter)
     try:

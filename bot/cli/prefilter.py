@@ -1,6 +1,6 @@
 """``modbot train-prefilter`` and ``modbot eval``, mounted on the root app by :func:`register`.
 
-``eval`` lives in :mod:`bot.cli.evaluation`; what both commands share, in :mod:`bot.cli.prefilter_common`.
+``eval`` lives in :mod:`modbot.cli.evaluation`; what both commands share, in :mod:`modbot.cli.prefilter_common`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from bot.cli.evaluation import eval_command
-from bot.cli.prefilter_common import (
+from modbot.cli.evaluation import eval_command
+from modbot.cli.prefilter_common import (
     HoldoutOpt,
     LimitOpt,
     SeedOpt,
@@ -127,8 +127,8 @@ def train_prefilter_command(
     ] = False,
 ) -> None:
     """Train the prefilter classifier on labelled messages and calibrate its thresholds."""
-    from bot.stages.prefilter.embedder import EmbedderConfig, EmbeddingModelError, OnnxEmbedder
-    from bot.training.train import TrainConfig, TrainError, train_prefilter
+    from modbot.stages.prefilter.embedder import EmbedderConfig, EmbeddingModelError, OnnxEmbedder
+    from modbot.training.train import TrainConfig, TrainError, train_prefilter
 
     if split not in ("all", "train", "test"):
         raise fail("--split must be all, train or test")
@@ -141,8 +141,8 @@ def train_prefilter_command(
         raise fail("give labelled files, --from-db, or both")
     rows = load_rows(data, split, holdout, seed, limit) if data else []
     if from_db:
-        from bot.cli.from_db import rows_from_db
-        from bot.config import SettingsError, load_settings
+        from modbot.cli.from_db import rows_from_db
+        from modbot.config import SettingsError, load_settings
 
         try:
             settings = load_settings(config_file, **({"database_url": database_url} if database_url else {}))
@@ -154,14 +154,14 @@ def train_prefilter_command(
         if not rows:
             raise fail("no labels in the database for that choice")
     if max_per_source is not None:
-        from bot.training.data import cap_per_source
+        from modbot.training.data import cap_per_source
 
         rows = cap_per_source(rows, max_per_source, seed=seed)
     loaded_policy = load_policy_or_fail(policy)
-    from bot.stages.prefilter.ngrams import NgramSpec
+    from modbot.stages.prefilter.ngrams import NgramSpec
 
     if fast:
-        from bot.training.learning import fast_config
+        from modbot.training.learning import fast_config
 
         config = replace(
             fast_config(len(rows), target_recall=target_recall), name=name or "learned", use_embeddings=not no_embeddings

@@ -9,9 +9,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bot.domain.policy import Policy, PolicyError
-from bot.policy_files import load_policy
-from bot.training.data import DataError, LabelledRow, read_rows_many, split_rows
+from modbot.domain.policy import Policy, PolicyError
+from modbot.policy_files import load_policy
+from modbot.training.data import DataError, LabelledRow, read_rows_many, split_rows
 
 __all__ = [
     "DataArg",

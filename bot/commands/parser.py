@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 import shlex
 
-from bot.commands.presenters import USAGE
-from bot.domain.commands import (
+from modbot.commands.presenters import USAGE
+from modbot.domain.commands import (
     Exempt,
     Forget,
     Help,

@@ -5,8 +5,8 @@ Pure functions of domain values; adapters import them to render cases the same w
 
 from __future__ import annotations
 
-from bot.domain import Case, Stage, Verdict
-from bot.domain.commands import case_summary
+from modbot.domain import Case, Stage, Verdict
+from modbot.domain.commands import case_summary
 
 __all__ = ["USAGE", "case_fields", "case_summary", "found_by", "verdict_fields"]
 

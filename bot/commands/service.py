@@ -1,7 +1,7 @@
 """The moderator command service: ``/mod ...`` written once, for every platform.
 
 Adapters turn a slash command or a button click into an ``Invoker`` plus one of the command values of
-``bot.domain.commands`` and render the ``Reply``. Permissions are checked here again, independently
+``modbot.domain.commands`` and render the ``Reply``. Permissions are checked here again, independently
 of the platform's own gate (a Discord server admin can override ``default_member_permissions``; a
 Slack slash command has no gate at all), and every command, allowed or refused, is audited.
 """
@@ -13,11 +13,11 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict
 from typing import Any, Protocol
 
-from bot.commands.presenters import USAGE
-from bot.domain.commands import Help, Invoker, ModCommand, Reply
-from bot.domain.policy import PolicyError
-from bot.domain.settings import ServerSettings
-from bot.ports import AuditLog, EffectiveSettings, ServerConfig
+from modbot.commands.presenters import USAGE
+from modbot.domain.commands import Help, Invoker, ModCommand, Reply
+from modbot.domain.policy import PolicyError
+from modbot.domain.settings import ServerSettings
+from modbot.ports import AuditLog, EffectiveSettings, ServerConfig
 
 __all__ = ["CommandGroup", "ModeratorService", "REFUSAL", "is_moderator"]
 

@@ -5,9 +5,9 @@ small frozen values; no platform object, ORM row or raw dict travels further tha
 store module.
 """
 
-from bot.domain.actions import Action, ActionKind, ActionOutcome, ActionTaken
-from bot.domain.cases import Case, CaseStatus, ReviewOutcome
-from bot.domain.messages import (
+from modbot.domain.actions import Action, ActionKind, ActionOutcome, ActionTaken
+from modbot.domain.cases import Case, CaseStatus, ReviewOutcome
+from modbot.domain.messages import (
     Attachment,
     ContextMessage,
     MessageEvent,
@@ -16,7 +16,7 @@ from bot.domain.messages import (
     content_hash,
     utcnow,
 )
-from bot.domain.verdicts import Decision, Stage, TokenCounts, Verdict
+from modbot.domain.verdicts import Decision, Stage, TokenCounts, Verdict
 
 __all__ = [
     "Action",

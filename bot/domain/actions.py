@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.domain.cases import Case
-from bot.domain.messages import ServerRef
+from modbot.domain.cases import Case
+from modbot.domain.messages import ServerRef
 
 __all__ = ["Action", "ActionKind", "ActionOutcome", "ActionTaken"]
 

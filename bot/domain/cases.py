@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from bot.domain.messages import MessageEvent
-from bot.domain.verdicts import Verdict
+from modbot.domain.messages import MessageEvent
+from modbot.domain.verdicts import Verdict
 
 __all__ = ["Case", "CaseStatus", "ReviewOutcome"]
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.domain.cases import Case, ReviewOutcome
-from bot.domain.messages import MessageEvent, ServerRef
-from bot.domain.verdicts import Verdict
+from modbot.domain.cases import Case, ReviewOutcome
+from modbot.domain.messages import MessageEvent, ServerRef
+from modbot.domain.verdicts import Verdict
 
 __all__ = [
     "CaseAction",

@@ -15,9 +15,9 @@ A document looks like::
     ...
 
 The version of a policy is the hash of the whole document, so every verdict can be traced to the exact
-text the model read. A document without front matter is a plain policy (:mod:`bot.domain.policy_plain`);
+text the model read. A document without front matter is a plain policy (:mod:`modbot.domain.policy_plain`);
 one whose front matter ``extends`` a shipped policy is composed into one effective document
-(:mod:`bot.domain.policy_compose`). The model itself is in :mod:`bot.domain.policy_model`.
+(:mod:`modbot.domain.policy_compose`). The model itself is in :mod:`modbot.domain.policy_model`.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from dataclasses import dataclass, replace
 
 from pydantic import ValidationError
 
-from bot.domain.policy_compose import CompositionError, compose_body, compose_front_matter, render_document
-from bot.domain.policy_model import (
+from modbot.domain.policy_compose import CompositionError, compose_body, compose_front_matter, render_document
+from modbot.domain.policy_model import (
     MAX_POLICY_BYTES,
     Policy,
     PolicyCategory,
@@ -42,7 +42,7 @@ from bot.domain.policy_model import (
     parse_duration,
     policy_version,
 )
-from bot.domain.policy_plain import parse_plain_policy
+from modbot.domain.policy_plain import parse_plain_policy
 
 __all__ = [
     "FRONT_MATTER_FENCE",
@@ -153,10 +153,10 @@ def parse_policy(
 ) -> Policy:
     """Validate a policy document and return it; raises :class:`PolicyError` naming the line at fault.
 
-    A document without front matter is a plain policy, used as is (:mod:`bot.domain.policy_plain`; its id
+    A document without front matter is a plain policy, used as is (:mod:`modbot.domain.policy_plain`; its id
     is ``default_id`` or the file name's stem). A front matter with ``extends = "<id>"`` is composed over
     ``bases[id]`` (the shipped policies) and the effective document is what is returned, hashed and stored
-    (:mod:`bot.domain.policy_compose`). A leading byte order mark is dropped (editors on Windows add one).
+    (:mod:`modbot.domain.policy_compose`). A leading byte order mark is dropped (editors on Windows add one).
     """
     text = text.removeprefix("\ufeff")
     if "\x00" in text:

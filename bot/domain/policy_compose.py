@@ -25,7 +25,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from bot.domain.policy_model import Policy
+from modbot.domain.policy_model import Policy
 
 __all__ = ["compose_body", "compose_front_matter", "render_document", "render_toml"]
 

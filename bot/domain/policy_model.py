@@ -1,7 +1,7 @@
 """The policy document model: rules, categories, examples, the validated front matter and the loaded policy.
 
-Parsing lives in :mod:`bot.domain.policy` (front matter), :mod:`bot.domain.policy_plain` (plain Markdown or
-text without front matter) and :mod:`bot.domain.policy_compose` (``extends``); all build these values.
+Parsing lives in :mod:`modbot.domain.policy` (front matter), :mod:`modbot.domain.policy_plain` (plain Markdown or
+text without front matter) and :mod:`modbot.domain.policy_compose` (``extends``); all build these values.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import re2
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
-from bot.domain.verdicts import Decision
+from modbot.domain.verdicts import Decision
 
 __all__ = [
     "MAX_POLICY_BYTES",

@@ -24,8 +24,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
-from bot.domain.policy_model import Policy, PolicyError, PolicyMeta, policy_version
-from bot.domain.verdicts import Decision
+from modbot.domain.policy_model import Policy, PolicyError, PolicyMeta, policy_version
+from modbot.domain.verdicts import Decision
 
 __all__ = ["PLAIN_SEVERITY", "parse_plain_policy", "slug"]
 

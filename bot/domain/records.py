@@ -1,6 +1,6 @@
 """What the core stores and reads back: small values the storage ports take and return.
 
-The store maps these to and from its rows; no ORM row ever leaves ``bot.store``.
+The store maps these to and from its rows; no ORM row ever leaves ``modbot.store``.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from bot.domain.actions import Action, ActionKind
-from bot.domain.cases import Case
-from bot.domain.messages import MessageEvent, MessageStatus, ServerRef
-from bot.domain.policy import Policy
-from bot.domain.verdicts import Verdict
+from modbot.domain.actions import Action, ActionKind
+from modbot.domain.cases import Case
+from modbot.domain.messages import MessageEvent, MessageStatus, ServerRef
+from modbot.domain.policy import Policy
+from modbot.domain.verdicts import Verdict
 
 __all__ = [
     "ActionRecord",

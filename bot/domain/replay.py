@@ -1,6 +1,6 @@
 """Trying a policy before it goes live: stored messages with their verdicts, a shadow policy, and the diff.
 
-``policy replay`` re-judges stored messages with a candidate policy (``bot.moderation.replay``); a
+``policy replay`` re-judges stored messages with a candidate policy (``modbot.moderation.replay``); a
 **shadow policy** judges live traffic beside the active one (its verdicts are stored as candidates,
 never acted on). Both compare two verdicts per message with :class:`ReplayDiff`.
 
@@ -18,8 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.domain.messages import MessageEvent
-from bot.domain.verdicts import Decision, Verdict
+from modbot.domain.messages import MessageEvent
+from modbot.domain.verdicts import Decision, Verdict
 
 __all__ = ["Confusion", "JudgedMessage", "ReplayDiff", "ReplayItem", "ShadowPolicy", "removes", "verdict_summary"]
 

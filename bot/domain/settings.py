@@ -11,9 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.domain.messages import MessageEvent
-from bot.domain.replay import ShadowPolicy
-from bot.domain.verdicts import Decision
+from modbot.domain.messages import MessageEvent
+from modbot.domain.replay import ShadowPolicy
+from modbot.domain.verdicts import Decision
 
 __all__ = ["Mode", "ServerOverrides", "ServerSettings", "ServerTerms", "exemption_reason"]
 

@@ -6,10 +6,10 @@ scrape time; ``VerdictTally`` counts what the pipeline's and the judge's verdict
 
 from __future__ import annotations
 
-from bot.metrics.collector import ERROR_KINDS, ServiceCollector
-from bot.metrics.health import Health, HealthProbe
-from bot.metrics.server import MetricsServer, start_metrics
-from bot.metrics.tally import LATENCY_BUCKETS_S, VerdictTally
+from modbot.metrics.collector import ERROR_KINDS, ServiceCollector
+from modbot.metrics.health import Health, HealthProbe
+from modbot.metrics.server import MetricsServer, start_metrics
+from modbot.metrics.tally import LATENCY_BUCKETS_S, VerdictTally
 
 __all__ = [
     "ERROR_KINDS",

@@ -12,9 +12,9 @@ from dataclasses import fields
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, StateSetMetricFamily
 from prometheus_client.registry import Collector
 
-from bot.metrics.health import CONNECTED, KNOWN_STATES, HealthProbe
-from bot.metrics.tally import TOKEN_KINDS, VerdictTally
-from bot.moderation.pipeline import Pipeline
+from modbot.metrics.health import CONNECTED, KNOWN_STATES, HealthProbe
+from modbot.metrics.tally import TOKEN_KINDS, VerdictTally
+from modbot.moderation.pipeline import Pipeline
 
 __all__ = ["ERROR_KINDS", "ServiceCollector"]
 

@@ -9,9 +9,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bot.domain import MessageStatus
-from bot.moderation.dispatch import ActionDispatcher
-from bot.ports import MessageLog
+from modbot.domain import MessageStatus
+from modbot.moderation.dispatch import ActionDispatcher
+from modbot.ports import MessageLog
 
 __all__ = ["CONNECTED", "Health", "HealthProbe", "PlatformStates"]
 

@@ -15,15 +15,15 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
-from bot.metrics.collector import ServiceCollector
-from bot.metrics.health import HealthProbe, PlatformStates
-from bot.metrics.tally import VerdictTally
-from bot.moderation.dispatch import ActionDispatcher
-from bot.moderation.pipeline import Pipeline
-from bot.ports import MessageLog
+from modbot.metrics.collector import ServiceCollector
+from modbot.metrics.health import HealthProbe, PlatformStates
+from modbot.metrics.tally import VerdictTally
+from modbot.moderation.dispatch import ActionDispatcher
+from modbot.moderation.pipeline import Pipeline
+from modbot.ports import MessageLog
 
 if TYPE_CHECKING:
-    from bot.config import AppSettings
+    from modbot.config import AppSettings
 
 __all__ = ["MetricsServer", "start_metrics"]
 
@@ -112,7 +112,7 @@ class _Storage(Protocol):
 
 
 class ServedServices(Protocol):
-    """What ``start_metrics`` reads of ``bot.app.Services``."""
+    """What ``start_metrics`` reads of ``modbot.app.Services``."""
 
     @property
     def settings(self) -> AppSettings: ...

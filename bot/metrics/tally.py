@@ -1,6 +1,6 @@
 """What the verdict hooks count: plain tallies plus the one histogram, read by the collector at scrape time.
 
-Two hooks feed it (``bot.moderation.judge.VerdictObservers``): the pipeline's ``on_judged`` sees each
+Two hooks feed it (``modbot.moderation.judge.VerdictObservers``): the pipeline's ``on_judged`` sees each
 message's first verdict once it is stored (messages by stage and decision, judging latency), the judge's
 ``observers`` see every verdict it produces, audits and follow-ups included (reasoner calls, tokens and
 errors): tokens are what the reasoner spent, whatever the verdict was for.
@@ -12,7 +12,7 @@ from collections import Counter
 
 from prometheus_client import CollectorRegistry, Histogram
 
-from bot.domain import Stage, Verdict
+from modbot.domain import Stage, Verdict
 
 __all__ = ["LATENCY_BUCKETS_S", "TOKEN_KINDS", "VerdictTally"]
 

@@ -1,4 +1,4 @@
 """The moderation core: intake, workers, the stage runner (judge) and enforcement.
 
-Imports only ``bot.domain``, ``bot.ports`` and the stages; storage and platforms are reached through ports.
+Imports only ``modbot.domain``, ``modbot.ports`` and the stages; storage and platforms are reached through ports.
 """

@@ -20,16 +20,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from bot.domain import Decision, MessageEvent, ServerRef, Stage, Verdict
-from bot.domain.figures import AuditFigures
-from bot.domain.policy import Policy
-from bot.domain.records import SavedVerdict, VerdictToSave
-from bot.domain.settings import ServerSettings
-from bot.moderation.dispatch import ActionDispatcher
-from bot.moderation.enforcement import plan_actions
-from bot.moderation.judge import Judge, Routing
-from bot.ports import CaseBook, EffectiveSettings, ReasonerUnavailable
-from bot.stages.keywords import KeywordMatcher
+from modbot.domain import Decision, MessageEvent, ServerRef, Stage, Verdict
+from modbot.domain.figures import AuditFigures
+from modbot.domain.policy import Policy
+from modbot.domain.records import SavedVerdict, VerdictToSave
+from modbot.domain.settings import ServerSettings
+from modbot.moderation.dispatch import ActionDispatcher
+from modbot.moderation.enforcement import plan_actions
+from modbot.moderation.judge import Judge, Routing
+from modbot.ports import CaseBook, EffectiveSettings, ReasonerUnavailable
+from modbot.stages.keywords import KeywordMatcher
 
 __all__ = ["AuditConfig", "AuditCounters", "Auditor", "audit_draw", "is_sampled"]
 
@@ -51,7 +51,7 @@ def is_sampled(event: MessageEvent, share: float) -> bool:
 
 
 class AuditConfig(Protocol):
-    """What the auditor reads of its settings (``bot.config.PipelineSettings``)."""
+    """What the auditor reads of its settings (``modbot.config.PipelineSettings``)."""
 
     @property
     def audit_queue_size(self) -> int: ...

@@ -16,10 +16,10 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Protocol
 
-from bot.domain import Action, ActionKind, ActionOutcome, ActionTaken, Case, ServerRef, utcnow
-from bot.domain.records import PlannedAction
-from bot.moderation.enforcement import plan_moderator_action
-from bot.ports import ActionLog, ActionOutbox, ActionSink, AuditLog, CaseBook, EffectiveSettings
+from modbot.domain import Action, ActionKind, ActionOutcome, ActionTaken, Case, ServerRef, utcnow
+from modbot.domain.records import PlannedAction
+from modbot.moderation.enforcement import plan_moderator_action
+from modbot.ports import ActionLog, ActionOutbox, ActionSink, AuditLog, CaseBook, EffectiveSettings
 
 __all__ = ["ActionDispatcher", "ModeratorActions", "RetryPolicy", "RetryTiming", "retry_delay_s"]
 
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 class RetryTiming(Protocol):
-    """What the dispatcher reads of its settings (``bot.config.PipelineSettings``)."""
+    """What the dispatcher reads of its settings (``modbot.config.PipelineSettings``)."""
 
     @property
     def action_retry_base_s(self) -> float: ...

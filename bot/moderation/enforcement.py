@@ -1,4 +1,4 @@
-"""From a verdict to complete platform actions (``bot.moderation.dispatch`` carries them out).
+"""From a verdict to complete platform actions (``modbot.moderation.dispatch`` carries them out).
 
 The planner fills every action in (where the mod channel is, what the member is told, how long a
 timeout lasts), so a sink never calls back into the core.
@@ -6,9 +6,9 @@ timeout lasts), so a sink never calls back into the core.
 
 from __future__ import annotations
 
-from bot.domain import Action, ActionKind, Case, Decision, MessageEvent, Verdict
-from bot.domain.policy import Policy
-from bot.domain.settings import ServerSettings
+from modbot.domain import Action, ActionKind, Case, Decision, MessageEvent, Verdict
+from modbot.domain.policy import Policy
+from modbot.domain.settings import ServerSettings
 
 __all__ = ["member_notice", "plan_actions", "plan_moderator_action", "timeout_for"]
 

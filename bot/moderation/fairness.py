@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
-from bot.ports import Judgement, JudgeRequest, Reasoner, ReasonerUnavailable
+from modbot.ports import Judgement, JudgeRequest, Reasoner, ReasonerUnavailable
 
 __all__ = ["FairQueue", "FairReasoner", "QueueFull"]
 
@@ -169,7 +169,7 @@ class FairQueue(Generic[Item]):
 
 
 class FairReasoner:
-    """Implements :class:`bot.ports.Reasoner`: ``slots`` requests at once, shared fairly between servers.
+    """Implements :class:`modbot.ports.Reasoner`: ``slots`` requests at once, shared fairly between servers.
 
     Without it the reasoner's own queue is first come, first served, so a raided server's escalations
     would sit in front of every other server's.

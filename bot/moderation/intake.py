@@ -10,7 +10,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import replace
 
-from bot.domain import MessageEvent
+from modbot.domain import MessageEvent
 
 __all__ = ["MAX_ATTEMPTS", "MAX_ID_CHARS", "TRUNCATION_MARK", "check_ids", "sanitize_event", "sanitize_text"]
 

@@ -12,12 +12,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from bot.domain import Decision, MessageEvent, Stage, Verdict
-from bot.domain.policy import Policy
-from bot.domain.settings import ServerSettings
-from bot.ports import Judgement, JudgeRequest, Prefilter, Reasoner
-from bot.stages.keywords import KeywordMatcher, KeywordResult
-from bot.stages.language import UnknownLanguagePolicy, identify, needs_reasoner
+from modbot.domain import Decision, MessageEvent, Stage, Verdict
+from modbot.domain.policy import Policy
+from modbot.domain.settings import ServerSettings
+from modbot.ports import Judgement, JudgeRequest, Prefilter, Reasoner
+from modbot.stages.keywords import KeywordMatcher, KeywordResult
+from modbot.stages.language import UnknownLanguagePolicy, identify, needs_reasoner
 
 __all__ = ["Judge", "Routing", "VerdictObservers", "decision_for_rules", "verdict_from_judgement"]
 
@@ -189,7 +189,7 @@ class Judge:
                 **base,
             )
 
-        from bot.moderation.intake import TRUNCATION_MARK  # noqa: PLC0415 (one-block change)
+        from modbot.moderation.intake import TRUNCATION_MARK  # noqa: PLC0415 (one-block change)
 
         if TRUNCATION_MARK in event.text and not force_reasoner:
             # Cut at intake: the part no stage saw may hold the violation (padding evasion), so the

@@ -10,23 +10,23 @@ import asyncio
 import logging
 import time
 
-from bot.domain import Decision, MessageEvent, MessageStatus, Stage, Verdict
-from bot.domain.policy import Policy
-from bot.domain.records import Intake, IntakeStatus, RecordedMessage, SavedVerdict, VerdictToSave
-from bot.domain.settings import ServerSettings, exemption_reason
-from bot.moderation.audits import Auditor
-from bot.moderation.batching import BatchWriter
-from bot.moderation.dispatch import ActionDispatcher
-from bot.moderation.enforcement import plan_actions
-from bot.moderation.fairness import FairQueue, QueueFull
-from bot.moderation.intake import MAX_ATTEMPTS, check_ids, sanitize_event, sanitize_text
-from bot.moderation.judge import Judge, Routing, VerdictObservers
-from bot.moderation.pipeline_config import PipelineConfig, PipelineCounters
-from bot.moderation.resolvers import PolicyResolver, SettingsResolver
-from bot.moderation.shadow import ShadowRunner
-from bot.moderation.storage_faults import StorageFaults, first_line, is_storage_fault
-from bot.ports import CaseBook, MessageLog, ReasonerUnavailable, ServerConfig, VerdictLog
-from bot.stages.keywords import ExtraTerms, KeywordMatcher, MatcherCache
+from modbot.domain import Decision, MessageEvent, MessageStatus, Stage, Verdict
+from modbot.domain.policy import Policy
+from modbot.domain.records import Intake, IntakeStatus, RecordedMessage, SavedVerdict, VerdictToSave
+from modbot.domain.settings import ServerSettings, exemption_reason
+from modbot.moderation.audits import Auditor
+from modbot.moderation.batching import BatchWriter
+from modbot.moderation.dispatch import ActionDispatcher
+from modbot.moderation.enforcement import plan_actions
+from modbot.moderation.fairness import FairQueue, QueueFull
+from modbot.moderation.intake import MAX_ATTEMPTS, check_ids, sanitize_event, sanitize_text
+from modbot.moderation.judge import Judge, Routing, VerdictObservers
+from modbot.moderation.pipeline_config import PipelineConfig, PipelineCounters
+from modbot.moderation.resolvers import PolicyResolver, SettingsResolver
+from modbot.moderation.shadow import ShadowRunner
+from modbot.moderation.storage_faults import StorageFaults, first_line, is_storage_fault
+from modbot.ports import CaseBook, MessageLog, ReasonerUnavailable, ServerConfig, VerdictLog
+from modbot.stages.keywords import ExtraTerms, KeywordMatcher, MatcherCache
 
 __all__ = ["Pipeline", "PipelineConfig", "PipelineCounters", "sanitize_text"]
 
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 
 class Pipeline:
-    """Owns the intake queue and its workers. Built by the composition root (``bot.app``)."""
+    """Owns the intake queue and its workers. Built by the composition root (``modbot.app``)."""
 
     def __init__(
         self,
@@ -63,7 +63,7 @@ class Pipeline:
         self.counters = PipelineCounters()
         self.on_judged = VerdictObservers()  # told of each message's (first) verdict once stored: metrics
         # One lane per server, served round-robin; a lane keeps a quarter of the workers free for
-        # the others (see bot.moderation.fairness).
+        # the others (see modbot.moderation.fairness).
         self._queue: FairQueue[int] = FairQueue(
             config.queue_size, lane_limit=max(1, config.workers - config.workers // 4)
         )
@@ -100,8 +100,6 @@ class Pipeline:
         for index in range(self.config.workers):
             self._tasks.append(asyncio.create_task(self._worker(), name=f"modbot-worker-{index}"))
         self._stopping.clear()
-        self._sweeper_task = asyncio.create_task(self._sweeper(), name="modbot-sweeper")
-        self._tasks.append(self._sweeper_task)
         self.audits.start()
         try:
             resumed = await self.resume_pending()
@@ -112,6 +110,11 @@ class Pipeline:
             # Locked or full right now: the sweeper tries again; new messages are taken meanwhile.
             log.warning("could not resume earlier work yet (%s); the sweeper will retry", first_line(exc))
             return
+        finally:
+            # Only after the start-up resume: a first sweep racing it (a slow database, a busy machine)
+            # would take the earlier run's actions itself, and the start-up line would not count them.
+            self._sweeper_task = asyncio.create_task(self._sweeper(), name="modbot-sweeper")
+            self._tasks.append(self._sweeper_task)
         if resumed:
             log.info("resumed %d pending messages from an earlier run", resumed)
         if actions:
@@ -231,7 +234,7 @@ class Pipeline:
         return len(self._in_flight)
 
     def _busy(self) -> bool:
-        """Normal work waits or runs: audits hold back (see ``bot.moderation.audits``)."""
+        """Normal work waits or runs: audits hold back (see ``modbot.moderation.audits``)."""
         return not self._queue.empty() or len(self._in_flight) >= self.config.audit_idle_below
 
     async def _check_server(self, event: MessageEvent) -> bool:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.moderation.audits import AuditConfig
+from modbot.moderation.audits import AuditConfig
 
 __all__ = ["PipelineConfig", "PipelineCounters"]
 
 
 class PipelineConfig(AuditConfig, Protocol):
-    """What the pipeline reads of its settings (``bot.config.PipelineSettings``, the ``[pipeline]`` table)."""
+    """What the pipeline reads of its settings (``modbot.config.PipelineSettings``, the ``[pipeline]`` table)."""
 
     @property
     def queue_size(self) -> int: ...

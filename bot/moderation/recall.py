@@ -1,6 +1,6 @@
-"""A server's live figures (``bot.ports.LiveFigures``): its backlog, its audits, and the prefilter's recall.
+"""A server's live figures (``modbot.ports.LiveFigures``): its backlog, its audits, and the prefilter's recall.
 
-The recall estimate (``bot.domain.figures.estimate_recall``) is per server, or per prefilter community:
+The recall estimate (``modbot.domain.figures.estimate_recall``) is per server, or per prefilter community:
 every server whose ``prefilter_community`` is the same name (a server without one is a community of its
 own, named by its key), since those servers share the prefilter's corrections and thresholds.
 """
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from bot.domain import MessageStatus, ServerRef, utcnow
-from bot.domain.figures import AuditFigures, Backlog, RecallEstimate, estimate_recall
-from bot.moderation.audits import Auditor
-from bot.ports import ActionOutbox, EffectiveSettings, MessageLog, ServerConfig, VerdictLog
+from modbot.domain import MessageStatus, ServerRef, utcnow
+from modbot.domain.figures import AuditFigures, Backlog, RecallEstimate, estimate_recall
+from modbot.moderation.audits import Auditor
+from modbot.ports import ActionOutbox, EffectiveSettings, MessageLog, ServerConfig, VerdictLog
 
 __all__ = ["RATE_WINDOW_S", "LiveFiguresService"]
 
@@ -21,7 +21,7 @@ RATE_WINDOW_S = 300.0
 
 
 class LiveFiguresService:
-    """Implements ``bot.ports.LiveFigures`` over the storage ports and the pipeline's auditor."""
+    """Implements ``modbot.ports.LiveFigures`` over the storage ports and the pipeline's auditor."""
 
     def __init__(
         self,

@@ -1,7 +1,7 @@
 """What a candidate policy would change: the diff of two verdicts per message, and a cancellable replay.
 
 Used by ``modbot policy replay`` (stored messages or a data file re-judged now); the diff itself is
-``bot.domain.replay.ReplayDiff`` (``/mod policy diff`` builds it from stored verdicts). Platform-free:
+``modbot.domain.replay.ReplayDiff`` (``/mod policy diff`` builds it from stored verdicts). Platform-free:
 judging is a function handed in (the pipeline's ``classify``: the same stages as live traffic), nothing
 is stored and nothing acted on.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
-from bot.domain import MessageEvent, Verdict
-from bot.domain.replay import ReplayDiff, ReplayItem
+from modbot.domain import MessageEvent, Verdict
+from modbot.domain.replay import ReplayDiff, ReplayItem
 
 __all__ = ["Judging", "ReplayDiff", "ReplayItem", "replay"]
 

@@ -1,4 +1,4 @@
-"""Moderators' reports of messages the bot allowed (``bot.ports.MissReports``).
+"""Moderators' reports of messages the bot allowed (``modbot.ports.MissReports``).
 
 A report is a moderator's own label: the message broke the rules and the bot missed it. It is stored
 as a verdict of stage ``report`` (decision ``flag``) that opens a case, and the case is posted to the
@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.domain import Action, ActionKind, Decision, MessageEvent, Stage, Verdict
-from bot.domain.records import ReportedCase
-from bot.moderation.dispatch import ActionDispatcher
-from bot.moderation.pipeline import sanitize_text
-from bot.ports import ActivePolicies, CaseBook, EffectiveSettings, VerdictLog
+from modbot.domain import Action, ActionKind, Decision, MessageEvent, Stage, Verdict
+from modbot.domain.records import ReportedCase
+from modbot.moderation.dispatch import ActionDispatcher
+from modbot.moderation.pipeline import sanitize_text
+from modbot.ports import ActivePolicies, CaseBook, EffectiveSettings, VerdictLog
 
 __all__ = ["ReportDesk"]
 

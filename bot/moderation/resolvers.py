@@ -12,11 +12,11 @@ from typing import Any
 
 from cachetools import LRUCache
 
-from bot.domain import ServerRef
-from bot.domain.policy import Policy
-from bot.domain.records import StoredPolicy
-from bot.domain.settings import ServerSettings
-from bot.ports import PolicyLibrary, ServerConfig
+from modbot.domain import ServerRef
+from modbot.domain.policy import Policy
+from modbot.domain.records import StoredPolicy
+from modbot.domain.settings import ServerSettings
+from modbot.ports import PolicyLibrary, ServerConfig
 
 __all__ = ["PolicyResolver", "SettingsResolver"]
 

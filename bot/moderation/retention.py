@@ -12,8 +12,8 @@ import contextlib
 import logging
 from datetime import timedelta
 
-from bot.domain import utcnow
-from bot.ports import EffectiveSettings, MessageLog, ServerConfig
+from modbot.domain import utcnow
+from modbot.ports import EffectiveSettings, MessageLog, ServerConfig
 
 __all__ = ["RetentionSweeper"]
 

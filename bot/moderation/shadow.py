@@ -5,7 +5,7 @@ has stored (and acted on) a message's live verdict, :meth:`ShadowRunner.judge_be
 again with the candidate through the same stages and stores that verdict marked ``candidate`` (and
 ``shadow``): no case, no actions, and left out of the bot's own figures and labels. The candidate's
 version differs from the live one, so the verdict identity (revision, policy version, stage) keeps both.
-``/mod policy diff`` compares the two (``bot.moderation.replay``).
+``/mod policy diff`` compares the two (``modbot.moderation.replay``).
 
 A failure here never touches the live verdict: it is logged and the candidate's verdict is missing.
 """
@@ -18,13 +18,13 @@ from datetime import datetime, timezone
 
 from cachetools import LRUCache
 
-from bot.domain import MessageEvent, ServerRef, Verdict
-from bot.domain.policy import Policy
-from bot.domain.records import VerdictToSave
-from bot.domain.settings import ServerSettings
-from bot.moderation.judge import Judge, Routing
-from bot.ports import PolicyLibrary, ReasonerUnavailable, VerdictLog
-from bot.stages.keywords import KeywordMatcher
+from modbot.domain import MessageEvent, ServerRef, Verdict
+from modbot.domain.policy import Policy
+from modbot.domain.records import VerdictToSave
+from modbot.domain.settings import ServerSettings
+from modbot.moderation.judge import Judge, Routing
+from modbot.ports import PolicyLibrary, ReasonerUnavailable, VerdictLog
+from modbot.stages.keywords import KeywordMatcher
 
 __all__ = ["ShadowRunner", "find_candidate"]
 

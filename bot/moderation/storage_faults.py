@@ -1,6 +1,6 @@
 """A database that cannot take writes now (locked, full, gone) is not a bad row.
 
-A row that fails ``MAX_ATTEMPTS`` times is failed for good (``bot.moderation.intake``). Counting a fault of
+A row that fails ``MAX_ATTEMPTS`` times is failed for good (``modbot.moderation.intake``). Counting a fault of
 the database against the rows would fail, for good, every message whose verdict could not be saved during
 a full disk or a long lock. So such a failure leaves the row pending for the next sweep, uncounted, and the
 operator is told once in a while, with the cause and how many were held back, instead of a traceback per

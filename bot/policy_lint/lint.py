@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import re
 
-from bot.domain.lint import LintReport
-from bot.domain.policy import Policy
-from bot.domain.verdicts import Decision
-from bot.policy_lint.scunthorpe import innocent_hits
-from bot.policy_lint.sections import REQUIRED, Section, find_kind, sections
-from bot.policy_lint.tokens import TokenCounter, o200k_counter
+from modbot.domain.lint import LintReport
+from modbot.domain.policy import Policy
+from modbot.domain.verdicts import Decision
+from modbot.policy_lint.scunthorpe import innocent_hits
+from modbot.policy_lint.sections import REQUIRED, Section, find_kind, sections
+from modbot.policy_lint.tokens import TokenCounter, o200k_counter
 
 __all__ = ["BLOCK_TOKENS", "VAGUE_WORDS", "lint_policy"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.domain.policy import Policy
-from bot.stages.keywords import KeywordMatcher
+from modbot.domain.policy import Policy
+from modbot.stages.keywords import KeywordMatcher
 
 __all__ = ["INNOCENT_WORDS", "InnocentHit", "innocent_hits"]
 

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from bot.stages.reasoner.harmony import HarmonyCodec
+from modbot.stages.reasoner.harmony import HarmonyCodec
 
 __all__ = ["TokenCounter", "o200k_counter"]
 

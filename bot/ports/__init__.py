@@ -6,15 +6,15 @@ not probed with ``getattr``: a prefilter that does not learn implements the feed
 
 Who implements what:
 
-* ``Reasoner`` (``bot.stages.reasoner``) over one ``ReasonerTransport`` (llama.cpp worker, HTTP server).
-* ``Prefilter`` (``bot.stages.prefilter``).
+* ``Reasoner`` (``modbot.stages.reasoner``) over one ``ReasonerTransport`` (llama.cpp worker, HTTP server).
+* ``Prefilter`` (``modbot.stages.prefilter``).
 * ``ActionSink``, ``ContextSource`` (each platform adapter).
 * The storage ports ``MessageLog``, ``VerdictLog``, ``CaseBook``, ``ActionLog``, ``ActionOutbox``, ``ServerConfig``,
-  ``PolicyLibrary``, ``AuditLog`` (``bot.store``, one SQLAlchemy module per port).
-* ``Core`` (``bot.core``): the facade adapters talk to; nothing else of the core is visible to them.
+  ``PolicyLibrary``, ``AuditLog`` (``modbot.store``, one SQLAlchemy module per port).
+* ``Core`` (``modbot.core``): the facade adapters talk to; nothing else of the core is visible to them.
 """
 
-from bot.ports.stages import (
+from modbot.ports.stages import (
     Completion,
     CompletionFailed,
     CompletionRequest,
@@ -28,7 +28,7 @@ from bot.ports.stages import (
     ReasonerUnavailable,
     RoutingThresholds,
 )
-from bot.ports.platforms import (
+from modbot.ports.platforms import (
     ActionSink,
     ConnectionWatcher,
     ContextSource,
@@ -37,7 +37,7 @@ from bot.ports.platforms import (
     PlatformAuthError,
     PlatformUnavailable,
 )
-from bot.ports.storage import (
+from modbot.ports.storage import (
     ActionLog,
     ActionOutbox,
     AuditLog,
@@ -47,7 +47,7 @@ from bot.ports.storage import (
     ServerConfig,
     VerdictLog,
 )
-from bot.ports.services import (
+from modbot.ports.services import (
     ActivePolicies,
     Classifier,
     EffectiveSettings,

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from bot.domain import ServerRef
+from modbot.domain import ServerRef
 
 __all__ = ["LearningStatus", "PrefilterLearning", "PrefilterVersion", "PrefilterVersions"]
 
@@ -52,7 +52,7 @@ class LearningStatus:
 
 
 class PrefilterLearning(Protocol):
-    """What the moderator commands need of the learning loop (``bot.training.scheduler.Learner``)."""
+    """What the moderator commands need of the learning loop (``modbot.training.scheduler.Learner``)."""
 
     async def status_for(self, server: ServerRef) -> LearningStatus: ...
 

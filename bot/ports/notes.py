@@ -1,11 +1,11 @@
-"""The member-notes port (``bot.store.member_notes`` implements it): moderators' notes about members."""
+"""The member-notes port (``modbot.store.member_notes`` implements it): moderators' notes about members."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from bot.domain import ServerRef
-from bot.domain.notes import MemberNote
+from modbot.domain import ServerRef
+from modbot.domain.notes import MemberNote
 
 __all__ = ["MemberNotes"]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from bot.domain import Action, ActionOutcome, Case, CaseStatus, MessageEvent, ServerRef
-from bot.domain.commands import Invoker, ModCommand, Reply
-from bot.domain.figures import RecallEstimate
-from bot.domain.records import ActionRecord, CasePage, Intake, MessageVerdict, ServerStats
-from bot.domain.settings import ServerSettings
+from modbot.domain import Action, ActionOutcome, Case, CaseStatus, MessageEvent, ServerRef
+from modbot.domain.commands import Invoker, ModCommand, Reply
+from modbot.domain.figures import RecallEstimate
+from modbot.domain.records import ActionRecord, CasePage, Intake, MessageVerdict, ServerStats
+from modbot.domain.settings import ServerSettings
 
 __all__ = [
     "ActionSink",

@@ -1,5 +1,5 @@
-"""The replay runner as a port: what ``/mod policy replay`` (``bot.commands.handlers.policy_replay``) needs
-to re-judge stored messages with a candidate policy. ``bot.moderation.replay.replay`` implements it; the
+"""The replay runner as a port: what ``/mod policy replay`` (``modbot.commands.handlers.policy_replay``) needs
+to re-judge stored messages with a candidate policy. ``modbot.moderation.replay.replay`` implements it; the
 composition root hands it in, so the command layer never imports the moderation layer."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
-from bot.domain import MessageEvent, Verdict
-from bot.domain.replay import ReplayDiff, ReplayItem
+from modbot.domain import MessageEvent, Verdict
+from modbot.domain.replay import ReplayDiff, ReplayItem
 
 __all__ = ["Judging", "ReplayRunner"]
 

@@ -1,4 +1,4 @@
-"""What the moderator command service needs of the moderation core (implemented in ``bot.moderation``)."""
+"""What the moderator command service needs of the moderation core (implemented in ``modbot.moderation``)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from datetime import datetime
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from bot.domain import ActionKind, ActionOutcome, Case, MessageEvent, ServerRef, Verdict
-from bot.domain.figures import AuditFigures, Backlog, RecallEstimate
-from bot.domain.lint import LintReport
-from bot.domain.policy import Policy
-from bot.domain.records import ReportedCase
-from bot.domain.settings import ServerSettings
+from modbot.domain import ActionKind, ActionOutcome, Case, MessageEvent, ServerRef, Verdict
+from modbot.domain.figures import AuditFigures, Backlog, RecallEstimate
+from modbot.domain.lint import LintReport
+from modbot.domain.policy import Policy
+from modbot.domain.records import ReportedCase
+from modbot.domain.settings import ServerSettings
 
 __all__ = [
     "ActivePolicies",
@@ -56,7 +56,7 @@ class ActivePolicies(Protocol):
 
 
 class PolicyLinter(Protocol):
-    """Lints a policy before it is stored (``bot.policy_lint.lint_policy``, handed in by ``bot.app``)."""
+    """Lints a policy before it is stored (``modbot.policy_lint.lint_policy``, handed in by ``modbot.app``)."""
 
     def __call__(self, policy: Policy) -> LintReport: ...
 

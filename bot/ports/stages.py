@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from bot.domain import MessageEvent, ServerRef, TokenCounts
-from bot.domain.policy import Policy
-from bot.domain.records import LabelledText
+from modbot.domain import MessageEvent, ServerRef, TokenCounts
+from modbot.domain.policy import Policy
+from modbot.domain.records import LabelledText
 
 __all__ = ["Completion", "CompletionFailed", "CompletionRequest", "FinishReason", "JudgeRequest", "Judgement", "Prefilter", "PrefilterScore", "Reasoner", "ReasonerTransport", "ReasonerUnavailable", "RoutingThresholds"]
 

@@ -1,4 +1,4 @@
-"""Storage ports: what the core keeps, cut by concern. ``bot.store`` has one SQLAlchemy module per port;
+"""Storage ports: what the core keeps, cut by concern. ``modbot.store`` has one SQLAlchemy module per port;
 every method takes and returns domain values, never ORM rows, and every read is scoped by server."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from bot.domain import (
+from modbot.domain import (
     Action,
     ActionOutcome,
     Case,
@@ -18,9 +18,9 @@ from bot.domain import (
     ServerRef,
     Verdict,
 )
-from bot.domain.figures import RecallCounts
-from bot.domain.policy import Policy
-from bot.domain.records import (
+from modbot.domain.figures import RecallCounts
+from modbot.domain.policy import Policy
+from modbot.domain.records import (
     ActionRecord,
     AuditEntry,
     CasePage,
@@ -36,13 +36,13 @@ from bot.domain.records import (
     StoredPolicy,
     VerdictToSave,
 )
-from bot.domain.replay import JudgedMessage
-from bot.domain.settings import ServerOverrides
+from modbot.domain.replay import JudgedMessage
+from modbot.domain.settings import ServerOverrides
 
 __all__ = ["ActionLog", "ActionOutbox", "AuditLog", "CaseBook", "MessageLog", "PolicyLibrary", "ServerConfig", "VerdictLog"]
 
 
-# -- storage (one SQLAlchemy module per port in bot.store) ----------------------------------------
+# -- storage (one SQLAlchemy module per port in modbot.store) ----------------------------------------
 
 
 class MessageLog(Protocol):
@@ -156,7 +156,7 @@ class VerdictLog(Protocol):
         ...
 
     async def recall_counts(self, servers: Sequence[ServerRef], since: datetime) -> RecallCounts:
-        """Allowed, caught and audited messages of ``servers`` since ``since`` (see ``bot.domain.figures``)."""
+        """Allowed, caught and audited messages of ``servers`` since ``since`` (see ``modbot.domain.figures``)."""
         ...
 
 

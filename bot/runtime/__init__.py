@@ -1,6 +1,6 @@
 """What keeps ``modbot serve`` running: the platform supervisor (each platform reconnects on its own)."""
 
-from bot.runtime.supervisor import (
+from modbot.runtime.supervisor import (
     CONNECTED,
     PLATFORM_STATES,
     RECONNECTING,

@@ -11,12 +11,12 @@ platform gets its own retry loop (tenacity's ``AsyncRetrying``) with exponential
 * ``PlatformAuthError`` (refused credentials) stops that platform only, with one line naming the setting.
 
 The backoff counts failures since the platform was last connected (adapters report it through
-``bot.ports.ConnectionWatcher``), so a platform that was up for a day and drops starts again from the
+``modbot.ports.ConnectionWatcher``), so a platform that was up for a day and drops starts again from the
 first short wait. Each platform's state ("starting", "connected", "reconnecting", "stopped") and its last
 failure's reason are kept in the dicts handed in (``Services.platform_state`` / ``platform_error``, which
 metrics read). ``run()`` returns only when every platform has stopped for good, with the reasons.
 
-Platform-free: it knows adapters only as ``bot.ports.PlatformAdapter``.
+Platform-free: it knows adapters only as ``modbot.ports.PlatformAdapter``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_never
 
-from bot.ports import PlatformAdapter, PlatformAuthError, PlatformUnavailable
+from modbot.ports import PlatformAdapter, PlatformAuthError, PlatformUnavailable
 
 __all__ = [
     "CONNECTED",

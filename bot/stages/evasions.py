@@ -1,6 +1,6 @@
 """Layout evasions undone for the keyword stage: the spaced-letter joiner and the rewritten readings.
 
-Used by :mod:`bot.stages.normalize`; nothing here is public API.
+Used by :mod:`modbot.stages.normalize`; nothing here is public API.
 
 The joiner (:func:`join_spaced_runs`)
     Joins runs of three or more single token characters separated by one to three separator
@@ -14,7 +14,7 @@ The joiner (:func:`join_spaced_runs`)
 
 The rewritten readings (:func:`rewritten_texts`)
     Evasions that change the word layout cannot be an alternate of ``folded`` (alternates share its
-    words one for one), so they are whole other texts that :func:`~bot.stages.normalize.normalize`
+    words one for one), so they are whole other texts that :func:`~modbot.stages.normalize.normalize`
     normalises on their own into :attr:`NormalizedText.readings`:
 
     * Discord spoiler bars: ``||n||||i||||g||`` or ``||free||||nitro||`` render as letters or words

@@ -33,7 +33,7 @@ Design choices worth knowing:
   separated by one to three separator characters (spaces, ``. - _ * / , ~ ( ) [ ]``; in non-ASCII
   text also emoji and other symbols, "n😂i😂g") and at least one of them is a letter. Sentences with
   one-letter words ("I am a ...") rarely have three in a row. Wider gaps in a run ("s e l l i n g  a
-  i m b o t") stay word boundaries. See :mod:`bot.stages.evasions`.
+  i m b o t") stay word boundaries. See :mod:`modbot.stages.evasions`.
 * U+FFFD (an invalid byte or lone surrogate) inside a word is dropped in ``folded`` ("nig\ufffdger").
 * :attr:`NormalizedText.readings` holds the message as it displays once spoiler bars
   ("||n||||i||||g||") or right-to-left overrides ("\u202etobmia gnilles") are undone, each
@@ -71,7 +71,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, replace
 
-from bot.stages.evasions import join_spaced_runs, may_rewrite, rewritten_texts
+from modbot.stages.evasions import join_spaced_runs, may_rewrite, rewritten_texts
 
 __all__ = [
     "MAX_FOLDED_CHARS",

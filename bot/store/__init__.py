@@ -1,6 +1,6 @@
-"""The storage adapters: one SQLAlchemy module per storage port of ``bot.ports``.
+"""The storage adapters: one SQLAlchemy module per storage port of ``modbot.ports``.
 
-Only the composition root (``bot.app``) imports this package. It builds every adapter from one
+Only the composition root (``modbot.app``) imports this package. It builds every adapter from one
 engine with ``open_storage`` (or ``Storage.from_engine``) and hands each part of the core the ports
 it needs; no ORM row ever leaves the package.
 """
@@ -12,21 +12,21 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.ports.learning import PrefilterVersions
-from bot.ports.notes import MemberNotes
-from bot.ports import ActionLog, ActionOutbox, AuditLog, CaseBook, MessageLog, PolicyLibrary, ServerConfig, VerdictLog
-from bot.store._base import Database
-from bot.store.actions import SqlActionLog
-from bot.store.audit import SqlAuditLog
-from bot.store.cases import SqlCaseBook
-from bot.store.database import create_engine, upgrade
-from bot.store.member_notes import SqlMemberNotes
-from bot.store.messages import SqlMessageLog
-from bot.store.outbox import SqlActionOutbox
-from bot.store.policies import SqlPolicyLibrary
-from bot.store.prefilter_versions import SqlPrefilterVersions
-from bot.store.servers import SqlServerConfig
-from bot.store.verdicts import SqlVerdictLog
+from modbot.ports.learning import PrefilterVersions
+from modbot.ports.notes import MemberNotes
+from modbot.ports import ActionLog, ActionOutbox, AuditLog, CaseBook, MessageLog, PolicyLibrary, ServerConfig, VerdictLog
+from modbot.store._base import Database
+from modbot.store.actions import SqlActionLog
+from modbot.store.audit import SqlAuditLog
+from modbot.store.cases import SqlCaseBook
+from modbot.store.database import create_engine, upgrade
+from modbot.store.member_notes import SqlMemberNotes
+from modbot.store.messages import SqlMessageLog
+from modbot.store.outbox import SqlActionOutbox
+from modbot.store.policies import SqlPolicyLibrary
+from modbot.store.prefilter_versions import SqlPrefilterVersions
+from modbot.store.servers import SqlServerConfig
+from modbot.store.verdicts import SqlVerdictLog
 
 __all__ = ["Storage", "open_storage"]
 
@@ -69,7 +69,7 @@ class Storage:
 
     @property
     def holder(self) -> str:
-        """The name this storage claims rows under (``bot.store.claims``; one per process, normally)."""
+        """The name this storage claims rows under (``modbot.store.claims``; one per process, normally)."""
         return str(self._database.holder)
 
     async def close(self) -> None:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.store.claims import Holder
+from modbot.store.claims import Holder
 
 __all__ = ["Database", "StoreAdapter"]
 
@@ -16,14 +16,14 @@ __all__ = ["Database", "StoreAdapter"]
 class Database:
     """One engine and what goes with it; every storage adapter of a process shares one instance.
 
-    ``sqlite_fast_path``: bulk writes on SQLite go straight to the driver (see ``bot.store._bulk``).
+    ``sqlite_fast_path``: bulk writes on SQLite go straight to the driver (see ``modbot.store._bulk``).
     Tests turn it off to check that the generic SQLAlchemy path (what other databases take) stores
     exactly the same rows.
     """
 
     def __init__(self, engine: AsyncEngine, *, sqlite_fast_path: bool = True):
         self.engine = engine
-        #: Who this storage claims rows as (pending messages, outbox actions): see ``bot.store.claims``.
+        #: Who this storage claims rows as (pending messages, outbox actions): see ``modbot.store.claims``.
         self.holder = Holder()
         self.is_postgresql = engine.dialect.name == "postgresql"
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)

@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import MessageStatus
-from bot.store._base import Database
-from bot.store.schema import MessageRow
+from modbot.domain import MessageStatus
+from modbot.store._base import Database
+from modbot.store.schema import MessageRow
 
 __all__ = ["conflict_free_insert", "insert_many", "mark_judged"]
 

@@ -1,11 +1,11 @@
-"""Rows to domain values and back. Nothing here touches a session; no row leaves ``bot.store``."""
+"""Rows to domain values and back. Nothing here touches a session; no row leaves ``modbot.store``."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Any
 
-from bot.domain import (
+from modbot.domain import (
     ActionKind,
     Attachment,
     Case,
@@ -18,9 +18,9 @@ from bot.domain import (
     TokenCounts,
     Verdict,
 )
-from bot.domain.policy import Policy, parse_policy
-from bot.domain.records import ActionRecord, AuditEntry, PolicyRecord, VerdictToSave
-from bot.store.schema import ActionRow, AuditRow, CaseRow, MessageRow, PolicyVersionRow, VerdictRow
+from modbot.domain.policy import Policy, parse_policy
+from modbot.domain.records import ActionRecord, AuditEntry, PolicyRecord, VerdictToSave
+from modbot.store.schema import ActionRow, AuditRow, CaseRow, MessageRow, PolicyVersionRow, VerdictRow
 
 __all__ = [
     "action_record",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.domain import Action, ActionOutcome, ServerRef
-from bot.domain.records import ActionRecord
-from bot.store._base import StoreAdapter
-from bot.store._mapping import action_record
-from bot.store.schema import ActionRow
+from modbot.domain import Action, ActionOutcome, ServerRef
+from modbot.domain.records import ActionRecord
+from modbot.store._base import StoreAdapter
+from modbot.store._mapping import action_record
+from modbot.store.schema import ActionRow
 
 __all__ = ["SqlActionLog", "action_row"]
 

@@ -7,11 +7,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from bot.domain import ServerRef
-from bot.domain.records import AuditEntry
-from bot.store._base import StoreAdapter
-from bot.store._mapping import audit_entry
-from bot.store.schema import AuditRow, NoticeRow
+from modbot.domain import ServerRef
+from modbot.domain.records import AuditEntry
+from modbot.store._base import StoreAdapter
+from modbot.store._mapping import audit_entry
+from modbot.store.schema import AuditRow, NoticeRow
 
 __all__ = ["SqlAuditLog"]
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import Case, CaseStatus, ReviewOutcome, ServerRef, utcnow
-from bot.domain.records import CasePage, LabelledText
-from bot.store._base import StoreAdapter
-from bot.store._mapping import case_from_rows
-from bot.store.messages import REMOVED_TEXTS
-from bot.store.schema import CaseRow, MessageRow, ReviewRow, ServerRow, VerdictRow
+from modbot.domain import Case, CaseStatus, ReviewOutcome, ServerRef, utcnow
+from modbot.domain.records import CasePage, LabelledText
+from modbot.store._base import StoreAdapter
+from modbot.store._mapping import case_from_rows
+from modbot.store.messages import REMOVED_TEXTS
+from modbot.store.schema import CaseRow, MessageRow, ReviewRow, ServerRow, VerdictRow
 
 __all__ = ["SqlCaseBook", "next_case_numbers"]
 

@@ -12,7 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bot.package_data import migrations_dir
+from modbot.package_data import migrations_dir
 
 __all__ = [
     "LIBRARY_TABLES",
@@ -26,12 +26,12 @@ __all__ = [
     "upgrade_sync",
 ]
 
-#: The checkout's ``migrations/``, or the copy an installed wheel carries (``bot.package_data``).
+#: The checkout's ``migrations/``, or the copy an installed wheel carries (``modbot.package_data``).
 MIGRATIONS_DIR = migrations_dir()
 
 #: Tables the migrations create for an adapter or a library that brings its own models (slack-sdk's
 #: SQLAlchemy installation and OAuth-state stores, migration 0003; the HTTP API's clients, 0005).
-#: ``bot.store.schema`` does not describe them, so schema comparisons (``alembic revision
+#: ``modbot.store.schema`` does not describe them, so schema comparisons (``alembic revision
 #: --autogenerate``, the drift test) must leave them alone.
 LIBRARY_TABLES = frozenset({"slack_bots", "slack_installations", "slack_oauth_states", "http_api_clients"})
 

@@ -13,10 +13,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import CaseStatus, MessageStatus, ServerRef, Stage
-from bot.domain.replay import JudgedMessage
-from bot.store._mapping import event_from_row, verdict_from_row
-from bot.store.schema import CaseRow, MessageRow, VerdictRow
+from modbot.domain import CaseStatus, MessageStatus, ServerRef, Stage
+from modbot.domain.replay import JudgedMessage
+from modbot.store._mapping import event_from_row, verdict_from_row
+from modbot.store.schema import CaseRow, MessageRow, VerdictRow
 
 __all__ = ["read_judged_messages"]
 

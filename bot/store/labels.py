@@ -14,12 +14,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import CaseStatus, Decision, ServerRef, Stage
-from bot.domain.figures import AuditTally, RecallCounts
-from bot.domain.records import Label, LabelSource
-from bot.store._mapping import aware
-from bot.store.messages import REMOVED_TEXTS
-from bot.store.schema import CaseRow, MessageRow, VerdictRow
+from modbot.domain import CaseStatus, Decision, ServerRef, Stage
+from modbot.domain.figures import AuditTally, RecallCounts
+from modbot.domain.records import Label, LabelSource
+from modbot.store._mapping import aware
+from modbot.store.messages import REMOVED_TEXTS
+from modbot.store.schema import CaseRow, MessageRow, VerdictRow
 
 __all__ = ["bot_verdicts", "read_labels", "read_recall_counts"]
 

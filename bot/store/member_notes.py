@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.domain import ServerRef
-from bot.domain.notes import MAX_NOTE_CHARS, MemberNote
-from bot.store._base import StoreAdapter
-from bot.store.schema import MemberNoteRow
+from modbot.domain import ServerRef
+from modbot.domain.notes import MAX_NOTE_CHARS, MemberNote
+from modbot.store._base import StoreAdapter
+from modbot.store.schema import MemberNoteRow
 
 __all__ = ["SqlMemberNotes"]
 

@@ -8,13 +8,13 @@ from typing import Any
 from sqlalchemy import Text, cast, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import MessageEvent, MessageStatus, ServerRef, utcnow
-from bot.domain.records import RecordedMessage, StoredMessage
-from bot.store._base import StoreAdapter
-from bot.store._bulk import insert_many
-from bot.store._mapping import event_extra, event_from_row
-from bot.store.claims import MESSAGE_CLAIM_LEASE_S, dead_holders
-from bot.store.schema import MessageRow, VerdictRow
+from modbot.domain import MessageEvent, MessageStatus, ServerRef, utcnow
+from modbot.domain.records import RecordedMessage, StoredMessage
+from modbot.store._base import StoreAdapter
+from modbot.store._bulk import insert_many
+from modbot.store._mapping import event_extra, event_from_row
+from modbot.store.claims import MESSAGE_CLAIM_LEASE_S, dead_holders
+from modbot.store.schema import MessageRow, VerdictRow
 
 __all__ = ["ERASED", "PURGED", "REMOVED_TEXTS", "SqlMessageLog", "message_values"]
 
@@ -108,7 +108,7 @@ class SqlMessageLog(StoreAdapter):
     async def claim_pending(
         self, limit: int, exclude: set[int] | frozenset[int] = frozenset(), *, min_age_s: float = 0.0
     ) -> list[tuple[int, str]]:
-        """Claim up to ``limit`` pending rows no live process holds (see ``bot.ports.MessageLog``).
+        """Claim up to ``limit`` pending rows no live process holds (see ``modbot.ports.MessageLog``).
 
         One UPDATE over a sub-select, so a claim is atomic on both databases: on PostgreSQL the
         sub-select locks its rows ``FOR UPDATE SKIP LOCKED`` (concurrent claimers skip each other's

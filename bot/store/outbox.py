@@ -4,7 +4,7 @@ A verdict's actions are inserted by ``SqlVerdictLog.save_verdicts`` in the verdi
 (through ``insert_planned``); settling one writes its ``actions`` row and deletes it from the outbox
 in one transaction, so an action is either still planned or recorded, never neither.
 
-Claims (``bot.store.claims``): a row is held by ``claimed_by`` until ``next_attempt_at``. Its planner
+Claims (``modbot.store.claims``): a row is held by ``claimed_by`` until ``next_attempt_at``. Its planner
 holds it from the start; a runner takes a due row (lease over, or its holder a dead incarnation on
 this machine) for one attempt; a retry releases it until its next attempt. A live process's lease is
 never broken, so with several processes an action is attempted by one at a time.
@@ -19,14 +19,14 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import Action, ActionKind, ActionOutcome, ServerRef, utcnow
-from bot.domain.records import PLANNED_ACTION_LEASE_S, PlannedAction
-from bot.store._base import Database, StoreAdapter
-from bot.store._bulk import insert_many
-from bot.store._mapping import aware
-from bot.store.actions import action_row
-from bot.store.claims import dead_holders
-from bot.store.schema import OutboxRow
+from modbot.domain import Action, ActionKind, ActionOutcome, ServerRef, utcnow
+from modbot.domain.records import PLANNED_ACTION_LEASE_S, PlannedAction
+from modbot.store._base import Database, StoreAdapter
+from modbot.store._bulk import insert_many
+from modbot.store._mapping import aware
+from modbot.store.actions import action_row
+from modbot.store.claims import dead_holders
+from modbot.store.schema import OutboxRow
 
 __all__ = ["SqlActionOutbox", "insert_planned", "outbox_values"]
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, or_, select
 
-from bot.domain import ServerRef
-from bot.domain.policy import Policy
-from bot.domain.records import PolicyRecord, StoredPolicy
-from bot.store._base import StoreAdapter
-from bot.store._mapping import policy_from_row, policy_record
-from bot.store.schema import PolicyVersionRow, ServerPolicyRow
-from bot.store.servers import ensure_server
+from modbot.domain import ServerRef
+from modbot.domain.policy import Policy
+from modbot.domain.records import PolicyRecord, StoredPolicy
+from modbot.store._base import StoreAdapter
+from modbot.store._mapping import policy_from_row, policy_record
+from modbot.store.schema import PolicyVersionRow, ServerPolicyRow
+from modbot.store.servers import ensure_server
 
 __all__ = ["SqlPolicyLibrary"]
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from bot.ports.learning import PrefilterVersion
-from bot.store._base import StoreAdapter
-from bot.store.schema import PrefilterVersionRow
+from modbot.ports.learning import PrefilterVersion
+from modbot.store._base import StoreAdapter
+from modbot.store.schema import PrefilterVersionRow
 
 __all__ = ["SqlPrefilterVersions"]
 

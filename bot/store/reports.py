@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.domain import Action, CaseStatus, MessageEvent, MessageStatus, Verdict, utcnow
-from bot.domain.records import SavedReport, VerdictToSave
-from bot.store._base import Database
-from bot.store._mapping import verdict_values
-from bot.store.cases import next_case_numbers
-from bot.store.messages import message_values
-from bot.store.outbox import insert_planned, outbox_values
-from bot.store.schema import CaseRow, MessageRow, VerdictRow
+from modbot.domain import Action, CaseStatus, MessageEvent, MessageStatus, Verdict, utcnow
+from modbot.domain.records import SavedReport, VerdictToSave
+from modbot.store._base import Database
+from modbot.store._mapping import verdict_values
+from modbot.store.cases import next_case_numbers
+from modbot.store.messages import message_values
+from modbot.store.outbox import insert_planned, outbox_values
+from modbot.store.schema import CaseRow, MessageRow, VerdictRow
 
 __all__ = ["save_report"]
 

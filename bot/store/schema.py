@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from bot.domain import CaseStatus, MessageStatus, utcnow
+from modbot.domain import CaseStatus, MessageStatus, utcnow
 
 __all__ = [
     "ActionRow",
@@ -51,7 +51,7 @@ class Base(DeclarativeBase):
 #: TEXT there). SQLite never enforces a declared length, so its columns keep their old declaration.
 _NAME = String(200).with_variant(Text(), "postgresql")
 
-#: Who holds a claim (``bot.store.claims.Holder``).
+#: Who holds a claim (``modbot.store.claims.Holder``).
 _HOLDER_CHARS = 128
 
 
@@ -127,13 +127,13 @@ class MessageRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     received_at: Mapped[datetime] = _now_column()
     updated_at: Mapped[datetime] = _now_column()
-    #: The process judging this pending revision, and until when (``bot.store.claims``; migration 0010).
+    #: The process judging this pending revision, and until when (``modbot.store.claims``; migration 0010).
     claimed_by: Mapped[str | None] = mapped_column(String(_HOLDER_CHARS), nullable=True)
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class VerdictRow(Base):
-    """Everything in a ``bot.domain.Verdict``, plus where it came from."""
+    """Everything in a ``modbot.domain.Verdict``, plus where it came from."""
 
     __tablename__ = "verdicts"
     __table_args__ = (
@@ -305,7 +305,7 @@ class MemberNoteRow(Base):
 
 
 class PrefilterVersionRow(Base):
-    """One trained prefilter of a community (``bot.training.learning``); the ``active`` one scores its servers."""
+    """One trained prefilter of a community (``modbot.training.learning``); the ``active`` one scores its servers."""
 
     __tablename__ = "prefilter_versions"
     __table_args__ = (UniqueConstraint("community", "version", name="uq_prefilter_versions_community_version"),)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.domain import ServerRef, utcnow
-from bot.domain.settings import ServerOverrides
-from bot.store._base import Database, StoreAdapter
-from bot.store.schema import ServerRow
+from modbot.domain import ServerRef, utcnow
+from modbot.domain.settings import ServerOverrides
+from modbot.store._base import Database, StoreAdapter
+from modbot.store.schema import ServerRow
 
 __all__ = ["SqlServerConfig", "ensure_server"]
 

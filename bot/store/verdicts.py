@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import (
+from modbot.domain import (
     Action,
     ActionKind,
     CaseStatus,
@@ -22,18 +22,18 @@ from bot.domain import (
     Verdict,
     utcnow,
 )
-from bot.domain.figures import RecallCounts
-from bot.domain.replay import JudgedMessage
-from bot.domain.records import Label, PlannedAction, SavedReport, SavedVerdict, ServerStats, VerdictToSave
-from bot.store._base import Database, StoreAdapter
-from bot.store._bulk import insert_many, mark_judged
-from bot.store._mapping import verdict_from_row, verdict_values
-from bot.store.cases import next_case_numbers
-from bot.store.judged import read_judged_messages
-from bot.store.labels import bot_verdicts, read_labels, read_recall_counts
-from bot.store.outbox import insert_planned, outbox_values
-from bot.store.reports import save_report
-from bot.store.schema import ActionRow, CaseRow, MessageRow, ReviewRow, VerdictRow
+from modbot.domain.figures import RecallCounts
+from modbot.domain.replay import JudgedMessage
+from modbot.domain.records import Label, PlannedAction, SavedReport, SavedVerdict, ServerStats, VerdictToSave
+from modbot.store._base import Database, StoreAdapter
+from modbot.store._bulk import insert_many, mark_judged
+from modbot.store._mapping import verdict_from_row, verdict_values
+from modbot.store.cases import next_case_numbers
+from modbot.store.judged import read_judged_messages
+from modbot.store.labels import bot_verdicts, read_labels, read_recall_counts
+from modbot.store.outbox import insert_planned, outbox_values
+from modbot.store.reports import save_report
+from modbot.store.schema import ActionRow, CaseRow, MessageRow, ReviewRow, VerdictRow
 
 __all__ = ["SqlVerdictLog"]
 
@@ -108,7 +108,7 @@ class SqlVerdictLog(StoreAdapter):
     async def judged_messages(
         self, server: ServerRef, limit: int = 500, *, since: datetime | None = None, candidate_version: str | None = None
     ) -> list[JudgedMessage]:
-        """Judged revisions with their live verdicts (and a shadow policy's); see ``bot.store.judged``."""
+        """Judged revisions with their live verdicts (and a shadow policy's); see ``modbot.store.judged``."""
         async with self._db.reading() as session:
             return await read_judged_messages(session, server, limit, since=since, candidate_version=candidate_version)
 
@@ -131,18 +131,18 @@ class SqlVerdictLog(StoreAdapter):
         actions: tuple[Action, ...] = (),
         requested_by: str | None = None,
     ) -> SavedReport:
-        """Record a moderator's report (see ``bot.ports.VerdictLog.save_report``)."""
+        """Record a moderator's report (see ``modbot.ports.VerdictLog.save_report``)."""
         return await save_report(self._db, event, verdict, shadow=shadow, actions=actions, requested_by=requested_by)
 
     async def labels(
         self, servers: Sequence[ServerRef] | None = None, *, since: datetime | None = None, limit: int = 10_000
     ) -> list[Label]:
-        """One label per message revision from verdicts, reports and reviews (see ``bot.store.labels``)."""
+        """One label per message revision from verdicts, reports and reviews (see ``modbot.store.labels``)."""
         async with self._db.reading() as session:
             return await read_labels(session, servers, since, limit)
 
     async def recall_counts(self, servers: Sequence[ServerRef], since: datetime) -> RecallCounts:
-        """What the live recall estimate needs (see ``bot.domain.figures``)."""
+        """What the live recall estimate needs (see ``modbot.domain.figures``)."""
         async with self._db.reading() as session:
             return await read_recall_counts(session, servers, since)
 

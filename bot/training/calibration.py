@@ -1,6 +1,6 @@
 """Thresholds from scores: in-distribution (out of fold) and for unknown communities (leave-one-dataset-out).
 
-The ``unknown`` thresholds are calibrated on :class:`bot.training.lodo.HeldOut` scores, blended with
+The ``unknown`` thresholds are calibrated on :class:`modbot.training.lodo.HeldOut` scores, blended with
 the final model's weights (and its skip bands replayed, as the scorer will skip), so that the
 target recall holds on sources the model did not see. How the held-out sources are combined
 (``TrainConfig.lodo_combine``):
@@ -25,14 +25,14 @@ from dataclasses import replace
 
 import numpy as np
 
-from bot.domain.policy import Policy
-from bot.stages.keywords import KeywordMatcher
-from bot.stages.prefilter.model import Blend, sigmoid
-from bot.stages.prefilter.thresholds import Thresholds, allow_threshold_for_recall, calibrate
-from bot.training.config import TrainConfig
-from bot.training.data import LabelledRow
-from bot.training.lodo import HeldOut
-from bot.training.skips import replay_logits
+from modbot.domain.policy import Policy
+from modbot.stages.keywords import KeywordMatcher
+from modbot.stages.prefilter.model import Blend, sigmoid
+from modbot.stages.prefilter.thresholds import Thresholds, allow_threshold_for_recall, calibrate
+from modbot.training.config import TrainConfig
+from modbot.training.data import LabelledRow
+from modbot.training.lodo import HeldOut
+from modbot.training.skips import replay_logits
 
 __all__ = ["COMBINES", "Calibrator", "auc", "calibrator", "keyword_hits_of", "lodo_thresholds", "macro_weights"]
 

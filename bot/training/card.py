@@ -7,11 +7,11 @@ import hashlib
 from collections import Counter
 from collections.abc import Sequence
 
-from bot.stages.prefilter.model import Blend, PrefilterModel
-from bot.stages.prefilter.scorer import SHARED_THRESHOLDS_FILE
-from bot.stages.prefilter.thresholds import Thresholds
-from bot.training.config import TrainConfig
-from bot.training.data import LabelledRow
+from modbot.stages.prefilter.model import Blend, PrefilterModel
+from modbot.stages.prefilter.scorer import SHARED_THRESHOLDS_FILE
+from modbot.stages.prefilter.thresholds import Thresholds
+from modbot.training.config import TrainConfig
+from modbot.training.data import LabelledRow
 
 __all__ = ["model_card", "provenance", "rows_digest"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.stages.prefilter.ngrams import NgramSpec
-from bot.stages.prefilter.thresholds import Thresholds
+from modbot.stages.prefilter.ngrams import NgramSpec
+from modbot.stages.prefilter.thresholds import Thresholds
 
 __all__ = ["TrainConfig", "TrainError", "TrainReport"]
 
@@ -51,15 +51,15 @@ class TrainConfig:
     #: embedding is skipped when no term inside it could change the routing. Lower is faster; the
     #: routing of a message whose term falls outside can differ from the full computation
     #: (``modbot eval --no-skip`` measures it). None: the margin and share that skip the most within
-    #: ``max_skip_cost`` and ``max_skip_loss`` (see :func:`bot.training.skips.choose_skips`).
+    #: ``max_skip_cost`` and ``max_skip_loss`` (see :func:`modbot.training.skips.choose_skips`).
     skip_share: float | None = None
     max_skip_cost: float = 0.005
     max_skip_loss: float = 0.005
     #: Leave-one-dataset-out calibration of the ``unknown`` thresholds (for servers of a community the
     #: model has not learned): True, False, or None (when two or more sources qualify; see
-    #: :func:`bot.training.lodo.lodo_sources`).
+    #: :func:`modbot.training.lodo.lodo_sources`).
     lodo: bool | None = None
-    #: How the held-out sources are combined: worst, macro or pooled (:mod:`bot.training.calibration`).
+    #: How the held-out sources are combined: worst, macro or pooled (:mod:`modbot.training.calibration`).
     lodo_combine: str = "worst"
     #: MLPs per held-out source's head (the final head averages ``embed_ensemble``).
     lodo_ensemble: int = 1

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.stages.language import training_languages
+from modbot.stages.language import training_languages
 
 __all__ = ["DataError", "LabelledRow", "cap_per_source", "read_rows", "read_rows_many", "row_languages", "split_rows"]
 

@@ -17,12 +17,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bot.domain import Decision, MessageEvent, ServerRef, Stage, Verdict
-from bot.moderation.judge import Judge, Routing
-from bot.stages.keywords import KeywordMatcher
-from bot.domain.policy import Policy
-from bot.training.data import LabelledRow
-from bot.stages.prefilter.thresholds import SweepPoint, allow_threshold_for_recall, sweep
+from modbot.domain import Decision, MessageEvent, ServerRef, Stage, Verdict
+from modbot.moderation.judge import Judge, Routing
+from modbot.stages.keywords import KeywordMatcher
+from modbot.domain.policy import Policy
+from modbot.training.data import LabelledRow
+from modbot.stages.prefilter.thresholds import SweepPoint, allow_threshold_for_recall, sweep
 
 __all__ = ["CategoryStats", "EvalReport", "evaluate_rows", "plot_sweep", "report_from_verdicts"]
 

@@ -1,8 +1,8 @@
 """The prefilter's learning loop, the parts that do not schedule: labels to rows, the held-back slice,
 the fast retraining config, evaluating a candidate against the current model and deciding.
 
-``modbot train-prefilter --from-db`` (:mod:`bot.cli.from_db`) and the scheduler
-(:mod:`bot.training.scheduler`) share these, so the slice the scheduler evaluates on is exactly the
+``modbot train-prefilter --from-db`` (:mod:`modbot.cli.from_db`) and the scheduler
+(:mod:`modbot.training.scheduler`) share these, so the slice the scheduler evaluates on is exactly the
 one the trainer left out.
 """
 
@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.domain.policy import Policy
-from bot.domain.records import Label, LabelSource
-from bot.stages.normalize import normalize
-from bot.stages.prefilter.scorer import EmbeddingPrefilter
-from bot.training.config import TrainConfig
-from bot.training.data import LabelledRow
+from modbot.domain.policy import Policy
+from modbot.domain.records import Label, LabelSource
+from modbot.stages.normalize import normalize
+from modbot.stages.prefilter.scorer import EmbeddingPrefilter
+from modbot.training.config import TrainConfig
+from modbot.training.data import LabelledRow
 
 __all__ = ["Evaluation", "accept", "evaluate", "fast_config", "held_back", "rows_from_labels", "split_labels"]
 

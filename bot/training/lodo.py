@@ -4,7 +4,7 @@ A model's own out-of-fold scores describe data like its training data; a server 
 model has not learned sends something else. For every training source (the rows' ``source``) that
 qualifies, the parts are fitted again on the *other* sources and the held-out source is scored the
 way an unknown server is scored: with the shared n-gram part only (no community correction), the
-embedding head and the neighbour memory built without it. :mod:`bot.training.calibration` turns
+embedding head and the neighbour memory built without it. :mod:`modbot.training.calibration` turns
 these values into the ``unknown`` thresholds.
 
 Cost: one n-gram fit, one head fit and one memory per held-out source. The head in these folds is
@@ -24,14 +24,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from bot.stages.prefilter.embedder import EMBEDDING_DIM
-from bot.training.config import TrainConfig
-from bot.training.data import LabelledRow
-from bot.training.parts import fit_embedding_head, fit_ngram
+from modbot.stages.prefilter.embedder import EMBEDDING_DIM
+from modbot.training.config import TrainConfig
+from modbot.training.data import LabelledRow
+from modbot.training.parts import fit_embedding_head, fit_ngram
 
 __all__ = ["HeldOut", "held_out_values", "lodo_sources"]
 
-#: ``progress(stage, done, total)``, as in :mod:`bot.training.train`.
+#: ``progress(stage, done, total)``, as in :mod:`modbot.training.train`.
 Progress = Callable[[str, int, int], None]
 #: Builds the neighbour memory of some rows: (folded texts, mean vectors, labels) -> rates of queries.
 MemoryRates = Callable[[list[str], np.ndarray, np.ndarray, np.ndarray], np.ndarray]

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.sparse import csr_matrix, diags, hstack
 
-from bot.stages.prefilter.parts import EmbeddingHead
-from bot.training.config import TrainConfig
-from bot.training.data import LabelledRow
+from modbot.stages.prefilter.parts import EmbeddingHead
+from modbot.training.config import TrainConfig
+from modbot.training.data import LabelledRow
 
 if TYPE_CHECKING:  # scikit-learn is imported when a model is fitted
     from sklearn.linear_model import LogisticRegression

@@ -4,9 +4,9 @@
 labels newer than its last version, or ``interval_s`` has passed since it (with any new label).
 Training runs in another process (``modbot train-prefilter --from-db``, through
 ``asyncio.create_subprocess_exec``), so neither the event loop nor judging waits for it. The candidate
-is then scored on the held-back slice (:func:`bot.training.learning.split_labels`: held-back labels of
+is then scored on the held-back slice (:func:`modbot.training.learning.split_labels`: held-back labels of
 every kind, audits weighted 1 / audit_share) beside the model that scores the community now, and becomes active
-only if :func:`bot.training.learning.accept` says so. Every candidate is stored as a version.
+only if :func:`modbot.training.learning.accept` says so. Every candidate is stored as a version.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.config import LearningSettings
-from bot.domain import ServerRef, utcnow
-from bot.domain.policy import Policy
-from bot.ports.learning import LearningStatus, PrefilterVersion, PrefilterVersions
-from bot.ports.storage import ServerConfig, VerdictLog
-from bot.stages.prefilter.learned import CommunityPrefilter
-from bot.stages.prefilter.scorer import load_prefilter
-from bot.training.learning import accept, evaluate, model_folder, split_labels
+from modbot.config import LearningSettings
+from modbot.domain import ServerRef, utcnow
+from modbot.domain.policy import Policy
+from modbot.ports.learning import LearningStatus, PrefilterVersion, PrefilterVersions
+from modbot.ports.storage import ServerConfig, VerdictLog
+from modbot.stages.prefilter.learned import CommunityPrefilter
+from modbot.stages.prefilter.scorer import load_prefilter
+from modbot.training.learning import accept, evaluate, model_folder, split_labels
 
 __all__ = ["Learner", "RetrainOutcome", "subprocess_trainer"]
 
@@ -46,7 +46,7 @@ def subprocess_trainer(database_url: str, *, extra: tuple[str, ...] = ()) -> Tra
 
     async def train(community: str, out: Path, eval_on: str) -> None:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", "from bot.cli import main; main()", "train-prefilter", "--from-db",
+            sys.executable, "-c", "from modbot.cli import main; main()", "train-prefilter", "--from-db",
             "--community", community, "--database-url", database_url, "--hold-back", eval_on, "--fast",
             "--out", str(out), *extra,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
@@ -126,7 +126,7 @@ class Learner:
         return named or self.default_community or server.key
 
     async def status_for(self, server: ServerRef) -> LearningStatus:
-        """The :class:`bot.ports.learning.PrefilterLearning` port: ``/mod prefilter status``."""
+        """The :class:`modbot.ports.learning.PrefilterLearning` port: ``/mod prefilter status``."""
         community = await self.community_of(server)
         info = await self.status(community, (await self.communities()).get(community, [server]))
         due = info["next_retrain_at"]

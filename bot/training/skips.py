@@ -11,9 +11,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from bot.stages.prefilter.model import Blend, logit, sigmoid
-from bot.stages.prefilter.thresholds import Thresholds
-from bot.training.config import TrainConfig
+from modbot.stages.prefilter.model import Blend, logit, sigmoid
+from modbot.stages.prefilter.thresholds import Thresholds
+from modbot.training.config import TrainConfig
 
 __all__ = ["ALT_SKIP_SHARES", "SkipChoice", "choose_skips", "replay_logits", "skip_loss"]
 

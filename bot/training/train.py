@@ -5,7 +5,7 @@ the shipped model was trained in):
 
 1. :func:`_featurize` — every text folded exactly as the Judge folds it, its n-gram row, and its pooled
    MiniLM features (each unique text embedded once); each row's community (see
-   :func:`bot.training.parts.community_design`).
+   :func:`modbot.training.parts.community_design`).
 2. :func:`_out_of_fold` — k-fold out-of-fold values of the three parts (n-gram logit, embedding-head
    logit, neighbour unsafe rate), so the blend and the thresholds are fitted on predictions for data
    each part did not see.
@@ -13,9 +13,9 @@ the shipped model was trained in):
 4. :func:`_fit_final_parts` — every part refitted on all rows.
 5. :func:`_calibrate` — thresholds for the target recall from the out-of-fold scores (with the policy's
    keyword stage, when one is given), for servers with and without a community, and the skip bands
-   (:func:`bot.training.skips.choose_skips`).
-6. :func:`bot.training.lodo.held_out_values` (run after step 2; ``blend_on="lodo"`` fits step 3 on
-   them) and :func:`bot.training.calibration.lodo_thresholds`: with two or more sources, the
+   (:func:`modbot.training.skips.choose_skips`).
+6. :func:`modbot.training.lodo.held_out_values` (run after step 2; ``blend_on="lodo"`` fits step 3 on
+   them) and :func:`modbot.training.calibration.lodo_thresholds`: with two or more sources, the
    ``unknown`` thresholds, calibrated on sources the model did not see (leave-one-dataset-out).
 7. :func:`_write_model` — the model folder: weights, thresholds and the model card. Format 2 (with
    communities): ``thresholds.json`` for the learned communities, ``thresholds.shared.json`` for
@@ -34,22 +34,22 @@ from pathlib import Path
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from bot.domain.policy import Policy
-from bot.stages.normalize import normalize
-from bot.stages.prefilter.embedder import EMBEDDING_DIM, OnnxEmbedder
-from bot.stages.prefilter.model import Blend, PrefilterModel, SimilarityParams, sigmoid
-from bot.stages.prefilter.model_files import save_model
-from bot.stages.prefilter.ngrams import NgramFeaturizer
-from bot.stages.prefilter.parts import CommunityWeights, EmbeddingHead, NeighbourMemory
-from bot.stages.prefilter.scorer import SHARED_THRESHOLDS_FILE
-from bot.stages.prefilter.thresholds import Thresholds
-from bot.training.calibration import Calibrator, auc, calibrator, keyword_hits_of, lodo_thresholds, macro_weights
-from bot.training.card import model_card, provenance
-from bot.training.config import TrainConfig, TrainError, TrainReport
-from bot.training.data import LabelledRow, row_languages
-from bot.training.lodo import HeldOut, held_out_values
-from bot.training.parts import community_design, community_groups, fit_embedding_head, fit_ngram
-from bot.training.skips import choose_skips
+from modbot.domain.policy import Policy
+from modbot.stages.normalize import normalize
+from modbot.stages.prefilter.embedder import EMBEDDING_DIM, OnnxEmbedder
+from modbot.stages.prefilter.model import Blend, PrefilterModel, SimilarityParams, sigmoid
+from modbot.stages.prefilter.model_files import save_model
+from modbot.stages.prefilter.ngrams import NgramFeaturizer
+from modbot.stages.prefilter.parts import CommunityWeights, EmbeddingHead, NeighbourMemory
+from modbot.stages.prefilter.scorer import SHARED_THRESHOLDS_FILE
+from modbot.stages.prefilter.thresholds import Thresholds
+from modbot.training.calibration import Calibrator, auc, calibrator, keyword_hits_of, lodo_thresholds, macro_weights
+from modbot.training.card import model_card, provenance
+from modbot.training.config import TrainConfig, TrainError, TrainReport
+from modbot.training.data import LabelledRow, row_languages
+from modbot.training.lodo import HeldOut, held_out_values
+from modbot.training.parts import community_design, community_groups, fit_embedding_head, fit_ngram
+from modbot.training.skips import choose_skips
 
 __all__ = ["Progress", "TrainConfig", "TrainError", "TrainReport", "train_prefilter"]
 

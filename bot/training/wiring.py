@@ -1,20 +1,20 @@
-"""Wiring of the learning loop for the composition root (``bot.app``): the community-aware prefilter
-and the :class:`~bot.training.scheduler.Learner` that retrains it, when ``[learning]`` is on."""
+"""Wiring of the learning loop for the composition root (``modbot.app``): the community-aware prefilter
+and the :class:`~modbot.training.scheduler.Learner` that retrains it, when ``[learning]`` is on."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from bot.config import AppSettings
-from bot.domain.policy import Policy
-from bot.policy_files import load_policy_dir
-from bot.ports import Prefilter
-from bot.ports.learning import PrefilterVersions
-from bot.ports.storage import ServerConfig, VerdictLog
+from modbot.config import AppSettings
+from modbot.domain.policy import Policy
+from modbot.policy_files import load_policy_dir
+from modbot.ports import Prefilter
+from modbot.ports.learning import PrefilterVersions
+from modbot.ports.storage import ServerConfig, VerdictLog
 
 if TYPE_CHECKING:  # the scheduler pulls in the prefilter's numerical stack: imported when learning is on
-    from bot.training.scheduler import Learner
+    from modbot.training.scheduler import Learner
 
 __all__ = ["LearningStorage", "build_learner"]
 
@@ -36,15 +36,15 @@ async def build_learner(
     settings: AppSettings, storage: LearningStorage, prefilter: Prefilter | None, extra_policies: Sequence[Policy]
 ) -> tuple[Prefilter | None, Learner | None]:
     """With ``[learning]`` on: the prefilter wrapped so communities get their learned models, and the learner."""
-    from bot.stages.prefilter import EmbeddingPrefilter
+    from modbot.stages.prefilter import EmbeddingPrefilter
 
     enabled = settings.learning.enabled
     if enabled is None:
         enabled = settings.database_url.startswith(("sqlite", "postgresql")) and ":memory:" not in settings.database_url
     if not enabled or not isinstance(prefilter, EmbeddingPrefilter):
         return prefilter, None
-    from bot.stages.prefilter.learned import CommunityPrefilter
-    from bot.training.scheduler import Learner, subprocess_trainer
+    from modbot.stages.prefilter.learned import CommunityPrefilter
+    from modbot.training.scheduler import Learner, subprocess_trainer
 
     wrapped = CommunityPrefilter(prefilter)
     policy = next(iter([*extra_policies, *load_policy_dir(settings.policy_dir)]), None)

@@ -4,7 +4,7 @@ Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-02 18:00:00
 
-``modbot serve`` retrains a community's prefilter from its stored labels (``bot.training.learning``);
+``modbot serve`` retrains a community's prefilter from its stored labels (``modbot.training.learning``);
 every candidate is kept as a row (its model folder, its evaluation metrics, whether it is active) so
 ``/mod prefilter status`` can show them and ``/mod prefilter rollback`` can go back.
 """

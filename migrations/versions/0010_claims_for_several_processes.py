@@ -6,7 +6,7 @@ Create Date: 2026-12-02 01:00:00
 
 Several bot processes may share one database: a pending message is claimed by the process judging
 it (``messages.claimed_by`` until ``claimed_until``), an outbox action by the process attempting it
-(``action_outbox.claimed_by``; its lease is ``next_attempt_at`` as before). See ``bot.store.claims``.
+(``action_outbox.claimed_by``; its lease is ``next_attempt_at`` as before). See ``modbot.store.claims``.
 
 PostgreSQL enforces VARCHAR lengths (SQLite never does): policy titles, server names and model names
 become TEXT there, so a long title is stored rather than refused.

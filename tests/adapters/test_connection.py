@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from adapters.connection import OneLineReconnects, describe, unreachable
+from modbot_adapters.connection import OneLineReconnects, describe, unreachable
 
 
 def _closed_port() -> int:

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from bot.cli.doctor import render, run_doctor
-from bot.cli.doctor_checks import Finding, check_database, check_gpu, check_model, check_policies, query_gpus
-from bot.cli.doctor_platforms import Endpoints, check_discord, check_reasoner_server, check_slack
-from bot.config import DiscordSettings, SlackSettings
-from bot.package_data import migrations_dir, shipped_policies_dir
-from bot.stages.reasoner.config import ReasonerSettings
-from bot.store.database import upgrade_sync
+from modbot.cli.doctor import render, run_doctor
+from modbot.cli.doctor_checks import Finding, check_database, check_gpu, check_model, check_policies, query_gpus
+from modbot.cli.doctor_platforms import Endpoints, check_discord, check_reasoner_server, check_slack
+from modbot.config import DiscordSettings, SlackSettings
+from modbot.package_data import migrations_dir, shipped_policies_dir
+from modbot.stages.reasoner.config import ReasonerSettings
+from modbot.store.database import upgrade_sync
 from tests.adapters.discord import payloads as p
 from tests.adapters.discord.fake_discord import FakeDiscord
 from tests.adapters.slack.slack_mock import MockSlack

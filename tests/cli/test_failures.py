@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
 
-from bot.cli.failures import describe_failure
+from modbot.cli.failures import describe_failure
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,7 +33,7 @@ def test_db_upgrade_on_an_unreachable_database_is_one_masked_line(tmp_path: Path
         "MODBOT_CONFIG": str(tmp_path / "absent.toml"),
     }
     done = subprocess.run(
-        [sys.executable, "-c", "from bot.cli.main import main; main()", "db", "upgrade"],
+        [sys.executable, "-c", "from modbot.cli.main import main; main()", "db", "upgrade"],
         cwd=tmp_path, env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=120,
     )
     output = done.stdout + done.stderr

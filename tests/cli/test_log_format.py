@@ -10,8 +10,8 @@ import sys
 
 from pydantic import SecretStr
 
-from bot.cli.logs import MASK, JsonFormatter, RedactingFormatter, secret_values
-from bot.config import DiscordSettings, HttpApiSettings, SlackSettings
+from modbot.cli.logs import MASK, JsonFormatter, RedactingFormatter, secret_values
+from modbot.config import DiscordSettings, HttpApiSettings, SlackSettings
 from tests.conftest import REPO, make_settings
 
 DISCORD = "discord-token-abcdefghijklmnop"
@@ -89,7 +89,7 @@ def test_text_lines_are_masked_as_well(tmp_path):
 
 def test_an_uncaught_exception_is_one_json_line_with_its_traceback_masked():
     code = (
-        "from bot.cli.logs import setup_logging\n"
+        "from modbot.cli.logs import setup_logging\n"
         "import warnings\n"
         "setup_logging('INFO', 'json', ['supersecret-123'])\n"
         "warnings.warn('deprecated thing')\n"

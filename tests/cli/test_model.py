@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli.model import DEFAULT_REPO, KNOWN_SHA256, model_app, sha256_file
-from bot.stages.reasoner.config import DEFAULT_MODEL_FILE
+from modbot.cli.model import DEFAULT_REPO, KNOWN_SHA256, model_app, sha256_file
+from modbot.stages.reasoner.config import DEFAULT_MODEL_FILE
 from tests.support.tiny_gguf import ensure_tiny_gguf
 
 runner = CliRunner()

@@ -9,11 +9,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from bot.cli.prefilter import register
-from bot.domain import Decision, Stage, Verdict
-from bot.moderation.judge import Routing
-from bot.training.data import LabelledRow
-from bot.training.evaluate import report_from_verdicts
+from modbot.cli.prefilter import register
+from modbot.domain import Decision, Stage, Verdict
+from modbot.moderation.judge import Routing
+from modbot.training.data import LabelledRow
+from modbot.training.evaluate import report_from_verdicts
 
 # synthetic_file and trained_dir are fixtures: imported here, pytest finds them in this module.
 from tests.support.prefilter_data import SHARED_DATA, synthetic_file, synthetic_rows, trained_dir, write_jsonl  # noqa: F401
@@ -158,7 +158,7 @@ class _WordReasoner:
         self.calls = 0
 
     async def judge(self, request):
-        from bot.ports import Judgement
+        from modbot.ports import Judgement
 
         self.calls += 1
         bad = any(
@@ -172,12 +172,12 @@ class _WordReasoner:
 
 
 async def test_full_stages_send_escalations_to_the_reasoner(trained_dir: Path):
-    from bot.cli.evaluation import _neutral_policy
-    from bot.moderation.judge import Judge
-    from bot.stages.keywords import KeywordMatcher
-    from bot.stages.prefilter import load_prefilter
-    from bot.training.data import read_rows
-    from bot.training.evaluate import evaluate_rows
+    from modbot.cli.evaluation import _neutral_policy
+    from modbot.moderation.judge import Judge
+    from modbot.stages.keywords import KeywordMatcher
+    from modbot.stages.prefilter import load_prefilter
+    from modbot.training.data import read_rows
+    from modbot.training.evaluate import evaluate_rows
 
     rows = read_rows(write_jsonl(Path(trained_dir).parent / "full.jsonl", synthetic_rows(60, seed=21)))
     prefilter = load_prefilter(trained_dir)

@@ -34,7 +34,7 @@ SCAM = "claim your prize at free-nitro.example today"
 #: The real entry point, with discord.py's REST base moved first (the test's one seam at the network edge).
 LAUNCH = (
     "import sys, discord.http; discord.http.Route.BASE = sys.argv.pop(1); "
-    "from bot.cli.main import main; sys.argv[0] = 'modbot'; main()"
+    "from modbot.cli.main import main; sys.argv[0] = 'modbot'; main()"
 )
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.commands.handlers.audit import AUDIT_PAGE_SIZE
-from bot.commands.parser import parse_mod_command
-from bot.domain.commands import Invoker, SetMode, ShowAudit, ShowQueue
+from modbot.commands.handlers.audit import AUDIT_PAGE_SIZE
+from modbot.commands.parser import parse_mod_command
+from modbot.domain.commands import Invoker, SetMode, ShowAudit, ShowQueue
 from tests.commands.test_service import MEMBER_A, MOD_A, MOD_B, A, core  # noqa: F401  (the fixture)
 
 

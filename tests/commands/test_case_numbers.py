@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from bot.domain.commands import CaseAction, MemberHistory, Review, ShowCase, ShowQueue, ShowReasoning
+from modbot.domain.commands import CaseAction, MemberHistory, Review, ShowCase, ShowQueue, ShowReasoning
 from tests.commands.test_service import MOD_A, MOD_B, A, B, core  # noqa: F401  (the fixture)
 from tests.conftest import event
 
@@ -55,6 +55,6 @@ async def test_posted_cases_and_summaries_show_the_number(core):  # noqa: F811
     await _judge(services, ("aimbot a1", A), ("aimbot a2", A), ("aimbot b1", B))
     posted = [a.case for a in sink.actions if a.case is not None and a.server == B]
     assert posted and all(c.number == 1 and c.display_number == 1 for c in posted)
-    from bot.commands.presenters import case_summary
+    from modbot.commands.presenters import case_summary
 
     assert case_summary(posted[0]).startswith("#1 ")

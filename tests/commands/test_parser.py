@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands.parser import CommandSyntaxError, parse_mod_command
-from bot.domain.commands import (
+from modbot.commands.parser import CommandSyntaxError, parse_mod_command
+from modbot.domain.commands import (
     Exempt,
     Forget,
     Help,

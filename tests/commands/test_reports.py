@@ -3,10 +3,10 @@ labels the bot's own work yields (reasoner verdicts, reviews, reports, audits wi
 
 from __future__ import annotations
 
-from bot.domain import ActionKind, CaseStatus, MessageEvent, MessageStatus, ReviewOutcome, ServerRef, Stage
-from bot.domain.commands import Invoker, ReportMessage, Review
-from bot.domain.records import LabelSource
-from bot.moderation.audits import is_sampled
+from modbot.domain import ActionKind, CaseStatus, MessageEvent, MessageStatus, ReviewOutcome, ServerRef, Stage
+from modbot.domain.commands import Invoker, ReportMessage, Review
+from modbot.domain.records import LabelSource
+from modbot.moderation.audits import is_sampled
 from tests.conftest import event
 from tests.moderation.audit_support import SERVER, ScriptedPrefilter, audited_services
 from tests.support.scripted import ScriptedReasoner, by_keyword

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.domain import ActionKind, CaseStatus, ServerRef
-from bot.domain.commands import (
+from modbot.domain import ActionKind, CaseStatus, ServerRef
+from modbot.domain.commands import (
     CaseAction,
     Exempt,
     Forget,
@@ -22,7 +22,7 @@ from bot.domain.commands import (
     ShowReasoning,
     Stats,
 )
-from bot.domain.records import LabelledText
+from modbot.domain.records import LabelledText
 from tests.conftest import TEST_POLICY, event
 from tests.support.recording_sink import RecordingSink
 from tests.support.scripted import ScriptedReasoner, by_keyword
@@ -36,7 +36,7 @@ MEMBER_A = Invoker(A, "member", role_ids=("everyone",))
 
 @pytest.fixture
 async def core(tmp_path):
-    from bot.app import build_services
+    from modbot.app import build_services
     from tests.conftest import make_settings
 
     sink = RecordingSink()
@@ -185,7 +185,7 @@ class RecordingPrefilter:
         self.languages = frozenset({"en"})
 
     async def score(self, policy, event, normalized_text, *, community=None):
-        from bot.ports import PrefilterScore
+        from modbot.ports import PrefilterScore
 
         return PrefilterScore(0.5, model="recording")
 
@@ -204,7 +204,7 @@ class RecordingPrefilter:
 
 
 async def test_ban_or_timeout_after_overturn_is_an_action_not_a_review(tmp_path):
-    from bot.app import build_services
+    from modbot.app import build_services
     from tests.conftest import make_settings
 
     settings = make_settings(tmp_path)
@@ -233,7 +233,7 @@ async def test_ban_or_timeout_after_overturn_is_an_action_not_a_review(tmp_path)
 
 
 async def test_moderator_actions_are_complete_and_notify_in_the_mod_channel(tmp_path):
-    from bot.app import build_services
+    from modbot.app import build_services
     from tests.conftest import make_settings
 
     sink = RecordingSink(refuse={ActionKind.BAN})

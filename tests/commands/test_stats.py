@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from bot.domain import Action, ActionOutcome
-from bot.domain.commands import Invoker, Stats
+from modbot.domain import Action, ActionOutcome
+from modbot.domain.commands import Invoker, Stats
 from tests.conftest import event
 from tests.moderation.audit_support import SERVER, ScriptedPrefilter, audited_services
 from tests.support.scripted import ScriptedReasoner, by_keyword

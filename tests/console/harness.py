@@ -11,12 +11,12 @@ from typing import Any
 
 import httpx
 
-from adapters import web_console
-from adapters.web_console.adapter import ConsoleAdapter
-from bot.app import Services, build_services
-from bot.config import ConsoleSettings
-from bot.domain import ServerRef
-from bot.domain.settings import ServerSettings
+from modbot_adapters import web_console
+from modbot_adapters.web_console.adapter import ConsoleAdapter
+from modbot.app import Services, build_services
+from modbot.config import ConsoleSettings
+from modbot.domain import ServerRef
+from modbot.domain.settings import ServerSettings
 from tests.conftest import event, make_settings
 from tests.console.fake_oauth import CLIENT_ID, CLIENT_SECRET, FakeOAuth, OAuthUser
 from tests.support.scripted import ScriptedReasoner, by_keyword

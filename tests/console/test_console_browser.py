@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain import CaseStatus
+from modbot.domain import CaseStatus
 from tests.adapters.discord import payloads as p
 from tests.adapters.discord.fake_discord import FakeDiscord
 from tests.adapters.discord.harness import SERVER

@@ -3,7 +3,7 @@ the loopback Slack API, with a complete action and no core."""
 
 from __future__ import annotations
 
-from bot.domain import Action, ActionKind, Case, CaseStatus, Decision, MessageEvent, Stage, Verdict
+from modbot.domain import Action, ActionKind, Case, CaseStatus, Decision, MessageEvent, Stage, Verdict
 from tests.adapters.slack.slack_harness import GENERAL, MOD_CHANNEL, PLAYER, SERVER, harness  # noqa: F401  (fixture)
 
 __all__ = ["harness"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from bot.domain import ActionKind, CaseStatus
+from modbot.domain import ActionKind, CaseStatus
 from tests.adapters.discord import payloads as p
 from tests.adapters.discord.fake_discord import FakeDiscord
 from tests.adapters.discord.harness import SERVER

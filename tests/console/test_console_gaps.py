@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands.parser import CommandSyntaxError, parse_mod_command
-from bot.domain.commands import Invoker, PolicyReplay, SetValue
-from bot.domain.policy import parse_policy
+from modbot.commands.parser import CommandSyntaxError, parse_mod_command
+from modbot.domain.commands import Invoker, PolicyReplay, SetValue
+from modbot.domain.policy import parse_policy
 from tests.conftest import TEST_POLICY, event
 from tests.console.fake_oauth import MANAGE_MESSAGES, OAuthUser, guild
 from tests.console.harness import GUILD_A, SERVER_A, SERVER_B, Console, csrf_of

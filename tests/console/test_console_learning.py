@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from adapters.web_console.learning_chart import learning_points
-from bot.app import build_services
-from bot.config import LearningSettings
-from bot.domain.commands import Reply
-from bot.domain.settings import ServerSettings
-from bot.stages.prefilter import load_prefilter
+from modbot_adapters.web_console.learning_chart import learning_points
+from modbot.app import build_services
+from modbot.config import LearningSettings
+from modbot.domain.commands import Reply
+from modbot.domain.settings import ServerSettings
+from modbot.stages.prefilter import load_prefilter
 from tests.conftest import make_settings
 from tests.console.fake_oauth import MANAGE_MESSAGES, FakeOAuth, OAuthUser, guild
 from tests.console.harness import GUILD_A, SERVER_A, Console, cheat_reasoner, console_settings, start_console
@@ -23,7 +23,7 @@ MOD = OAuthUser("920", "lin", [guild(GUILD_A, "Raid Night", MANAGE_MESSAGES)])
 
 
 def _metrics(recall: float, escalated: float, accepted: bool) -> dict[str, object]:
-    """What the learner stores with a version (``bot.training.scheduler``): the held-back evaluation."""
+    """What the learner stores with a version (``modbot.training.scheduler``): the held-back evaluation."""
     candidate = {"n": 400, "unsafe": 80, "recall": recall, "escalated_share": escalated, "allow_below": 0.3, "slice": "all"}
     return {"candidate": candidate, "accepted": accepted, "decision": "" if accepted else "escalates more"}
 

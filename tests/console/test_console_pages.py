@@ -4,7 +4,7 @@ a member who moderates nothing)."""
 
 from __future__ import annotations
 
-from bot.domain import CaseStatus
+from modbot.domain import CaseStatus
 from tests.console.fake_oauth import ADMINISTRATOR, MANAGE_MESSAGES, SEND_MESSAGES, OAuthUser, guild
 from tests.console.harness import GUILD_A, GUILD_B, SERVER_A, SERVER_B, Console, csrf_of
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from adapters import web_console
-from adapters.web_console.adapter import ConsoleAdapter
-from adapters.web_console.auth import may_moderate
-from bot.app import ADAPTER_MODULES, build_services, create_adapters
-from bot.config import ConsoleSettings, SlackSettings, load_settings
+from modbot_adapters import web_console
+from modbot_adapters.web_console.adapter import ConsoleAdapter
+from modbot_adapters.web_console.auth import may_moderate
+from modbot.app import ADAPTER_MODULES, build_services, create_adapters
+from modbot.config import ConsoleSettings, SlackSettings, load_settings
 from tests.conftest import make_settings
 from tests.console.fake_oauth import ADMINISTRATOR, CLIENT_SECRET, MANAGE_MESSAGES, SEND_MESSAGES, OAuthUser, guild
 from tests.console.harness import GUILD_A, Console
@@ -32,7 +32,7 @@ def test_missing_settings_name_the_port_then_the_oauth_client(tmp_path: Path) ->
     assert web_console.missing_settings(make_settings(tmp_path, console=slack_only)) != []
     with_bot = make_settings(tmp_path, console=slack_only, slack=SlackSettings(bot_token="xoxb-1"))
     assert web_console.missing_settings(with_bot) == []
-    assert "adapters.web_console" in ADAPTER_MODULES
+    assert "modbot_adapters.web_console" in ADAPTER_MODULES
 
 
 def test_settings_come_from_the_file_and_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.config import SlackSettings
-from bot.domain import CaseStatus, ServerRef
+from modbot.config import SlackSettings
+from modbot.domain import CaseStatus, ServerRef
 from tests.console.fake_oauth import FakeOAuth
 from tests.console.fake_slack import BOT_TOKEN, SLACK_CLIENT_ID, SLACK_CLIENT_SECRET, TEAM_ID, FakeSlack, SlackUser
 from tests.console.harness import Console, console_settings, csrf_of, open_cases, start_stack

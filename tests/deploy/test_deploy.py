@@ -20,8 +20,8 @@ import jsonschema
 import pytest
 import yaml
 
-from bot.app import reasoner_settings
-from bot.config import load_settings
+from modbot.app import reasoner_settings
+from modbot.config import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((Path(__file__).with_name("compose_spec.json")).read_text(encoding="utf-8"))

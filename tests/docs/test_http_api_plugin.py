@@ -26,9 +26,9 @@ from types import ModuleType
 
 import pytest
 
-from bot.app import build_services, create_adapters
-from bot.config import AppSettings
-from bot.domain import ServerRef
+from modbot.app import build_services, create_adapters
+from modbot.config import AppSettings
+from modbot.domain import ServerRef
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN_FILE = REPO / "docs" / "http_api_plugin.py"
@@ -108,8 +108,8 @@ def receiver() -> Iterator[RecordingReceiver]:
 
 
 async def test_example_plugin_end_to_end(tmp_path: Path, receiver: RecordingReceiver) -> None:
-    pytest.importorskip("adapters.http_api.adapter", reason="the HTTP API adapter (adapters/http_api) is not there yet")
-    from adapters.http_api import signing
+    pytest.importorskip("modbot_adapters.http_api.adapter", reason="the HTTP API adapter (adapters/http_api) is not there yet")
+    from modbot_adapters.http_api import signing
 
     settings = AppSettings(
         database_url=f"sqlite+aiosqlite:///{tmp_path}/m.sqlite3",

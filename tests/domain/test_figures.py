@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.domain.figures import AuditTally, Backlog, RecallCounts, estimate_recall, wilson_interval
+from modbot.domain.figures import AuditTally, Backlog, RecallCounts, estimate_recall, wilson_interval
 
 
 def test_wilson_interval_known_values() -> None:

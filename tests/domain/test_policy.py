@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import re2
 
-from bot.domain import Decision
-from bot.domain.policy import MAX_POLICY_BYTES, Policy, PolicyError, parse_duration, parse_policy, policy_version
-from bot.policy_files import load_policy
-from bot.stages.keywords import KeywordMatcher
+from modbot.domain import Decision
+from modbot.domain.policy import MAX_POLICY_BYTES, Policy, PolicyError, parse_duration, parse_policy, policy_version
+from modbot.policy_files import load_policy
+from modbot.stages.keywords import KeywordMatcher
 
 SHIPPED = Path(__file__).resolve().parents[2] / "policies" / "game-community.md"
 

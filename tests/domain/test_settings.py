@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.domain import MessageEvent, ServerRef
-from bot.domain.settings import ServerOverrides, ServerSettings, exemption_reason
+from modbot.domain import MessageEvent, ServerRef
+from modbot.domain.settings import ServerOverrides, ServerSettings, exemption_reason
 
 
 def test_overrides_inherit_unset_fields_and_can_reset():

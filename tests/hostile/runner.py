@@ -14,10 +14,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.app import build_prefilter, build_services
-from bot.domain import MessageEvent, MessageStatus, ServerRef, Verdict
-from bot.domain.settings import ServerSettings
-from bot.ports import Completion, CompletionRequest, JudgeRequest
+from modbot.app import build_prefilter, build_services
+from modbot.domain import MessageEvent, MessageStatus, ServerRef, Verdict
+from modbot.domain.settings import ServerSettings
+from modbot.ports import Completion, CompletionRequest, JudgeRequest
 from tests.conftest import REPO, make_settings
 
 SERVER = ServerRef("test", "hostile")

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from adapters.http_api.sink import callback_body, callback_payload
-from adapters.slack_app.blocks import case_message
-from bot.domain import Action, ActionKind, Case, Decision, MessageEvent, ServerRef, Stage, Verdict
-from bot.domain.settings import ServerSettings
+from modbot_adapters.http_api.sink import callback_body, callback_payload
+from modbot_adapters.slack_app.blocks import case_message
+from modbot.domain import Action, ActionKind, Case, Decision, MessageEvent, ServerRef, Stage, Verdict
+from modbot.domain.settings import ServerSettings
 from tests.adapters.discord import payloads as p
 from tests.adapters.discord.conftest import fake  # noqa: F401  (the loopback Discord API fixture)
 from tests.adapters.discord.fake_discord import FakeDiscord

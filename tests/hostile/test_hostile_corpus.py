@@ -12,12 +12,12 @@ import json
 
 import pytest
 
-from bot.domain import ContextMessage, Decision, MessageEvent, MessageStatus, Stage
-from bot.domain.policy import parse_policy
-from bot.ports import Judgement, JudgeRequest
-from bot.stages.reasoner import ReasonerSettings
-from bot.stages.reasoner.harmony import FIRST_SPECIAL_TOKEN, HarmonyCodec, PromptBuilder
-from bot.stages.reasoner.reasoner import HarmonyReasoner
+from modbot.domain import ContextMessage, Decision, MessageEvent, MessageStatus, Stage
+from modbot.domain.policy import parse_policy
+from modbot.ports import Judgement, JudgeRequest
+from modbot.stages.reasoner import ReasonerSettings
+from modbot.stages.reasoner.harmony import FIRST_SPECIAL_TOKEN, HarmonyCodec, PromptBuilder
+from modbot.stages.reasoner.reasoner import HarmonyReasoner
 from tests.hostile.cases import CASES, MALFORMED_COMPLETIONS, SPECIAL_TOKEN_TEXTS, Expect, Hostile
 from tests.hostile.runner import GAME_POLICY, SERVER, Outcome, ScriptedTransport, run_pipeline
 from tests.support.scripted import ScriptedReasoner, safe, violation

@@ -6,8 +6,8 @@ import json
 import re
 from pathlib import Path
 
-from bot.app import build_services
-from bot.config import MetricsSettings
+from modbot.app import build_services
+from modbot.config import MetricsSettings
 from tests.conftest import event, make_settings
 from tests.metrics.support import scrape
 from tests.support.scripted import ScriptedReasoner, by_keyword

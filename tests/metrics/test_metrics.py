@@ -6,10 +6,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from bot.app import build_services
-from bot.config import MetricsSettings
-from bot.domain import ActionOutcome, ServerRef
-from bot.ports import JudgeRequest
+from modbot.app import build_services
+from modbot.config import MetricsSettings
+from modbot.domain import ActionOutcome, ServerRef
+from modbot.ports import JudgeRequest
 from tests.conftest import event, make_settings
 from tests.metrics.support import healthz, scrape
 from tests.support.scripted import ScriptedReasoner, garbage, safe, violation

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bot.app import Services, build_services
-from bot.config import PipelineSettings
-from bot.domain import ServerRef
-from bot.domain.settings import ServerSettings
-from bot.ports import PrefilterScore
+from modbot.app import Services, build_services
+from modbot.config import PipelineSettings
+from modbot.domain import ServerRef
+from modbot.domain.settings import ServerSettings
+from modbot.ports import PrefilterScore
 from tests.conftest import make_settings
 from tests.support.recording_sink import RecordingSink
 from tests.support.scripted import ScriptedReasoner

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.commands.presenters import case_fields
-from bot.config import PipelineSettings
-from bot.domain import ActionKind, Decision, MessageEvent, ServerRef, Stage
-from bot.moderation.audits import audit_draw, is_sampled
+from modbot.commands.presenters import case_fields
+from modbot.config import PipelineSettings
+from modbot.domain import ActionKind, Decision, MessageEvent, ServerRef, Stage
+from modbot.moderation.audits import audit_draw, is_sampled
 from tests.conftest import event
 from tests.moderation.audit_support import SERVER, ScriptedPrefilter, audited_services
 from tests.support.scripted import ScriptedReasoner, by_keyword
@@ -145,7 +145,7 @@ async def test_no_audits_without_a_reasoner_or_a_prefilter(tmp_path) -> None:
     assert services.pipeline.counters.audits_done == services.pipeline.counters.audits_dropped == 0
     await services.close()
 
-    from bot.app import build_services
+    from modbot.app import build_services
     from tests.conftest import make_settings
 
     reasoner = ScriptedReasoner()

@@ -11,13 +11,13 @@ import sys
 
 import pytest
 
-from bot.app import build_services
-from bot.domain import Action, ActionKind, ActionOutcome, Decision, ServerRef, Stage, Verdict
-from bot.domain.records import VerdictToSave
-from bot.domain.settings import ServerSettings
-from bot.config import PipelineSettings
-from bot.moderation.dispatch import ModeratorActions
-from bot.moderation.enforcement import plan_actions
+from modbot.app import build_services
+from modbot.domain import Action, ActionKind, ActionOutcome, Decision, ServerRef, Stage, Verdict
+from modbot.domain.records import VerdictToSave
+from modbot.domain.settings import ServerSettings
+from modbot.config import PipelineSettings
+from modbot.moderation.dispatch import ModeratorActions
+from modbot.moderation.enforcement import plan_actions
 from tests.conftest import event, make_settings
 from tests.support.recording_sink import RecordingSink
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.domain import Action, ActionKind, Case, Decision, MessageEvent, ServerRef, Stage, Verdict
-from bot.domain.policy import parse_policy
-from bot.domain.settings import ServerSettings
-from bot.moderation.enforcement import GENERIC_NOTICE, plan_actions, plan_moderator_action
+from modbot.domain import Action, ActionKind, Case, Decision, MessageEvent, ServerRef, Stage, Verdict
+from modbot.domain.policy import parse_policy
+from modbot.domain.settings import ServerSettings
+from modbot.moderation.enforcement import GENERIC_NOTICE, plan_actions, plan_moderator_action
 from tests.conftest import TEST_POLICY
 
 POLICY = parse_policy(TEST_POLICY)

@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from bot.domain import MessageEvent, ServerRef
-from bot.domain.policy import Policy, parse_policy
-from bot.moderation.fairness import FairQueue, FairReasoner, QueueFull
-from bot.ports import Judgement, JudgeRequest
+from modbot.domain import MessageEvent, ServerRef
+from modbot.domain.policy import Policy, parse_policy
+from modbot.moderation.fairness import FairQueue, FairReasoner, QueueFull
+from modbot.ports import Judgement, JudgeRequest
 from tests.conftest import TEST_POLICY
 
 
@@ -129,7 +129,7 @@ async def test_a_cancelled_waiter_gives_its_turn_away(policy: Policy):
 
 
 async def test_a_server_with_too_many_waiting_is_told_busy_and_the_others_are_not(policy: Policy):
-    from bot.ports import ReasonerUnavailable
+    from modbot.ports import ReasonerUnavailable
 
     inner = _SlowReasoner()
     gate = FairReasoner(inner, slots=1, max_waiting=2)

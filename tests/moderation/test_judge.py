@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot.domain import Decision, MessageEvent, ServerRef, Stage
-from bot.domain.policy import parse_policy
-from bot.moderation.judge import FALLBACK_ACT_ABOVE, FALLBACK_ALLOW_BELOW, Judge, Routing
-from bot.ports import Judgement, JudgeRequest, PrefilterScore, ReasonerUnavailable
-from bot.stages.keywords import MatcherCache
+from modbot.domain import Decision, MessageEvent, ServerRef, Stage
+from modbot.domain.policy import parse_policy
+from modbot.moderation.judge import FALLBACK_ACT_ABOVE, FALLBACK_ALLOW_BELOW, Judge, Routing
+from modbot.ports import Judgement, JudgeRequest, PrefilterScore, ReasonerUnavailable
+from modbot.stages.keywords import MatcherCache
 from tests.conftest import TEST_POLICY
 from tests.support.scripted import violation
 

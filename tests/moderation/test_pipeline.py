@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.app import build_services
-from bot.config import PipelineSettings
-from bot.domain import ActionKind, Decision, MessageStatus, ServerRef, Stage
-from bot.domain.records import IntakeStatus
+from modbot.app import build_services
+from modbot.config import PipelineSettings
+from modbot.domain import ActionKind, Decision, MessageStatus, ServerRef, Stage
+from modbot.domain.records import IntakeStatus
 from tests.conftest import event, make_settings
 from tests.support.recording_sink import RecordingSink
 from tests.support.scripted import ScriptedReasoner, by_keyword, garbage
@@ -227,7 +227,7 @@ async def test_missing_permission_is_reported_to_moderators_once(tmp_path):
 
 
 async def test_server_specific_terms_add_to_the_policy_lists(tmp_path):
-    from bot.domain.settings import ServerTerms
+    from modbot.domain.settings import ServerTerms
 
     services, sink = await build(tmp_path, None)
     other = ServerRef("test", "g2")
@@ -264,7 +264,7 @@ async def test_enforced_actions_are_complete_and_their_platform_refs_are_stored(
 
 
 async def test_the_core_facade_is_what_adapters_see(tmp_path):
-    from bot.domain.commands import Invoker, ShowQueue
+    from modbot.domain.commands import Invoker, ShowQueue
 
     services, _ = await build(tmp_path, ScriptedReasoner(by_keyword({"aimbot": "CH1"})))
     core = services.core

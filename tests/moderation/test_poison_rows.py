@@ -6,12 +6,12 @@ import asyncio
 
 import pytest
 
-from bot.app import build_services
-from bot.config import PipelineSettings
-from bot.domain import MessageStatus, ServerRef
-from bot.domain.records import IntakeStatus
-from bot.moderation.intake import MAX_ATTEMPTS
-from bot.store.schema import MessageRow
+from modbot.app import build_services
+from modbot.config import PipelineSettings
+from modbot.domain import MessageStatus, ServerRef
+from modbot.domain.records import IntakeStatus
+from modbot.moderation.intake import MAX_ATTEMPTS
+from modbot.store.schema import MessageRow
 from tests.conftest import event, make_settings
 from tests.support.scripted import ScriptedReasoner
 

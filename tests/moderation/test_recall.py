@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from bot.domain import ServerRef, utcnow
+from modbot.domain import ServerRef, utcnow
 from tests.conftest import event
 from tests.moderation.audit_support import ScriptedPrefilter, audited_services
 from tests.support.scripted import ScriptedReasoner, by_keyword
@@ -80,8 +80,8 @@ async def test_the_estimate_brackets_the_true_recall_for_servers_and_their_commu
 
 
 async def test_a_review_of_an_audit_decides_what_it_found(tmp_path) -> None:
-    from bot.domain import ReviewOutcome
-    from bot.domain.commands import Invoker, Review
+    from modbot.domain import ReviewOutcome
+    from modbot.domain.commands import Invoker, Review
 
     reasoner = ScriptedReasoner(by_keyword({"bad-thing": "CH1"}))
     services, _ = await audited_services(tmp_path, reasoner, audit_share=1.0)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from datetime import timedelta
 
-from bot.app import build_services
-from bot.domain import Decision, MessageStatus, ServerRef, utcnow
-from bot.domain.settings import ServerSettings
+from modbot.app import build_services
+from modbot.domain import Decision, MessageStatus, ServerRef, utcnow
+from modbot.domain.settings import ServerSettings
 from tests.conftest import event, make_settings
 
 A = ServerRef("test", "a")

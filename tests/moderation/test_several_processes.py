@@ -17,12 +17,12 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from bot.app import build_services
-from bot.config import PipelineSettings
-from bot.domain import Action, ActionOutcome, MessageStatus, ServerRef
-from bot.domain.settings import ServerSettings
-from bot.store.database import create_engine
-from bot.store.schema import ActionRow, VerdictRow
+from modbot.app import build_services
+from modbot.config import PipelineSettings
+from modbot.domain import Action, ActionOutcome, MessageStatus, ServerRef
+from modbot.domain.settings import ServerSettings
+from modbot.store.database import create_engine
+from modbot.store.schema import ActionRow, VerdictRow
 from tests.conftest import event, make_settings
 from tests.support.recording_sink import RecordingSink
 
@@ -33,9 +33,9 @@ TEXTS = ("claim at free-nitro.example now", "selling aimbot cheap", "good game e
 
 _CRASHED_RECORDER = """
 import asyncio, os, sys
-from bot.domain import MessageEvent, ServerRef
-from bot.store import Storage
-from bot.store.database import create_engine
+from modbot.domain import MessageEvent, ServerRef
+from modbot.store import Storage
+from modbot.store.database import create_engine
 
 async def main():
     storage = Storage.from_engine(create_engine(sys.argv[1]))

@@ -31,7 +31,7 @@ from alembic.config import Config
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-#: What a wheel is built from (setup.py copies migrations/ and policies/ into bot/_data/).
+#: What a wheel is built from (setup.py copies migrations/ and policies/ into modbot/_data/).
 SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "bot", "adapters", "migrations", "policies")
 
 
@@ -103,13 +103,17 @@ def _modbot(bin_dir: Path, cwd: Path, *args: str, **env: str) -> subprocess.Comp
     )
 
 
-def test_the_wheel_carries_migrations_and_policies_inside_the_bot_package(wheel: Path) -> None:
+#: Repository folder -> the package it installs as (setup.py's PACKAGE_DIRS).
+INSTALLED_AS = {"bot": "modbot", "adapters": "modbot_adapters"}
+
+
+def test_the_wheel_carries_migrations_and_policies_inside_the_modbot_package(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     versions = sorted(p.name for p in (REPO / "migrations" / "versions").glob("*.py"))
-    assert versions and all(f"bot/_data/migrations/versions/{name}" in names for name in versions)
-    assert {"bot/_data/migrations/env.py", "bot/_data/migrations/script.py.mako"} <= names
-    assert "bot/_data/policies/game-community.md" in names
-    assert "bot/stages/prefilter/default/thresholds.json" in names  # the shipped prefilter model, as before
+    assert versions and all(f"modbot/_data/migrations/versions/{name}" in names for name in versions)
+    assert {"modbot/_data/migrations/env.py", "modbot/_data/migrations/script.py.mako"} <= names
+    assert "modbot/_data/policies/game-community.md" in names
+    assert "modbot/stages/prefilter/default/thresholds.json" in names  # the shipped prefilter model, as before
     # Nothing lands at the top of site-packages under the generic names "migrations" or "policies".
     assert not any(n.startswith(("migrations/", "policies/")) for n in names)
 
@@ -120,13 +124,31 @@ def test_every_file_of_the_packages_travels_in_the_wheel(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     missing = [
         str(path.relative_to(REPO))
-        for package in ("bot", "adapters")
-        for path in sorted((REPO / package).rglob("*"))
+        for folder, package in INSTALLED_AS.items()
+        for path in sorted((REPO / folder).rglob("*"))
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
         and path.name != "README.md" and "_data" not in path.parts
-        and str(path.relative_to(REPO)) not in names
+        and f"{package}/{path.relative_to(REPO / folder).as_posix()}" not in names
     ]
     assert not missing, f"not in the wheel (add them to [tool.setuptools.package-data]): {missing}"
+
+
+def test_the_wheel_installs_only_unambiguous_top_level_names(wheel: Path) -> None:
+    # A bare "bot" or "adapters" in site-packages would shadow (or be shadowed by) any other package so named.
+    tops = {name.split("/", 1)[0] for name in zipfile.ZipFile(wheel).namelist()}
+    assert {top for top in tops if not top.endswith(".dist-info")} == {"modbot", "modbot_adapters"}
+
+
+def test_the_installed_package_imports_under_its_own_names_only(installed: Path, elsewhere: Path) -> None:
+    probe = (
+        "import importlib.util, modbot.cli, modbot_adapters.discord_bot;"
+        "print(importlib.util.find_spec('bot'), importlib.util.find_spec('adapters'))"
+    )
+    result = subprocess.run(
+        [str(installed / "python"), "-c", probe], cwd=elsewhere, env=_env(), capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["None", "None"]
 
 
 def test_version_comes_from_the_installed_metadata(installed: Path, elsewhere: Path) -> None:
@@ -158,7 +180,7 @@ def test_classify_uses_the_shipped_policy_from_another_folder(installed: Path, e
 
 
 def test_policy_validate_reads_the_installed_policy(installed: Path, elsewhere: Path) -> None:
-    shipped = next(installed.parent.glob("lib/python*/site-packages/bot/_data/policies/game-community.md"))
+    shipped = next(installed.parent.glob("lib/python*/site-packages/modbot/_data/policies/game-community.md"))
     result = _modbot(installed, elsewhere, "policy", "validate", str(shipped))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["id"] == "game-community"

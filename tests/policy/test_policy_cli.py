@@ -9,7 +9,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from bot.cli.main import app
+from modbot.cli.main import app
 from tests.conftest import REPO
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain import ServerRef
-from bot.domain.commands import Invoker, PolicyUpload
-from bot.domain.policy import PolicyError, parse_policy
-from bot.domain.verdicts import Decision
-from bot.policy_files import load_policy, load_policy_dir
+from modbot.domain import ServerRef
+from modbot.domain.commands import Invoker, PolicyUpload
+from modbot.domain.policy import PolicyError, parse_policy
+from modbot.domain.verdicts import Decision
+from modbot.policy_files import load_policy, load_policy_dir
 from tests.conftest import REPO, event
 from tests.support.scripted import ScriptedReasoner, by_keyword
 
@@ -87,7 +87,7 @@ def test_a_folder_loads_a_policy_after_the_one_it_extends(tmp_path: Path) -> Non
 
 
 async def test_an_upload_that_extends_is_stored_as_its_effective_version_and_verdicts_point_at_it(tmp_path) -> None:
-    from bot.app import build_services
+    from modbot.app import build_services
     from tests.conftest import make_settings
 
     settings = make_settings(tmp_path)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain.policy import Policy, parse_policy
-from bot.policy_files import load_policy
-from bot.policy_lint import INNOCENT_WORDS, lint_policy
-from bot.policy_lint.tokens import o200k_counter
+from modbot.domain.policy import Policy, parse_policy
+from modbot.policy_files import load_policy
+from modbot.policy_lint import INNOCENT_WORDS, lint_policy
+from modbot.policy_lint.tokens import o200k_counter
 from tests.conftest import REPO
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain import ServerRef
-from bot.domain.commands import Invoker, PolicyUpload, PolicyUse
-from bot.domain.policy import PolicyError, parse_policy
-from bot.domain.verdicts import Decision
-from bot.policy_files import load_policy, load_policy_dir
-from bot.stages.keywords import KeywordMatcher
-from bot.stages.reasoner.harmony import HarmonyCodec, PromptBuilder
+from modbot.domain import ServerRef
+from modbot.domain.commands import Invoker, PolicyUpload, PolicyUse
+from modbot.domain.policy import PolicyError, parse_policy
+from modbot.domain.verdicts import Decision
+from modbot.policy_files import load_policy, load_policy_dir
+from modbot.stages.keywords import KeywordMatcher
+from modbot.stages.reasoner.harmony import HarmonyCodec, PromptBuilder
 from tests.conftest import SHARED_DATA, event
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -86,7 +86,7 @@ def test_the_real_oss_safeguard_spam_policy_is_accepted() -> None:
 
 
 async def test_an_uploaded_plain_policy_is_stored_and_read_back_with_its_id(tmp_path: Path) -> None:
-    from bot.app import build_services
+    from modbot.app import build_services
     from tests.conftest import make_settings
 
     services = await build_services(make_settings(tmp_path), reasoner=None, prefilter=None)

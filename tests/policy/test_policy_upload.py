@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands.parser import parse_mod_command
-from bot.domain import ServerRef
-from bot.domain.commands import Invoker, PolicyUpload
+from modbot.commands.parser import parse_mod_command
+from modbot.domain import ServerRef
+from modbot.domain.commands import Invoker, PolicyUpload
 from tests.conftest import REPO
 
 A = ServerRef("test", "g1")
@@ -18,7 +18,7 @@ CLEAN = (REPO / "policies" / "harassment-and-hate.md").read_text(encoding="utf-8
 
 @pytest.fixture
 async def services(tmp_path):
-    from bot.app import build_services
+    from modbot.app import build_services
     from tests.conftest import make_settings
 
     services = await build_services(make_settings(tmp_path), reasoner=None, prefilter=None)

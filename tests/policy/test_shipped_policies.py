@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.domain.verdicts import Decision
-from bot.policy_files import load_policy, load_policy_dir
-from bot.stages.keywords import KeywordMatcher
-from bot.stages.reasoner.harmony import HarmonyCodec, PromptBuilder
+from modbot.domain.verdicts import Decision
+from modbot.policy_files import load_policy, load_policy_dir
+from modbot.stages.keywords import KeywordMatcher
+from modbot.stages.reasoner.harmony import HarmonyCodec, PromptBuilder
 from tests.conftest import REPO, event
 
 SHIPPED = ("game-community", "spam-and-scams", "harassment-and-hate", "self-harm-support", "workplace")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.ports import CompletionRequest
-from bot.stages.reasoner import HarmonyCodec, HarmonyReasoner, LlamaTransport, ReasonerSettings
-from bot.stages.reasoner.testing import ForcedOutput, scripted_answer
+from modbot.ports import CompletionRequest
+from modbot.stages.reasoner import HarmonyCodec, HarmonyReasoner, LlamaTransport, ReasonerSettings
+from modbot.stages.reasoner.testing import ForcedOutput, scripted_answer
 from tests.conftest import TEST_POLICY
 from tests.support.tiny_gguf import ensure_tiny_gguf
 

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.cli.policy_test import PolicyCase, run_policy_test
-from bot.domain.policy import parse_policy
-from bot.stages.reasoner.testing import scripted_answer
+from modbot.cli.policy_test import PolicyCase, run_policy_test
+from modbot.domain.policy import parse_policy
+from modbot.stages.reasoner.testing import scripted_answer
 from tests.conftest import TEST_POLICY, make_settings
 from tests.policy_tools.conftest import write_config
 

@@ -14,10 +14,10 @@ import sys
 import time
 from pathlib import Path
 
-from bot.app import build_services
-from bot.domain import CaseStatus, Decision, ReviewOutcome, ServerRef
-from bot.domain.commands import Invoker, Review
-from bot.cli.policy_tools import ReplayRequest, run_replay
+from modbot.app import build_services
+from modbot.domain import CaseStatus, Decision, ReviewOutcome, ServerRef
+from modbot.domain.commands import Invoker, Review
+from modbot.cli.policy_tools import ReplayRequest, run_replay
 from tests.conftest import TEST_POLICY, event, make_settings
 from tests.policy_tools.conftest import CANDIDATE_POLICY, write_config
 from tests.support.recording_sink import RecordingSink

@@ -6,12 +6,12 @@ from __future__ import annotations
 import sqlite3
 from datetime import timedelta
 
-from bot.app import build_services
-from bot.cli.policy_tools import ReplayRequest, run_replay
-from bot.commands.parser import parse_mod_command
-from bot.domain import Decision, ServerRef, utcnow
-from bot.domain.commands import Invoker, PolicyDiff, PolicyShadow, PolicyTest
-from bot.domain.policy import parse_policy
+from modbot.app import build_services
+from modbot.cli.policy_tools import ReplayRequest, run_replay
+from modbot.commands.parser import parse_mod_command
+from modbot.domain import Decision, ServerRef, utcnow
+from modbot.domain.commands import Invoker, PolicyDiff, PolicyShadow, PolicyTest
+from modbot.domain.policy import parse_policy
 from tests.conftest import event, make_settings
 from tests.policy_tools.conftest import CANDIDATE_POLICY
 from tests.policy_tools.test_replay import MESSAGES
@@ -111,7 +111,7 @@ async def test_policy_test_can_target_a_stored_candidate(tmp_path):
 
 
 def test_the_commands_parse_and_discord_offers_them():
-    from adapters.discord_bot.commands import build_mod_group
+    from modbot_adapters.discord_bot.commands import build_mod_group
 
     assert parse_mod_command("policy shadow") == PolicyShadow(None, None)
     assert parse_mod_command("policy shadow off") == PolicyShadow("off", None)

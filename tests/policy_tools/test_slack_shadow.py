@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.domain.policy import parse_policy
+from modbot.domain.policy import parse_policy
 from tests.adapters.slack.slack_harness import ADMIN, SERVER, harness  # noqa: F401  (fixture)
 from tests.policy_tools.conftest import CANDIDATE_POLICY
 

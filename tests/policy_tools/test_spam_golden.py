@@ -11,12 +11,12 @@ import json
 
 import pytest
 
-from bot.cli.policy_tools import ReplayRequest, run_replay
-from bot.domain.policy import PolicyError
-from bot.domain.settings import ServerSettings
-from bot.policy_files import load_policy
-from bot.stages.reasoner import HarmonyReasoner, LlamaTransport
-from bot.stages.reasoner.testing import scripted_answer
+from modbot.cli.policy_tools import ReplayRequest, run_replay
+from modbot.domain.policy import PolicyError
+from modbot.domain.settings import ServerSettings
+from modbot.policy_files import load_policy
+from modbot.stages.reasoner import HarmonyReasoner, LlamaTransport
+from modbot.stages.reasoner.testing import scripted_answer
 from tests.conftest import SHARED_DATA, make_settings
 from tests.policy_tools.conftest import reasoner_settings
 

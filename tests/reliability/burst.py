@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.domain import ActionKind, Decision, MessageEvent, ServerRef
+from modbot.domain import ActionKind, Decision, MessageEvent, ServerRef
 
 __all__ = ["EXPECTED", "SERVERS", "BurstMessage", "burst", "reasoner_rules"]
 

@@ -1,7 +1,7 @@
 """The process that ``test_crash.py`` SIGKILLs: the real core on a SQLite file, fed a burst of messages.
 
 Run as ``python -m tests.reliability.crash_child MODE DIR COUNT`` (MODE ``feed`` or ``resume``). Everything
-is the real composition root (``bot.app.build_services``): store, migrations, keyword stage, pipeline,
+is the real composition root (``modbot.app.build_services``): store, migrations, keyword stage, pipeline,
 outbox and dispatcher. Only the two edges are test doubles: a deterministic reasoner (the scripted one,
 with a small delay) and the platform (``FilePlatform``, journaled with fsync).
 
@@ -30,12 +30,12 @@ import sys
 import time
 from pathlib import Path
 
-from bot.app import build_services
-from bot.config import PipelineSettings
-from bot.domain import ActionKind, MessageStatus
-from bot.domain.records import IntakeStatus
-from bot.domain.settings import ServerSettings
-from bot.ports import Judgement, JudgeRequest
+from modbot.app import build_services
+from modbot.config import PipelineSettings
+from modbot.domain import ActionKind, MessageStatus
+from modbot.domain.records import IntakeStatus
+from modbot.domain.settings import ServerSettings
+from modbot.ports import Judgement, JudgeRequest
 from tests.conftest import make_settings
 from tests.reliability.burst import burst, reasoner_rules
 from tests.reliability.platform_log import FilePlatform

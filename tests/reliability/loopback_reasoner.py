@@ -18,8 +18,8 @@ import socket
 
 from aiohttp import web
 
-from bot.stages.reasoner import HarmonyCodec
-from bot.stages.reasoner.harmony import TOKEN_RETURN
+from modbot.stages.reasoner import HarmonyCodec
+from modbot.stages.reasoner.harmony import TOKEN_RETURN
 
 __all__ = ["LoopbackReasoner", "free_port"]
 

@@ -16,13 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.domain import Action, ActionKind, ActionOutcome
+from modbot.domain import Action, ActionKind, ActionOutcome
 
 __all__ = ["Execution", "FilePlatform", "PlatformFigures", "read_executions"]
 
 
 class FilePlatform:
-    """Implements ``bot.ports.ActionSink``; ``before``/``after`` are test hooks called around each execution."""
+    """Implements ``modbot.ports.ActionSink``; ``before``/``after`` are test hooks called around each execution."""
 
     def __init__(
         self,

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain import ActionKind, Decision
-from bot.domain.records import PLANNED_ACTION_LEASE_S
+from modbot.domain import ActionKind, Decision
+from modbot.domain.records import PLANNED_ACTION_LEASE_S
 from tests.reliability.burst import burst
 from tests.reliability.platform_log import PlatformFigures, read_executions
 

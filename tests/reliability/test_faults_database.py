@@ -15,14 +15,14 @@ from dataclasses import replace
 
 import pytest
 
-from bot.app import build_services
-from bot.config import PipelineSettings
-from bot.domain import ActionKind, MessageStatus, ServerRef
-from bot.domain.records import IntakeStatus
-from bot.domain.settings import ServerSettings
-from bot.moderation.intake import MAX_ATTEMPTS
-from bot.ports import Judgement, JudgeRequest
-from bot.store.schema import MessageRow
+from modbot.app import build_services
+from modbot.config import PipelineSettings
+from modbot.domain import ActionKind, MessageStatus, ServerRef
+from modbot.domain.records import IntakeStatus
+from modbot.domain.settings import ServerSettings
+from modbot.moderation.intake import MAX_ATTEMPTS
+from modbot.ports import Judgement, JudgeRequest
+from modbot.store.schema import MessageRow
 from tests.conftest import event, make_settings
 from tests.reliability.sqlite_faults import DiskQuota, ExclusiveLock, set_busy_timeout
 from tests.support.recording_sink import RecordingSink
@@ -140,7 +140,7 @@ async def test_a_verdict_that_cannot_be_saved_leaves_the_message_pending_until_t
         assert services.pipeline.counters.failed == 0, services.pipeline.counters
 
         # What the operator saw: the cause, named; not a traceback per message.
-        ours = [r for r in caplog.records if r.name.startswith("bot.")]
+        ours = [r for r in caplog.records if r.name.startswith("modbot.")]
         named = [r for r in ours if FAULTS[kind] in r.getMessage() and r.levelno >= logging.WARNING]
         assert named, [r.getMessage() for r in ours]
         per_message = [r for r in ours if r.exc_info and "message row" in r.getMessage()]

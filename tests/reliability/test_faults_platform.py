@@ -15,11 +15,11 @@ import time
 
 from sqlalchemy import select
 
-from bot.app import build_services
-from bot.config import PipelineSettings
-from bot.domain import Action, ActionKind, ActionOutcome, MessageStatus, ServerRef
-from bot.domain.settings import ServerSettings
-from bot.store.schema import CaseRow
+from modbot.app import build_services
+from modbot.config import PipelineSettings
+from modbot.domain import Action, ActionKind, ActionOutcome, MessageStatus, ServerRef
+from modbot.domain.settings import ServerSettings
+from modbot.store.schema import CaseRow
 from tests.conftest import event, make_settings
 
 SERVER = ServerRef("test", "g1")
@@ -88,10 +88,10 @@ async def test_rate_limits_and_server_errors_are_retried_with_backoff_until_done
             case = await services.storage.cases.get_case(SERVER, case_id)
             assert case.posted_ref and case.posted_ref.startswith("ref-")
 
-        lines = [r for r in caplog.records if r.name.startswith("bot.") and "failed for now" in r.getMessage()]
+        lines = [r for r in caplog.records if r.name.startswith("modbot.") and "failed for now" in r.getMessage()]
         assert any("HTTP 429" in r.getMessage() and "again in 0.3 s" in r.getMessage() for r in lines)
         assert any("HTTP 503" in r.getMessage() for r in lines)
-        assert not [r for r in caplog.records if r.name.startswith("bot.") and r.exc_info]
+        assert not [r for r in caplog.records if r.name.startswith("modbot.") and r.exc_info]
     finally:
         await services.close()
 

@@ -14,11 +14,11 @@ import logging
 
 import pytest
 
-from bot.app import build_services
-from bot.config import PipelineSettings
-from bot.domain import ActionKind, Decision, MessageStatus, ServerRef, Stage
-from bot.domain.settings import ServerSettings
-from bot.stages.reasoner import HarmonyCodec
+from modbot.app import build_services
+from modbot.config import PipelineSettings
+from modbot.domain import ActionKind, Decision, MessageStatus, ServerRef, Stage
+from modbot.domain.settings import ServerSettings
+from modbot.stages.reasoner import HarmonyCodec
 from tests.conftest import event, make_settings
 from tests.reliability.loopback_reasoner import LoopbackReasoner
 from tests.support.recording_sink import RecordingSink
@@ -69,7 +69,7 @@ async def _status(services, row_id: int) -> MessageStatus:
 
 
 def _assert_operator_log(caplog: pytest.LogCaptureFixture, *causes: str) -> None:
-    ours = [r for r in caplog.records if r.name.startswith("bot.")]
+    ours = [r for r in caplog.records if r.name.startswith("modbot.")]
     assert not [r for r in ours if r.exc_info], "no traceback for an outage the core expects"
     assert SECRET not in caplog.text
     lines = [r.getMessage() for r in ours if "pending" in r.getMessage()]
@@ -86,7 +86,7 @@ async def test_an_unavailable_reasoner_leaves_messages_pending_until_it_is_back(
 ):
     caplog.set_level(logging.INFO)
     # After its retries the backend fails fast for a while (10 s in production): shortened here.
-    monkeypatch.setattr("bot.stages.reasoner.http.DOWN_COOLDOWN_S", 0.2)
+    monkeypatch.setattr("modbot.stages.reasoner.http.DOWN_COOLDOWN_S", 0.2)
     server = LoopbackReasoner(codec)
     if mode != "down":
         await server.start()

@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from bot.domain import Action, ActionOutcome
-from bot.ports import ConnectionWatcher, PlatformAuthError, PlatformUnavailable
-from bot.runtime import CONNECTED, PLATFORM_STATES, RECONNECTING, STOPPED, Backoff, PlatformSupervisor, StoppedPlatform
+from modbot.domain import Action, ActionOutcome
+from modbot.ports import ConnectionWatcher, PlatformAuthError, PlatformUnavailable
+from modbot.runtime import CONNECTED, PLATFORM_STATES, RECONNECTING, STOPPED, Backoff, PlatformSupervisor, StoppedPlatform
 
 UNREACHABLE = "cannot reach chat.example (DNS lookup failed)"
 

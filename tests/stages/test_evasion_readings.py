@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.stages.evasions import may_rewrite, rewritten_texts
-from bot.stages.normalize import normalize
+from modbot.stages.evasions import may_rewrite, rewritten_texts
+from modbot.stages.normalize import normalize
 
 
 def _forms(text: str) -> set[str]:

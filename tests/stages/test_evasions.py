@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import PipelineSettings
-from bot.domain import Decision, MessageEvent, ServerRef
-from bot.domain.policy import Policy, parse_policy
-from bot.moderation.intake import TRUNCATION_MARK, sanitize_text
-from bot.moderation.judge import Judge
-from bot.ports import PrefilterScore
-from bot.stages.keywords import KeywordMatcher
-from bot.stages.normalize import normalize
+from modbot.config import PipelineSettings
+from modbot.domain import Decision, MessageEvent, ServerRef
+from modbot.domain.policy import Policy, parse_policy
+from modbot.moderation.intake import TRUNCATION_MARK, sanitize_text
+from modbot.moderation.judge import Judge
+from modbot.ports import PrefilterScore
+from modbot.stages.keywords import KeywordMatcher
+from modbot.stages.normalize import normalize
 from tests.support.scripted import violation
 
 POLICY_PATH = Path(__file__).resolve().parents[2] / "policies" / "game-community.md"

@@ -1,4 +1,4 @@
-"""Tests for bot.stages.keywords: whole-word keywords, RE2 regexes, server extras and the matcher cache."""
+"""Tests for modbot.stages.keywords: whole-word keywords, RE2 regexes, server extras and the matcher cache."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.stages.keywords import (
+from modbot.stages.keywords import (
     EXTRA_CATEGORY,
     MAX_REGEX_CHARS,
     REGEX_SET_MAX_BYTES,
@@ -22,7 +22,7 @@ from bot.stages.keywords import (
     compile_user_regex,
     validate_keyword,
 )
-from bot.domain.policy import Policy, parse_policy
+from modbot.domain.policy import Policy, parse_policy
 
 POLICY = r"""
 +++
@@ -391,7 +391,7 @@ SHIPPED = Path(__file__).resolve().parents[2] / "policies" / "game-community.md"
 
 @pytest.mark.skipif(not SHIPPED.exists(), reason="policies/game-community.md is not there")
 def test_the_shipped_policy_builds_and_leaves_small_talk_alone():
-    from bot.policy_files import load_policy
+    from modbot.policy_files import load_policy
 
     matcher = KeywordMatcher.build(load_policy(SHIPPED))
     assert matcher.hit_terms

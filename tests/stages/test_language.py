@@ -1,4 +1,4 @@
-"""Tests for bot.stages.language (identification, routing) and the multilingual side of the fast stages.
+"""Tests for modbot.stages.language (identification, routing) and the multilingual side of the fast stages.
 
 Everything here runs the real py3langid model and the shipped policy; the line sets are in
 ``multilingual_cases.py``.
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.policy_files import load_policy
-from bot.stages.keywords import ExtraTerms, KeywordMatcher
-from bot.stages.language import (
+from modbot.policy_files import load_policy
+from modbot.stages.keywords import ExtraTerms, KeywordMatcher
+from modbot.stages.language import (
     MIN_CONFIDENCE,
     LanguageGuess,
     LanguageIdentifier,
@@ -22,7 +22,7 @@ from bot.stages.language import (
     scripts_of,
     training_languages,
 )
-from bot.stages.normalize import normalize
+from modbot.stages.normalize import normalize
 from tests.stages.multilingual_cases import LANGUAGE_LINES, MODERATION_CASES
 
 ENGLISH = frozenset({"en"})

@@ -1,4 +1,4 @@
-"""Tests for bot.stages.normalize: the clean and folded forms of chat text."""
+"""Tests for modbot.stages.normalize: the clean and folded forms of chat text."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bot.stages.normalize import MAX_FOLDED_CHARS, NormalizedText, is_blank, normalize
+from modbot.stages.normalize import MAX_FOLDED_CHARS, NormalizedText, is_blank, normalize
 
 # --- clean ---------------------------------------------------------------------------------------
 

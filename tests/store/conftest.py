@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from bot.store import Storage
-from bot.store.database import create_engine, upgrade_sync
+from modbot.store import Storage
+from modbot.store.database import create_engine, upgrade_sync
 from tests.store.factories import A, B
 
 BACKENDS = ["sqlite-fast-path", "generic-sqlalchemy-path", "postgresql"]

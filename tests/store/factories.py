@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import itertools
 
-from bot.domain import Decision, MessageEvent, ServerRef, Stage, TokenCounts, Verdict
-from bot.domain.policy import Policy, parse_policy
-from bot.domain.records import VerdictToSave
-from bot.ports import MessageLog, VerdictLog
+from modbot.domain import Decision, MessageEvent, ServerRef, Stage, TokenCounts, Verdict
+from modbot.domain.policy import Policy, parse_policy
+from modbot.domain.records import VerdictToSave
+from modbot.ports import MessageLog, VerdictLog
 
 A = ServerRef("discord", "111")
 B = ServerRef("discord", "222")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.domain import Action, ActionKind, ActionOutcome
-from bot.domain.records import ActionRecord
+from modbot.domain import Action, ActionKind, ActionOutcome
+from modbot.domain.records import ActionRecord
 from tests.store.factories import A, message, open_case
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.domain.records import AuditEntry
+from modbot.domain.records import AuditEntry
 from tests.store.factories import A, B
 
 

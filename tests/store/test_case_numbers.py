@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 
-from bot.domain import Decision, Stage
-from bot.domain.records import VerdictToSave
-from bot.store import Storage
-from bot.store.database import create_engine, upgrade
+from modbot.domain import Decision, Stage
+from modbot.domain.records import VerdictToSave
+from modbot.store import Storage
+from modbot.store.database import create_engine, upgrade
 from tests.store.factories import A, B, message, open_case, record, verdict
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.domain import CaseStatus, ReviewOutcome
-from bot.domain.records import LabelledText
+from modbot.domain import CaseStatus, ReviewOutcome
+from modbot.domain.records import LabelledText
 from tests.store.factories import A, B, message, open_case
 
 

@@ -14,11 +14,11 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from bot.domain import Action, ActionKind, utcnow
-from bot.domain.records import VerdictToSave
-from bot.store import Storage
-from bot.store.database import create_engine
-from bot.store.schema import MessageRow, OutboxRow
+from modbot.domain import Action, ActionKind, utcnow
+from modbot.domain.records import VerdictToSave
+from modbot.store import Storage
+from modbot.store.database import create_engine
+from modbot.store.schema import MessageRow, OutboxRow
 from tests.store.factories import A, B, message, policy, verdict
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.domain import Action, ActionKind, CaseStatus, Decision, MessageStatus, ReviewOutcome, Stage, utcnow
-from bot.domain.records import LabelSource, VerdictToSave
+from modbot.domain import Action, ActionKind, CaseStatus, Decision, MessageStatus, ReviewOutcome, Stage, utcnow
+from modbot.domain.records import LabelSource, VerdictToSave
 from tests.store.factories import A, B, message, record, verdict
 
 

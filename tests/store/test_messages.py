@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.domain import MessageStatus
-from bot.domain.records import StoredMessage, VerdictToSave
-from bot.store.messages import ERASED
+from modbot.domain import MessageStatus
+from modbot.domain.records import StoredMessage, VerdictToSave
+from modbot.store.messages import ERASED
 from tests.store.factories import A, B, message, open_case, record, verdict
 
 
@@ -80,8 +80,8 @@ async def test_forget_member_erases_content_but_keeps_decisions(storage):
 
 
 async def test_forget_also_erases_the_members_words_quoted_as_context_elsewhere(storage):
-    from bot.domain import ContextMessage
-    from bot.store.messages import ERASED
+    from modbot.domain import ContextMessage
+    from modbot.store.messages import ERASED
     from tests.store.factories import A, B, message
 
     quoting = message("reply", author_id="other", context=(ContextMessage("gone", "secret"), ContextMessage("x", "kept")))

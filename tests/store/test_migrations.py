@@ -11,11 +11,11 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine as create_sync_engine
 
-from bot.domain import Action, ActionKind, ActionOutcome, CaseStatus, ServerRef
-from bot.domain.records import LabelledText
-from bot.store import Storage
-from bot.store.database import LIBRARY_TABLES, alembic_config, create_engine, include_name, upgrade, upgrade_sync
-from bot.store.schema import Base
+from modbot.domain import Action, ActionKind, ActionOutcome, CaseStatus, ServerRef
+from modbot.domain.records import LabelledText
+from modbot.store import Storage
+from modbot.store.database import LIBRARY_TABLES, alembic_config, create_engine, include_name, upgrade, upgrade_sync
+from modbot.store.schema import Base
 
 
 def test_migrations_on_an_empty_file_match_the_models(tmp_path):
@@ -148,7 +148,7 @@ async def test_0002_stores_the_platform_ref_of_new_actions(tmp_path):
 async def test_0006_adds_the_audit_columns_keeping_every_row_and_downgrades(tmp_path):
     from alembic import command
 
-    from bot.store.database import alembic_config
+    from modbot.store.database import alembic_config
 
     path = tmp_path / "old.sqlite3"
     url = f"sqlite+aiosqlite:///{path}"

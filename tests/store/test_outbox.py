@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.domain import Action, ActionKind, ActionOutcome, utcnow
-from bot.domain.records import VerdictToSave
+from modbot.domain import Action, ActionKind, ActionOutcome, utcnow
+from modbot.domain.records import VerdictToSave
 from tests.store.factories import A, B, message, verdict
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.domain.records import StoredPolicy
+from modbot.domain.records import StoredPolicy
 from tests.store.factories import A, B, policy
 
 

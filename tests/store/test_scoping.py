@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from bot.domain import Action, ActionKind, ActionOutcome, CaseStatus, ReviewOutcome, utcnow
-from bot.domain.records import VerdictToSave
+from modbot.domain import Action, ActionKind, ActionOutcome, CaseStatus, ReviewOutcome, utcnow
+from modbot.domain.records import VerdictToSave
 from tests.store.factories import A, B, message, open_case, policy, verdict
 
 

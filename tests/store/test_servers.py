@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.domain import ServerRef
-from bot.domain.settings import ServerOverrides
+from modbot.domain import ServerRef
+from modbot.domain.settings import ServerOverrides
 from tests.store.factories import A
 
 

@@ -1,18 +1,18 @@
-"""``bot.store``'s public surface: one ``Storage`` of every port, built from one engine."""
+"""``modbot.store``'s public surface: one ``Storage`` of every port, built from one engine."""
 
 from __future__ import annotations
 
 import asyncio
 
-import bot.store
-from bot.domain import Action, ActionKind, ActionOutcome, MessageStatus
-from bot.ports import ActionLog, AuditLog, CaseBook, MessageLog, PolicyLibrary, ServerConfig, VerdictLog
-from bot.store import Storage, open_storage
+import modbot.store
+from modbot.domain import Action, ActionKind, ActionOutcome, MessageStatus
+from modbot.ports import ActionLog, AuditLog, CaseBook, MessageLog, PolicyLibrary, ServerConfig, VerdictLog
+from modbot.store import Storage, open_storage
 from tests.store.factories import A, message, policy
 
 
 def test_the_public_surface_is_storage_and_open_storage():
-    assert bot.store.__all__ == ["Storage", "open_storage"]
+    assert modbot.store.__all__ == ["Storage", "open_storage"]
     assert list(Storage.__dataclass_fields__) == [
         "messages", "verdicts", "cases", "actions", "outbox", "servers", "policies", "audit", "prefilter_versions",
         "member_notes", "_database",

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from bot.domain import Action, ActionKind, ActionOutcome, Decision, ReviewOutcome, Stage, utcnow
-from bot.domain.records import VerdictToSave
+from modbot.domain import Action, ActionKind, ActionOutcome, Decision, ReviewOutcome, Stage, utcnow
+from modbot.domain.records import VerdictToSave
 from tests.store.factories import A, message, open_case, record, verdict
 
 

@@ -88,7 +88,7 @@ class PostgresServer:
         if self._failure:
             _unavailable(self._failure)
         if self.template is None:
-            from bot.store.database import upgrade_sync
+            from modbot.store.database import upgrade_sync
 
             name = f"modbot_template_{os.getpid()}"
             try:

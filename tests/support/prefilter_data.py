@@ -75,8 +75,8 @@ def synthetic_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def trained_dir(tmp_path_factory, synthetic_file) -> Path:
     """A prefilter trained (with real MiniLM embeddings) on the synthetic rows; seconds."""
-    from bot.training.data import read_rows
-    from bot.training.train import TrainConfig, train_prefilter
+    from modbot.training.data import read_rows
+    from modbot.training.train import TrainConfig, train_prefilter
 
     out = tmp_path_factory.mktemp("model") / "synthetic-model"
     train_prefilter(read_rows(synthetic_file), out, config=TrainConfig(folds=3), sources=[str(synthetic_file)])
@@ -85,6 +85,6 @@ def trained_dir(tmp_path_factory, synthetic_file) -> Path:
 
 @pytest.fixture(scope="session")
 def embedder():
-    from bot.stages.prefilter import OnnxEmbedder
+    from modbot.stages.prefilter import OnnxEmbedder
 
     return OnnxEmbedder().load()

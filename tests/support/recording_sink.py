@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bot.domain import Action, ActionKind, ActionOutcome
+from modbot.domain import Action, ActionKind, ActionOutcome
 
 
 class RecordingSink:
-    """Implements ``bot.ports.ActionSink``: keeps every action, refuses some kinds like a missing permission.
+    """Implements ``modbot.ports.ActionSink``: keeps every action, refuses some kinds like a missing permission.
 
     Each success carries a platform reference (``ref-1``, ``ref-2``, ... in order), as a real platform's
     message id would, so tests can see the core store it.

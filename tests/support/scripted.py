@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from bot.domain import TokenCounts
-from bot.ports import Judgement, JudgeRequest, ReasonerUnavailable
+from modbot.domain import TokenCounts
+from modbot.ports import Judgement, JudgeRequest, ReasonerUnavailable
 
 Script = Callable[[JudgeRequest], Judgement]
 
@@ -48,7 +48,7 @@ def by_keyword(rules: dict[str, str]) -> Script:
 
 
 class ScriptedReasoner:
-    """Implements ``bot.ports.Reasoner`` with a script; counts calls; can be made busy or broken."""
+    """Implements ``modbot.ports.Reasoner`` with a script; counts calls; can be made busy or broken."""
 
     def __init__(self, script: Script | None = None, *, delay_s: float = 0.0):
         self.script = script or (lambda request: safe())

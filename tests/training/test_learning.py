@@ -11,19 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import build_services
-from bot.commands.parser import parse_mod_command
-from bot.config import LearningSettings, PipelineSettings
-from bot.domain import ServerRef
-from bot.domain.records import LabelSource
-from bot.domain.settings import ServerSettings
-from bot.policy_files import load_policy
-from bot.stages.normalize import normalize
-from bot.stages.prefilter import load_prefilter
-from bot.stages.prefilter.learned import CommunityPrefilter, map_score
-from bot.training.learning import fast_config, rows_from_labels, split_labels
-from bot.training.scheduler import subprocess_trainer
-from bot.training.train import train_prefilter
+from modbot.app import build_services
+from modbot.commands.parser import parse_mod_command
+from modbot.config import LearningSettings, PipelineSettings
+from modbot.domain import ServerRef
+from modbot.domain.records import LabelSource
+from modbot.domain.settings import ServerSettings
+from modbot.policy_files import load_policy
+from modbot.stages.normalize import normalize
+from modbot.stages.prefilter import load_prefilter
+from modbot.stages.prefilter.learned import CommunityPrefilter, map_score
+from modbot.training.learning import fast_config, rows_from_labels, split_labels
+from modbot.training.scheduler import subprocess_trainer
+from modbot.training.train import train_prefilter
 from tests.conftest import event, make_settings
 from tests.support.prefilter_data import synthetic_rows
 from tests.support.scripted import ScriptedReasoner, by_keyword
@@ -62,7 +62,7 @@ async def test_a_learned_model_cannot_drop_a_self_harm_line_the_default_escalate
 
 
 def test_learned_scores_map_onto_the_default_scale_at_the_allow_threshold() -> None:
-    from bot.stages.prefilter.thresholds import Thresholds
+    from modbot.stages.prefilter.thresholds import Thresholds
 
     own, target = (Thresholds(allow_below=a, act_above=1.0, target_recall=0.95, act_precision=0.98) for a in (0.1, 0.3))
     assert map_score(0.1, own, target) == pytest.approx(0.3)
@@ -82,8 +82,8 @@ def _inprocess_trainer(services, *, flip: bool):
 
 
 async def test_the_learning_loop_switches_only_to_a_better_model_and_rolls_back(tmp_path, default_prefilter) -> None:
-    from bot.domain import ReviewOutcome
-    from bot.domain.commands import Invoker, Review
+    from modbot.domain import ReviewOutcome
+    from modbot.domain.commands import Invoker, Review
 
     settings = make_settings(
         tmp_path,
@@ -151,8 +151,8 @@ async def test_the_learning_loop_switches_only_to_a_better_model_and_rolls_back(
 
 
 def test_the_prefilter_commands_parse() -> None:
-    from bot.commands.parser import CommandSyntaxError
-    from bot.domain.commands import PrefilterCommunity, PrefilterRollback, PrefilterStatus
+    from modbot.commands.parser import CommandSyntaxError
+    from modbot.domain.commands import PrefilterCommunity, PrefilterRollback, PrefilterStatus
 
     assert parse_mod_command("prefilter status") == PrefilterStatus()
     assert parse_mod_command("prefilter rollback") == PrefilterRollback()
@@ -165,9 +165,9 @@ def test_the_prefilter_commands_parse() -> None:
 def test_calibration_counts_audited_rows_by_their_weight() -> None:
     import numpy as np
 
-    from bot.training.calibration import calibrator
-    from bot.training.config import TrainConfig
-    from bot.training.data import LabelledRow
+    from modbot.training.calibration import calibrator
+    from modbot.training.config import TrainConfig
+    from modbot.training.data import LabelledRow
 
     # Ten unsafe rows; the lowest-scored one is an audit that stands for 20 messages.
     scores = np.array([0.05, *np.linspace(0.5, 0.9, 9), *np.linspace(0.01, 0.4, 30)])

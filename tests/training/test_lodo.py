@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.stages.prefilter import load_prefilter
-from bot.stages.prefilter.scorer import SHARED_THRESHOLDS_FILE
-from bot.stages.prefilter.thresholds import Thresholds, allow_threshold_for_recall, calibrate
-from bot.training.calibration import UNKNOWN
-from bot.training.data import LabelledRow, cap_per_source
-from bot.training.lodo import lodo_sources
-from bot.training.train import TrainConfig, train_prefilter
+from modbot.stages.prefilter import load_prefilter
+from modbot.stages.prefilter.scorer import SHARED_THRESHOLDS_FILE
+from modbot.stages.prefilter.thresholds import Thresholds, allow_threshold_for_recall, calibrate
+from modbot.training.calibration import UNKNOWN
+from modbot.training.data import LabelledRow, cap_per_source
+from modbot.training.lodo import lodo_sources
+from modbot.training.train import TrainConfig, train_prefilter
 
 _OWN_INSULTS = {
     "alpha": ["zorpface", "blixhead", "krumwit"],

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.stages.prefilter.model_files import load_model
-from bot.stages.normalize import normalize
-from bot.stages.prefilter import Thresholds
-from bot.training.data import read_rows
-from bot.stages.prefilter.model import ModelError
-from bot.training.train import TrainConfig, TrainError, train_prefilter
+from modbot.stages.prefilter.model_files import load_model
+from modbot.stages.normalize import normalize
+from modbot.stages.prefilter import Thresholds
+from modbot.training.data import read_rows
+from modbot.stages.prefilter.model import ModelError
+from modbot.training.train import TrainConfig, TrainError, train_prefilter
 
 from tests.support.prefilter_data import synthetic_rows, write_jsonl
 
@@ -55,7 +55,7 @@ def test_custom_target_recall(tmp_path: Path, synthetic_file: Path):
 
 
 def test_policy_keywords_take_part_in_calibration(tmp_path: Path, synthetic_file: Path):
-    from bot.domain.policy import parse_policy
+    from modbot.domain.policy import parse_policy
 
     policy = parse_policy(
         '+++\nid = "kw"\ntitle = "t"\n[actions]\nhigh = "remove"\n[[categories]]\nid = "h"\ntitle = "H"\n'
@@ -94,9 +94,9 @@ def test_broken_model_folder_is_a_clear_error(tmp_path: Path, trained_dir: Path)
 
 async def test_training_replays_the_scorers_skip_rule(trained_dir: Path, synthetic_file: Path, embedder):
     """The skip replay that calibrates the thresholds returns what the scorer returns, message by message."""
-    from bot.stages.prefilter import load_prefilter
-    from bot.stages.prefilter.model import sigmoid
-    from bot.training.skips import replay_logits
+    from modbot.stages.prefilter import load_prefilter
+    from modbot.stages.prefilter.model import sigmoid
+    from modbot.training.skips import replay_logits
 
     pf = load_prefilter(trained_dir).load()
     try:
@@ -122,7 +122,7 @@ def test_the_mlp_head_averages_its_networks_as_one_hidden_layer():
     """Three seeds' MLPs saved side by side give exactly the mean of their logits."""
     from sklearn.neural_network import MLPClassifier
 
-    from bot.training.parts import fit_embedding_head
+    from modbot.training.parts import fit_embedding_head
 
     rng = np.random.default_rng(0)
     features = rng.normal(size=(300, 768)).astype(np.float32)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from bot.domain.commands import Invoker, Reply, ShowAudit
-from bot.domain.records import AuditEntry
-from bot.ports import AuditLog
+from modbot.domain.commands import Invoker, Reply, ShowAudit
+from modbot.domain.records import AuditEntry
+from modbot.ports import AuditLog
 
 __all__ = ["AUDIT_PAGE_SIZE", "AuditCommands", "audit_line"]
 

@@ -10,10 +10,10 @@ import logging
 import math
 from dataclasses import dataclass
 
-from bot.commands.presenters import case_fields
-from bot.domain import ActionKind, Case, CaseStatus, ReviewOutcome
-from bot.domain.commands import CaseAction, Invoker, MemberHistory, Reply, Review, ShowCase, ShowQueue, ShowReasoning
-from bot.ports import CaseBook, Enforcer, Prefilter
+from modbot.commands.presenters import case_fields
+from modbot.domain import ActionKind, Case, CaseStatus, ReviewOutcome
+from modbot.domain.commands import CaseAction, Invoker, MemberHistory, Reply, Review, ShowCase, ShowQueue, ShowReasoning
+from modbot.ports import CaseBook, Enforcer, Prefilter
 
 __all__ = ["QUEUE_PAGE_SIZE", "CaseCommands"]
 

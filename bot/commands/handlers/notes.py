@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.domain.commands import Invoker, MemberNoteCommand, Reply
-from bot.domain.notes import MAX_NOTE_CHARS, MemberNote
-from bot.ports.notes import MemberNotes
+from modbot.domain.commands import Invoker, MemberNoteCommand, Reply
+from modbot.domain.notes import MAX_NOTE_CHARS, MemberNote
+from modbot.ports.notes import MemberNotes
 
 __all__ = ["NoteCommands", "note_line"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.commands.presenters import verdict_fields
-from bot.domain import MessageEvent
-from bot.domain.commands import (
+from modbot.commands.presenters import verdict_fields
+from modbot.domain import MessageEvent
+from modbot.domain.commands import (
     MAX_UPLOAD_BYTES,
     Invoker,
     PolicyShow,
@@ -15,8 +15,8 @@ from bot.domain.commands import (
     PolicyUse,
     Reply,
 )
-from bot.domain.policy import PolicyError, parse_policy
-from bot.ports import ActivePolicies, Classifier, EffectiveSettings, PolicyLibrary, PolicyLinter
+from modbot.domain.policy import PolicyError, parse_policy
+from modbot.ports import ActivePolicies, Classifier, EffectiveSettings, PolicyLibrary, PolicyLinter
 
 __all__ = ["PolicyCommands"]
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from bot.domain.commands import Invoker, PolicyReplay, Reply
-from bot.domain.replay import ReplayItem
-from bot.ports import Classifier, EffectiveSettings, PolicyLibrary, VerdictLog
-from bot.ports.replay import ReplayRunner
+from modbot.domain.commands import Invoker, PolicyReplay, Reply
+from modbot.domain.replay import ReplayItem
+from modbot.ports import Classifier, EffectiveSettings, PolicyLibrary, VerdictLog
+from modbot.ports.replay import ReplayRunner
 
 __all__ = ["MAX_REPLAY", "REPLAY_TIMEOUT_S", "PolicyReplayCommands"]
 

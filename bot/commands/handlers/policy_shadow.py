@@ -1,7 +1,7 @@
 """``/mod policy shadow <id> [7d] | off`` and ``/mod policy diff``: a candidate policy on live traffic.
 
 The shadow policy is a server setting (``ServerSettings.shadow_policy``); the pipeline judges each
-message with it after the live verdict (``bot.moderation.shadow``) and stores that verdict as a
+message with it after the live verdict (``modbot.moderation.shadow``) and stores that verdict as a
 candidate, never acted on. ``diff`` compares the two over the shadow period, as ``modbot policy replay``
 does for stored messages.
 """
@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from bot.domain import utcnow
-from bot.domain.commands import Invoker, PolicyDiff, PolicyShadow, Reply
-from bot.domain.policy import parse_duration
-from bot.domain.replay import ReplayDiff, ReplayItem, ShadowPolicy
-from bot.ports import ActivePolicies, EffectiveSettings, PolicyLibrary, VerdictLog
+from modbot.domain import utcnow
+from modbot.domain.commands import Invoker, PolicyDiff, PolicyShadow, Reply
+from modbot.domain.policy import parse_duration
+from modbot.domain.replay import ReplayDiff, ReplayItem, ShadowPolicy
+from modbot.ports import ActivePolicies, EffectiveSettings, PolicyLibrary, VerdictLog
 
 __all__ = ["DIFF_LIMIT", "PolicyShadowCommands"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.domain.commands import Invoker, PrefilterCommunity, PrefilterRollback, PrefilterStatus, Reply
-from bot.ports import EffectiveSettings
-from bot.ports.learning import PrefilterLearning, PrefilterVersion
+from modbot.domain.commands import Invoker, PrefilterCommunity, PrefilterRollback, PrefilterStatus, Reply
+from modbot.ports import EffectiveSettings
+from modbot.ports.learning import PrefilterLearning, PrefilterVersion
 
 __all__ = ["PrefilterCommands"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.commands.presenters import case_fields
-from bot.domain.commands import Invoker, Reply, ReportMessage
-from bot.ports import MissReports
+from modbot.commands.presenters import case_fields
+from modbot.domain.commands import Invoker, Reply, ReportMessage
+from modbot.ports import MissReports
 
 __all__ = ["ReportCommands"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from bot.domain.commands import Invoker, Reply, SetValue
-from bot.ports import EffectiveSettings
+from modbot.domain.commands import Invoker, Reply, SetValue
+from modbot.ports import EffectiveSettings
 
 __all__ = ["MAX_RETENTION_DAYS", "SETTABLE", "SettingValueCommands", "checked_value"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.domain.commands import Exempt, Invoker, Reply, SetMode, SetModChannel
-from bot.ports import EffectiveSettings
+from modbot.domain.commands import Exempt, Invoker, Reply, SetMode, SetModChannel
+from modbot.ports import EffectiveSettings
 
 __all__ = ["SettingsCommands"]
 

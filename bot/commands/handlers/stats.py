@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.domain import ServerRef, utcnow
-from bot.domain.commands import Forget, Invoker, Reply, Stats
-from bot.domain.figures import AuditFigures, Backlog, RecallEstimate
-from bot.ports import LiveFigures, MessageLog, VerdictLog
+from modbot.domain import ServerRef, utcnow
+from modbot.domain.commands import Forget, Invoker, Reply, Stats
+from modbot.domain.figures import AuditFigures, Backlog, RecallEstimate
+from modbot.ports import LiveFigures, MessageLog, VerdictLog
 
 __all__ = ["StatsCommands", "describe_audits", "describe_drain"]
 

@@ -2,7 +2,7 @@
 
 A :class:`KeywordMatcher` is built once per (policy version, server extras) and scans messages:
 
-* **Keywords** match whole words or whole phrases of the *folded* text (see :mod:`bot.stages.normalize`), so
+* **Keywords** match whole words or whole phrases of the *folded* text (see :mod:`modbot.stages.normalize`), so
   "ass" matches "ASS", "a s s", "a$$", "4ss" and "аss" (Cyrillic а), but never "assistance", "class",
   "bass" or "classic"; "cunt" never matches "Scunthorpe". Keywords are folded by the same function
   as messages, and punctuation between words is ignored ("discord.gg" matches "discord gg"). A word
@@ -22,9 +22,9 @@ Matchers are immutable; :class:`MatcherCache` (owned by the composition root) ke
 ones so a busy server does not rebuild its matcher for every message.
 """
 
-from bot.stages.keywords.cache import MatcherCache
-from bot.stages.keywords.matcher import KeywordMatcher
-from bot.stages.keywords.terms import (
+from modbot.stages.keywords.cache import MatcherCache
+from modbot.stages.keywords.matcher import KeywordMatcher
+from modbot.stages.keywords.terms import (
     EXTRA_CATEGORY,
     MAX_KEYWORD_CHARS,
     MAX_REGEX_CHARS,

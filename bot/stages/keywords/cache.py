@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 from cachetools import LRUCache
 
-from bot.domain.policy import Policy
-from bot.stages.keywords.matcher import KeywordMatcher
-from bot.stages.keywords.terms import ExtraTerms
+from modbot.domain.policy import Policy
+from modbot.stages.keywords.matcher import KeywordMatcher
+from modbot.stages.keywords.terms import ExtraTerms
 
 __all__ = ["MatcherCache"]
 

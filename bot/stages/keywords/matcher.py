@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 import re2
 
-from bot.domain.policy import Policy
-from bot.stages.keywords.terms import (
+from modbot.domain.policy import Policy
+from modbot.stages.keywords.terms import (
     EXTRA_CATEGORY,
     REGEX_SET_MAX_BYTES,
     REGEX_SET_MAX_MEM,
@@ -25,7 +25,7 @@ from bot.stages.keywords.terms import (
     regex_options,
     validate_keyword,
 )
-from bot.stages.normalize import NormalizedText, normalize
+from modbot.stages.normalize import NormalizedText, normalize
 
 __all__ = ["KeywordMatcher"]
 

@@ -12,7 +12,7 @@ from typing import Literal
 
 import re2
 
-from bot.stages.normalize import NormalizedText, normalize
+from modbot.stages.normalize import NormalizedText, normalize
 
 __all__ = [
     "EXTRA_CATEGORY",

@@ -2,18 +2,18 @@
 
 Public surface (everything else in this package is internal):
 
-* :func:`load_prefilter` / :class:`EmbeddingPrefilter` — the :class:`bot.ports.Prefilter` stage, which
+* :func:`load_prefilter` / :class:`EmbeddingPrefilter` — the :class:`modbot.ports.Prefilter` stage, which
   also takes moderators' feedback (``add_feedback``, ``load_feedback``).
 * :class:`OnnxEmbedder`, :class:`EmbedderConfig`, :func:`pull_embedding_model` — MiniLM on onnxruntime.
 * :class:`MicroBatcher` — batching + cache of embedding requests.
 * :class:`PrefilterModel` (the trained weights) and :class:`Thresholds`, :func:`calibrate`.
 
-Training and evaluation (``modbot train-prefilter``, ``modbot eval``) live in :mod:`bot.training`,
+Training and evaluation (``modbot train-prefilter``, ``modbot eval``) live in :mod:`modbot.training`,
 which builds on this package; nothing here imports it.
 """
 
-from bot.stages.prefilter.batcher import BatcherStats, MicroBatcher
-from bot.stages.prefilter.embedder import (
+from modbot.stages.prefilter.batcher import BatcherStats, MicroBatcher
+from modbot.stages.prefilter.embedder import (
     EmbedderConfig,
     EmbeddingModelError,
     OnnxEmbedder,
@@ -21,15 +21,15 @@ from bot.stages.prefilter.embedder import (
     default_tokenizer_path,
     pull_embedding_model,
 )
-from bot.stages.prefilter.model import ModelError, PrefilterModel
-from bot.stages.prefilter.scorer import (
+from modbot.stages.prefilter.model import ModelError, PrefilterModel
+from modbot.stages.prefilter.scorer import (
     BatchingConfig,
     EmbeddingPrefilter,
     ScoreDetail,
     default_model_dir,
     load_prefilter,
 )
-from bot.stages.prefilter.thresholds import SweepPoint, Thresholds, ThresholdsError, calibrate
+from modbot.stages.prefilter.thresholds import SweepPoint, Thresholds, ThresholdsError, calibrate
 
 __all__ = [
     "BatcherStats",

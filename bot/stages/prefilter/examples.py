@@ -21,8 +21,8 @@ import numpy as np
 from cachetools import LRUCache
 from scipy.sparse import csc_matrix
 
-from bot.domain import ServerRef
-from bot.stages.prefilter.ngrams import NgramFeaturizer
+from modbot.domain import ServerRef
+from modbot.stages.prefilter.ngrams import NgramFeaturizer
 
 __all__ = ["ExampleMemory", "ExampleSet", "Similarity", "ensure_embedded", "merge"]
 

@@ -1,6 +1,6 @@
 """Learned community models on top of the shipped default, with a recall floor for the gravest categories.
 
-:class:`CommunityPrefilter` implements :class:`bot.ports.Prefilter`. It keeps the shipped default (every
+:class:`CommunityPrefilter` implements :class:`modbot.ports.Prefilter`. It keeps the shipped default (every
 server whose community has no learned model gets it unchanged) and, per community, the active learned
 model (``use_model(community, folder)``, ``drop_model``). A learned model's score is mapped onto the
 default's scale, piecewise linearly, so that its calibrated allow threshold lands on the default's:
@@ -27,14 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.domain import MessageEvent, ServerRef
-from bot.domain.policy import Policy
-from bot.domain.records import LabelledText
-from bot.ports.stages import PrefilterScore
-from bot.stages.normalize import normalize
-from bot.stages.prefilter.floor_phrases import FLOOR_PHRASES
-from bot.stages.prefilter.scorer import EmbeddingPrefilter, load_prefilter
-from bot.stages.prefilter.thresholds import Thresholds
+from modbot.domain import MessageEvent, ServerRef
+from modbot.domain.policy import Policy
+from modbot.domain.records import LabelledText
+from modbot.ports.stages import PrefilterScore
+from modbot.stages.normalize import normalize
+from modbot.stages.prefilter.floor_phrases import FLOOR_PHRASES
+from modbot.stages.prefilter.scorer import EmbeddingPrefilter, load_prefilter
+from modbot.stages.prefilter.thresholds import Thresholds
 
 __all__ = ["FLOOR_SEVERITIES", "CommunityPrefilter", "floor_examples", "map_score"]
 

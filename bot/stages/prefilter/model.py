@@ -24,9 +24,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from bot.stages.prefilter.embedder import EMBEDDING_DIM
-from bot.stages.prefilter.ngrams import NgramFeaturizer
-from bot.stages.prefilter.parts import CommunityWeights, EmbeddingHead, NeighbourMemory
+from modbot.stages.prefilter.embedder import EMBEDDING_DIM
+from modbot.stages.prefilter.ngrams import NgramFeaturizer
+from modbot.stages.prefilter.parts import CommunityWeights, EmbeddingHead, NeighbourMemory
 
 __all__ = ["Blend", "ModelError", "PrefilterModel", "SimilarityParams", "logit", "sigmoid"]
 

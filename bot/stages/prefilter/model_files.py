@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.stages.prefilter.embedder import FEATURE_DIM
-from bot.stages.prefilter.model import Blend, ModelError, PrefilterModel, SimilarityParams
-from bot.stages.prefilter.ngrams import NgramFeaturizer, NgramSpec
-from bot.stages.prefilter.parts import CommunityWeights, EmbeddingHead, NeighbourMemory, unit_rows
+from modbot.stages.prefilter.embedder import FEATURE_DIM
+from modbot.stages.prefilter.model import Blend, ModelError, PrefilterModel, SimilarityParams
+from modbot.stages.prefilter.ngrams import NgramFeaturizer, NgramSpec
+from modbot.stages.prefilter.parts import CommunityWeights, EmbeddingHead, NeighbourMemory, unit_rows
 
 __all__ = ["MODEL_FORMAT", "load_model", "save_model"]
 

@@ -2,7 +2,7 @@
 
 Character n-grams (1–5 within whitespace-separated tokens, like scikit-learn's ``char_wb``) carry most of the
 signal in game chat: misspelt insults ("stpuid", "fukers"), other languages, elongations. Word uni-
-and bigrams add phrases. Both are computed on the *folded* text of :func:`bot.stages.normalize.normalize`,
+and bigrams add phrases. Both are computed on the *folded* text of :func:`modbot.stages.normalize.normalize`,
 the same text the Judge hands the prefilter.
 
 The vocabulary is a plain list of strings and the IDF weights a float array, saved as JSON/npz: a

@@ -1,4 +1,4 @@
-"""The prefilter stage: implements :class:`bot.ports.Prefilter` with the trained model, MiniLM and examples.
+"""The prefilter stage: implements :class:`modbot.ports.Prefilter` with the trained model, MiniLM and examples.
 
 Per message (the Judge passes the folded text):
 
@@ -28,17 +28,17 @@ from pathlib import Path
 import numpy as np
 from cachetools import LRUCache
 
-from bot.domain import MessageEvent, ServerRef
-from bot.domain.policy import Policy
-from bot.domain.records import LabelledText
-from bot.ports import PrefilterScore
-from bot.stages.normalize import normalize
-from bot.stages.prefilter.batcher import BatcherStats, MicroBatcher
-from bot.stages.prefilter.embedder import EMBEDDING_DIM, FEATURE_DIM, EmbedderConfig, OnnxEmbedder
-from bot.stages.prefilter.examples import ExampleMemory, ExampleSet, ensure_embedded, merge
-from bot.stages.prefilter.model import ModelError, PrefilterModel, logit, sigmoid
-from bot.stages.prefilter.model_files import load_model
-from bot.stages.prefilter.thresholds import Thresholds, ThresholdsError
+from modbot.domain import MessageEvent, ServerRef
+from modbot.domain.policy import Policy
+from modbot.domain.records import LabelledText
+from modbot.ports import PrefilterScore
+from modbot.stages.normalize import normalize
+from modbot.stages.prefilter.batcher import BatcherStats, MicroBatcher
+from modbot.stages.prefilter.embedder import EMBEDDING_DIM, FEATURE_DIM, EmbedderConfig, OnnxEmbedder
+from modbot.stages.prefilter.examples import ExampleMemory, ExampleSet, ensure_embedded, merge
+from modbot.stages.prefilter.model import ModelError, PrefilterModel, logit, sigmoid
+from modbot.stages.prefilter.model_files import load_model
+from modbot.stages.prefilter.thresholds import Thresholds, ThresholdsError
 
 __all__ = ["SHARED_THRESHOLDS_FILE", "BatchingConfig", "EmbeddingPrefilter", "ScoreDetail", "default_model_dir", "load_prefilter"]
 
@@ -84,7 +84,7 @@ class ScoreDetail:
 
 
 class EmbeddingPrefilter:
-    """Scores messages and learns from moderators' reviews: implements :class:`bot.ports.Prefilter`."""
+    """Scores messages and learns from moderators' reviews: implements :class:`modbot.ports.Prefilter`."""
 
     def __init__(
         self,

@@ -7,7 +7,7 @@ away from "allow" (keyword hits count as kept); ``act_above`` is the lowest thre
 are unsafe with at least ``act_precision`` (1.0 = never act on the score alone).
 
 Recall and escalation can be weighted per message (``weights``): leave-one-dataset-out calibration
-(:mod:`bot.training.lodo`) weights every held-out source equally, so "recall 0.95" means the mean
+(:mod:`modbot.training.lodo`) weights every held-out source equally, so "recall 0.95" means the mean
 recall over the held-out sources, not the recall of the largest one.
 """
 

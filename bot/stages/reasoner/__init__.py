@@ -8,10 +8,10 @@ Public surface (everything else is private to the package)::
     await reasoner.aclose()
 
 One :class:`HarmonyReasoner` (harmony rendering by :class:`PromptBuilder`, parsing, effort, the answer
-contract) runs over one :class:`bot.ports.ReasonerTransport`: :class:`LlamaTransport` (llama-cpp-python
+contract) runs over one :class:`modbot.ports.ReasonerTransport`: :class:`LlamaTransport` (llama-cpp-python
 in a supervised worker process) or :class:`HttpTransport` (llama-server / vLLM over HTTP).
 
-Names are imported lazily: the worker process imports :mod:`bot.stages.reasoner.worker` and should not pay for
+Names are imported lazily: the worker process imports :mod:`modbot.stages.reasoner.worker` and should not pay for
 harmony, httpx and pydantic, which it does not use (it starts on every restart).
 """
 
@@ -44,9 +44,9 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
-    from bot.stages.reasoner.config import DEFAULT_MODEL_FILE, ReasonerConfigError, ReasonerSettings
-    from bot.stages.reasoner.factory import build_reasoner
-    from bot.stages.reasoner.harmony import (
+    from modbot.stages.reasoner.config import DEFAULT_MODEL_FILE, ReasonerConfigError, ReasonerSettings
+    from modbot.stages.reasoner.factory import build_reasoner
+    from modbot.stages.reasoner.harmony import (
         HarmonyCodec,
         ParsedCompletion,
         PromptBuilder,
@@ -54,16 +54,16 @@ if TYPE_CHECKING:
         RenderedPrompt,
         ensure_tiktoken_cache,
     )
-    from bot.stages.reasoner.http import HttpTransport
-    from bot.stages.reasoner.llama import LlamaTransport, WorkerStats
-    from bot.stages.reasoner.output import AnswerError, ParsedAnswer, judgement_from_completion, parse_answer
-    from bot.stages.reasoner.reasoner import HarmonyReasoner
+    from modbot.stages.reasoner.http import HttpTransport
+    from modbot.stages.reasoner.llama import LlamaTransport, WorkerStats
+    from modbot.stages.reasoner.output import AnswerError, ParsedAnswer, judgement_from_completion, parse_answer
+    from modbot.stages.reasoner.reasoner import HarmonyReasoner
 
 
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
-        raise AttributeError(f"module 'bot.stages.reasoner' has no attribute {name!r}")
+        raise AttributeError(f"module 'modbot.stages.reasoner' has no attribute {name!r}")
     value = getattr(import_module(module, __name__), name)
     globals()[name] = value
     return value

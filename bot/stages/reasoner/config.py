@@ -1,6 +1,6 @@
 """Reasoner settings: the application's ``[reasoner]`` section, validated.
 
-Nothing here reads files or starts processes; :func:`bot.stages.reasoner.factory.build_reasoner` turns
+Nothing here reads files or starts processes; :func:`modbot.stages.reasoner.factory.build_reasoner` turns
 the settings into a reasoner, and the llama.cpp worker starts on first use. This module imports nothing
 else of the reasoner, so the transports can depend on it without a cycle.
 """

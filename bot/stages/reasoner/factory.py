@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bot.stages.reasoner.config import ReasonerConfigError, ReasonerSettings
-from bot.stages.reasoner.harmony import HarmonyCodec
-from bot.stages.reasoner.http import HttpTransport
-from bot.stages.reasoner.llama import LlamaTransport
-from bot.stages.reasoner.reasoner import HarmonyReasoner
+from modbot.stages.reasoner.config import ReasonerConfigError, ReasonerSettings
+from modbot.stages.reasoner.harmony import HarmonyCodec
+from modbot.stages.reasoner.http import HttpTransport
+from modbot.stages.reasoner.llama import LlamaTransport
+from modbot.stages.reasoner.reasoner import HarmonyReasoner
 
 __all__ = ["build_reasoner"]
 

@@ -42,8 +42,8 @@ from openai_harmony import (
     load_harmony_encoding,
 )
 
-from bot.domain import MessageEvent
-from bot.domain.policy import Policy
+from modbot.domain import MessageEvent
+from modbot.domain.policy import Policy
 
 __all__ = [
     "ASSISTANT_START",

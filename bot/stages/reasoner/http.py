@@ -12,9 +12,9 @@ control tokens. Two request styles:
   it: start llama-server with ``--special``; for vLLM this transport sends ``skip_special_tokens: false``.
 
 Connection errors, 5xx and 429 answers are retried by ``stamina`` with exponential backoff and jitter
-(``Retry-After`` honoured); when the retries are spent :class:`bot.ports.ReasonerUnavailable` is raised and
+(``Retry-After`` honoured); when the retries are spent :class:`modbot.ports.ReasonerUnavailable` is raised and
 the core keeps the message pending. A refused request (4xx, malformed answer) or one that times out
-reading the answer is not retried: it raises :class:`bot.ports.CompletionFailed` and becomes an escalation.
+reading the answer is not retried: it raises :class:`modbot.ports.CompletionFailed` and becomes an escalation.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from typing import Any
 import httpx
 import stamina
 
-from bot.ports import Completion, CompletionFailed, CompletionRequest, FinishReason, ReasonerUnavailable
-from bot.stages.reasoner.config import ReasonerSettings
+from modbot.ports import Completion, CompletionFailed, CompletionRequest, FinishReason, ReasonerUnavailable
+from modbot.stages.reasoner.config import ReasonerSettings
 
 __all__ = ["HttpTransport"]
 

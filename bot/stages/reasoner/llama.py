@@ -1,11 +1,11 @@
 """The llama.cpp transport: llama-cpp-python in a supervised worker process.
 
 The bot's event loop never waits on llama.cpp: each completion request is sent to the worker
-(:mod:`bot.stages.reasoner.worker`) over a pipe and awaited from a thread. The worker runs one job at a
+(:mod:`modbot.stages.reasoner.worker`) over a pipe and awaited from a thread. The worker runs one job at a
 time; requests queue behind a lock.
 
 If the worker dies mid-request (llama.cpp aborts the process on some errors), it is restarted and the
-request is retried once; a second death raises :class:`bot.ports.CompletionFailed`, which the reasoner
+request is retried once; a second death raises :class:`modbot.ports.CompletionFailed`, which the reasoner
 turns into an escalation. A request that outlives its deadline is cut off the same way.
 """
 
@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from bot.ports import Completion, CompletionFailed, CompletionRequest, FinishReason, ReasonerUnavailable
-from bot.stages.reasoner.config import ReasonerSettings
-from bot.stages.reasoner.worker import (
+from modbot.ports import Completion, CompletionFailed, CompletionRequest, FinishReason, ReasonerUnavailable
+from modbot.stages.reasoner.config import ReasonerSettings
+from modbot.stages.reasoner.worker import (
     ForcedOutput,
     GenerateJob,
     GenerateOutcome,
@@ -252,7 +252,7 @@ class LlamaTransport:
 
 
 def _spawn_worker() -> tuple[subprocess.Popen[bytes], Connection]:
-    """Start ``python -m bot.stages.reasoner._worker_process FD`` with one end of a socket pair inherited as FD."""
+    """Start ``python -m modbot.stages.reasoner._worker_process FD`` with one end of a socket pair inherited as FD."""
     parent_sock, child_sock = socket.socketpair()
     root = str(Path(__file__).resolve().parents[3])  # the folder holding the ``bot`` package
     env = dict(os.environ)
@@ -260,7 +260,7 @@ def _spawn_worker() -> tuple[subprocess.Popen[bytes], Connection]:
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.stages.reasoner._worker_process", str(child_sock.fileno())],
+            [sys.executable, "-m", "modbot.stages.reasoner._worker_process", str(child_sock.fileno())],
             pass_fds=(child_sock.fileno(),),
             env=env,
             stdin=subprocess.DEVNULL,

@@ -1,6 +1,6 @@
-"""The answer contract: the model's final-channel JSON, parsed by a strict pydantic model into a :class:`bot.ports.Judgement`.
+"""The answer contract: the model's final-channel JSON, parsed by a strict pydantic model into a :class:`modbot.ports.Judgement`.
 
-Expected answer (see :func:`bot.stages.reasoner.harmony.output_format_block`)::
+Expected answer (see :func:`modbot.stages.reasoner.harmony.output_format_block`)::
 
     {"violation": 1, "policy_category": "harassment", "rule_ids": ["H2"], "confidence": 0.9,
      "rationale": "Targets another member with an insult."}
@@ -19,10 +19,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, StrictBool, StrictStr, TypeAdapter, ValidationError
 
-from bot.domain import TokenCounts
-from bot.domain.policy import Policy
-from bot.ports import FinishReason, Judgement
-from bot.stages.reasoner.harmony import ParsedCompletion
+from modbot.domain import TokenCounts
+from modbot.domain.policy import Policy
+from modbot.ports import FinishReason, Judgement
+from modbot.stages.reasoner.harmony import ParsedCompletion
 
 __all__ = ["AnswerError", "ParsedAnswer", "failed_judgement", "judgement_from_completion", "parse_answer"]
 
@@ -192,7 +192,7 @@ def judgement_from_completion(
 ) -> Judgement:
     """Map a parsed completion onto a Judgement; malformed or missing answers become escalations.
 
-    ``finish_reason`` says why generation ended (see :class:`bot.ports.FinishReason`).
+    ``finish_reason`` says why generation ended (see :class:`modbot.ports.FinishReason`).
     """
     common = dict(model=model, tokens=tokens, latency_ms=latency_ms, truncated=truncated, reasoning=parsed.analysis)
     if parsed.final is None:

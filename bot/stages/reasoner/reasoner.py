@@ -1,4 +1,4 @@
-"""The safeguard reasoner: harmony prompts in, judgements out, over any :class:`bot.ports.ReasonerTransport`.
+"""The safeguard reasoner: harmony prompts in, judgements out, over any :class:`modbot.ports.ReasonerTransport`.
 
 Everything that does not depend on where the model runs lives here, once: the queue limit, the reasoning
 effort, rendering the request with harmony (:class:`PromptBuilder`), reading the completion
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import time
 
-from bot.domain import TokenCounts
-from bot.ports import (
+from modbot.domain import TokenCounts
+from modbot.ports import (
     Completion,
     CompletionFailed,
     CompletionRequest,
@@ -20,15 +20,15 @@ from bot.ports import (
     ReasonerTransport,
     ReasonerUnavailable,
 )
-from bot.stages.reasoner.config import ReasonerSettings
-from bot.stages.reasoner.harmony import FIRST_SPECIAL_TOKEN, HarmonyCodec, PromptBuilder
-from bot.stages.reasoner.output import failed_judgement, judgement_from_completion
+from modbot.stages.reasoner.config import ReasonerSettings
+from modbot.stages.reasoner.harmony import FIRST_SPECIAL_TOKEN, HarmonyCodec, PromptBuilder
+from modbot.stages.reasoner.output import failed_judgement, judgement_from_completion
 
 __all__ = ["HarmonyReasoner"]
 
 
 class HarmonyReasoner:
-    """Implements :class:`bot.ports.Reasoner`: judges messages with gpt-oss-safeguard over ``transport``.
+    """Implements :class:`modbot.ports.Reasoner`: judges messages with gpt-oss-safeguard over ``transport``.
 
     Past ``settings.max_queue`` accepted requests, :meth:`judge` raises :class:`ReasonerUnavailable` so
     the core can leave the message pending; a completion that fails becomes a Judgement with

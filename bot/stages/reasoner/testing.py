@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 
-from bot.ports import CompletionRequest
-from bot.stages.reasoner.harmony import TOKEN_RETURN, HarmonyCodec
-from bot.stages.reasoner.llama import OutputScript
-from bot.stages.reasoner.worker import ForcedOutput
+from modbot.ports import CompletionRequest
+from modbot.stages.reasoner.harmony import TOKEN_RETURN, HarmonyCodec
+from modbot.stages.reasoner.llama import OutputScript
+from modbot.stages.reasoner.worker import ForcedOutput
 
 __all__ = ["ForcedOutput", "by_message_text", "scripted_answer", "scripted_completion_tokens"]
 

@@ -1,7 +1,7 @@
 """The llama.cpp worker process: loads the GGUF once and answers generation jobs over a pipe.
 
 llama.cpp aborts the whole process on some internal errors, so the model never runs inside the bot's own
-process. :class:`bot.stages.reasoner.llama.LlamaTransport` runs ``python -m bot.stages.reasoner._worker_process FD`` (a fresh
+process. :class:`modbot.stages.reasoner.llama.LlamaTransport` runs ``python -m modbot.stages.reasoner._worker_process FD`` (a fresh
 interpreter: nothing of the bot's state, no re-import of its ``__main__``), talks to it over an inherited
 socket with :class:`multiprocessing.connection.Connection` (pickled dataclasses below), and restarts it
 when it dies.
@@ -367,9 +367,9 @@ def worker_main(conn: Connection, config: WorkerConfig) -> None:
 
 
 def run_from_fd(argv: list[str]) -> int:
-    """``python -m bot.stages.reasoner._worker_process FD``: FD is the inherited socket; the first message is the config."""
+    """``python -m modbot.stages.reasoner._worker_process FD``: FD is the inherited socket; the first message is the config."""
     if len(argv) != 1 or not argv[0].isdigit():
-        print("usage: python -m bot.stages.reasoner._worker_process FD (started by LlamaTransport)", file=sys.stderr)
+        print("usage: python -m modbot.stages.reasoner._worker_process FD (started by LlamaTransport)", file=sys.stderr)
         return 2
     conn = Connection(int(argv[0]))
     try:

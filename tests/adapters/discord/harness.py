@@ -1,6 +1,6 @@
 """The Discord test harness: the real discord.py client aimed at a loopback fake.
 
-``make_harness`` builds the real core through ``bot.app.build_services`` on a SQLite file under tmp_path
+``make_harness`` builds the real core through ``modbot.app.build_services`` on a SQLite file under tmp_path
 (with a scripted reasoner at the model edge), creates the real ``DiscordAdapter`` on its ``Core`` facade, logs in over REST against ``FakeDiscord`` (which
 also runs the command sync), and feeds GUILD_CREATE through discord.py's own parser. Tests then feed
 more gateway payloads with ``harness.feed(...)`` and assert on the requests the fake recorded.
@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adapters.discord_bot import DiscordAdapter, RetryPolicy
-from bot.app import Services, build_services
-from bot.config import AppSettings, DiscordSettings, PipelineSettings
-from bot.domain import MessageEvent, MessageStatus, ServerRef
-from bot.domain.settings import ServerSettings
+from modbot_adapters.discord_bot import DiscordAdapter, RetryPolicy
+from modbot.app import Services, build_services
+from modbot.config import AppSettings, DiscordSettings, PipelineSettings
+from modbot.domain import MessageEvent, MessageStatus, ServerRef
+from modbot.domain.settings import ServerSettings
 from tests.adapters.discord import payloads as p
 from tests.conftest import make_settings
 from tests.support.scripted import ScriptedReasoner, by_keyword

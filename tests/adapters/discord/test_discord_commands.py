@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from bot.domain import ActionKind, CaseStatus
+from modbot.domain import ActionKind, CaseStatus
 from tests.adapters.discord import payloads as p
 from tests.adapters.discord.fake_discord import FakeDiscord
 from tests.adapters.discord.harness import (

@@ -7,8 +7,8 @@ from typing import Any
 
 import discord
 
-from adapters.discord_bot import invoker_from_interaction, is_platform_moderator, message_to_event, raw_edit_to_event
-from bot.domain import Attachment, ContextMessage, ServerRef
+from modbot_adapters.discord_bot import invoker_from_interaction, is_platform_moderator, message_to_event, raw_edit_to_event
+from modbot.domain import Attachment, ContextMessage, ServerRef
 from tests.adapters.discord import payloads as p
 from tests.adapters.discord.harness import Harness
 
@@ -116,7 +116,7 @@ def test_discords_moderator_flags_make_a_platform_moderator() -> None:
 
 
 async def test_a_message_in_an_uncached_thread_keeps_its_parent_so_exemptions_apply(harness: Harness) -> None:
-    from bot.domain import MessageStatus
+    from modbot.domain import MessageStatus
 
     server = ServerRef("discord", p.GUILD_ID)
     hidden = p.snowflake()  # a thread the gateway never announced (e.g. an old archived one woken up)
@@ -150,7 +150,7 @@ async def test_an_uncached_channel_that_cannot_be_looked_up_is_kept_as_it_came(h
 
 
 async def test_a_forwarded_message_is_judged_as_the_authors_text_with_its_attachments(harness: Harness) -> None:
-    from adapters.discord_bot.convert import FORWARD_MARK
+    from modbot_adapters.discord_bot.convert import FORWARD_MARK
 
     url = "https://cdn.discordapp.com/attachments/1/2/cheats.zip"
     zip_file = p.attachment(p.snowflake(), "cheats.zip", url, 4096, "application/zip")
@@ -167,7 +167,7 @@ async def test_a_forwarded_message_is_judged_as_the_authors_text_with_its_attach
 
 
 async def test_a_forward_with_a_comment_keeps_the_comment_first(harness: Harness) -> None:
-    from adapters.discord_bot.convert import FORWARD_MARK
+    from modbot_adapters.discord_bot.convert import FORWARD_MARK
 
     data = p.forwarded_message("free nitro here", text="lol look at this")
     event = message_to_event(await parsed(harness, "MESSAGE_CREATE", data, "message"))
@@ -177,7 +177,7 @@ async def test_a_forward_with_a_comment_keeps_the_comment_first(harness: Harness
 
 
 async def test_a_forward_of_only_an_attachment_is_not_an_empty_message(harness: Harness) -> None:
-    from adapters.discord_bot.convert import FORWARD_MARK
+    from modbot_adapters.discord_bot.convert import FORWARD_MARK
 
     shot = p.attachment(p.snowflake(), "shot.png", "https://cdn.discordapp.com/a/shot.png", 10, "image/png")
     data = p.forwarded_message("", forwarded_attachments=[shot])
@@ -189,8 +189,8 @@ async def test_a_forward_of_only_an_attachment_is_not_an_empty_message(harness: 
 
 
 async def test_a_forwarded_slur_is_acted_on_by_the_keyword_stage(harness: Harness) -> None:
-    from bot.domain.policy import parse_policy
-    from bot.stages.keywords import KeywordMatcher
+    from modbot.domain.policy import parse_policy
+    from modbot.stages.keywords import KeywordMatcher
     from tests.adapters.discord.harness import game_policy_text
 
     matcher = KeywordMatcher.build(parse_policy(game_policy_text()))

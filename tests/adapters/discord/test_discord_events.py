@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.discord_bot import DiscordAdapter, MissingMessageContentIntent, build_intents, invite_url
-from bot.app import Services, build_services
-from bot.domain import ContextMessage, MessageStatus
+from modbot_adapters.discord_bot import DiscordAdapter, MissingMessageContentIntent, build_intents, invite_url
+from modbot.app import Services, build_services
+from modbot.domain import ContextMessage, MessageStatus
 from tests.adapters.discord import payloads as p
 from tests.adapters.discord.harness import SERVER, Harness, cheat_reasoner, discord_settings
 from tests.adapters.discord.fake_discord import FakeDiscord

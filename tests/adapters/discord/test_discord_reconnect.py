@@ -17,10 +17,10 @@ from pathlib import Path
 import discord
 import pytest
 
-from adapters.discord_bot import DiscordAdapter
-from bot.app import Services, build_services
-from bot.config import DiscordSettings
-from bot.runtime import CONNECTED, RECONNECTING, STOPPED, Backoff, PlatformSupervisor, StoppedPlatform
+from modbot_adapters.discord_bot import DiscordAdapter
+from modbot.app import Services, build_services
+from modbot.config import DiscordSettings
+from modbot.runtime import CONNECTED, RECONNECTING, STOPPED, Backoff, PlatformSupervisor, StoppedPlatform
 from tests.adapters.discord.fake_discord import FakeDiscord
 from tests.adapters.discord.harness import cheat_reasoner, discord_settings
 from tests.test_secrets import assert_no_piece_of

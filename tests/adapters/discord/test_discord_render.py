@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from adapters.discord_bot.render import EMBED_TOTAL_LIMIT, case_embed, case_view, queue_view, reply_embed
-from bot.domain.commands import Reply
-from bot.domain import Case, Decision, MessageEvent, ServerRef, Stage, Verdict
+from modbot_adapters.discord_bot.render import EMBED_TOTAL_LIMIT, case_embed, case_view, queue_view, reply_embed
+from modbot.domain.commands import Reply
+from modbot.domain import Case, Decision, MessageEvent, ServerRef, Stage, Verdict
 
 SERVER = ServerRef("discord", "1")
 

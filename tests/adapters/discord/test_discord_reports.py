@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.domain import Stage
+from modbot.domain import Stage
 from tests.adapters.discord import payloads as p
 from tests.adapters.discord.harness import DEFERRED_CHANNEL_MESSAGE, SERVER, Harness, audit, interact
 

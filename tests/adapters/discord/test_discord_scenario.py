@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from bot.domain import CaseStatus
-from bot.domain.records import LabelledText
-from bot.domain.settings import ServerSettings
+from modbot.domain import CaseStatus
+from modbot.domain.records import LabelledText
+from modbot.domain.settings import ServerSettings
 from tests.adapters.discord import payloads as p
 from tests.adapters.discord.harness import EPHEMERAL, SERVER, game_policy_text, interact, make_harness, slash, upload_payload
 from tests.adapters.discord.fake_discord import FakeDiscord

@@ -1,4 +1,4 @@
-"""The adapter module's contract with the composition root (``bot.app``)."""
+"""The adapter module's contract with the composition root (``modbot.app``)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-import adapters.discord_bot as discord_bot
-from bot.app import ADAPTER_MODULES, build_services
-from bot.ports import ActionSink
-from bot.config import AppSettings, DiscordSettings
+import modbot_adapters.discord_bot as discord_bot
+from modbot.app import ADAPTER_MODULES, build_services
+from modbot.ports import ActionSink
+from modbot.config import AppSettings, DiscordSettings
 from tests.adapters.discord.harness import discord_settings
 
 
@@ -17,7 +17,7 @@ def test_missing_settings_names_the_token(monkeypatch: pytest.MonkeyPatch) -> No
     for name in ("DISCORD_TOKEN", "DISCORD_BOT_TOKEN", "MODBOT_DISCORD__TOKEN", "MODBOT_CONFIG"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(Path(__file__).parent)  # no modbot.toml here
-    assert "adapters.discord_bot" in ADAPTER_MODULES
+    assert "modbot_adapters.discord_bot" in ADAPTER_MODULES
     assert discord_bot.missing_settings(AppSettings(discord=DiscordSettings())) == ["DISCORD_TOKEN"]
     assert discord_bot.missing_settings(AppSettings(discord=DiscordSettings(token="  "))) == ["DISCORD_TOKEN"]
     assert discord_bot.missing_settings(AppSettings(discord=DiscordSettings(token="abc"))) == []

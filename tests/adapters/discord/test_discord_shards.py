@@ -9,9 +9,9 @@ from pathlib import Path
 import discord
 import pytest
 
-from adapters.discord_bot import DiscordAdapter
-from bot.app import build_services
-from bot.config import DiscordSettings, SettingsError, load_settings
+from modbot_adapters.discord_bot import DiscordAdapter
+from modbot.app import build_services
+from modbot.config import DiscordSettings, SettingsError, load_settings
 from tests.adapters.discord.fake_discord import FakeDiscord
 from tests.adapters.discord.harness import discord_settings
 

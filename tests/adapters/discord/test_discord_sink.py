@@ -13,9 +13,9 @@ from urllib.parse import unquote
 
 import discord
 
-from adapters.discord_bot import DiscordActionSink, DiscordAdapter
-from bot.app import build_services
-from bot.domain import Action, ActionKind, Case, Decision, MessageEvent, Stage, Verdict
+from modbot_adapters.discord_bot import DiscordActionSink, DiscordAdapter
+from modbot.app import build_services
+from modbot.domain import Action, ActionKind, Case, Decision, MessageEvent, Stage, Verdict
 from tests.adapters.discord import payloads as p
 from tests.adapters.discord.fake_discord import FakeDiscord, Recorded
 from tests.adapters.discord.harness import FAST_RETRY, SERVER, Harness, discord_settings

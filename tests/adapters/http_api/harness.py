@@ -1,4 +1,4 @@
-"""Test harness: the real core (``bot.app.build_services``) on a SQLite file, the real HTTP API adapter
+"""Test harness: the real core (``modbot.app.build_services``) on a SQLite file, the real HTTP API adapter
 serving on a loopback port, and a loopback callback receiver that checks signatures with the adapter's
 own ``verify`` and records what it was sent.
 """
@@ -15,12 +15,12 @@ from typing import Any
 import httpx
 from aiohttp import web
 
-from adapters.http_api import HttpApiAdapter
-from adapters.http_api.signing import IDEMPOTENCY_HEADER, verify
-from bot.app import Services, build_services, create_adapters
-from bot.config import PipelineSettings
-from bot.domain import ServerRef
-from bot.domain.settings import ServerSettings
+from modbot_adapters.http_api import HttpApiAdapter
+from modbot_adapters.http_api.signing import IDEMPOTENCY_HEADER, verify
+from modbot.app import Services, build_services, create_adapters
+from modbot.config import PipelineSettings
+from modbot.domain import ServerRef
+from modbot.domain.settings import ServerSettings
 from tests.conftest import make_settings
 
 OPERATOR_TOKEN = "operator-token-0123456789abcdef"

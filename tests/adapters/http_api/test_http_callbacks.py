@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 
-from adapters.http_api.clients import ClientStore
-from adapters.http_api.signing import server_secret, sign, verify
-from bot.domain import ActionKind
+from modbot_adapters.http_api.clients import ClientStore
+from modbot_adapters.http_api.signing import server_secret, sign, verify
+from modbot.domain import ActionKind
 from tests.adapters.http_api.harness import CALLBACK_SECRET, CHEAT, OTHER, SCAM, SERVER, Api, Receiver, ref, start_api
 
 PAYLOAD_KEYS = {

@@ -12,17 +12,17 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from adapters.http_api.clients import ClientStore
-from adapters.http_api.signing import server_secret
-from bot.app import upgrade_database
+from modbot_adapters.http_api.clients import ClientStore
+from modbot_adapters.http_api.signing import server_secret
+from modbot.app import upgrade_database
 
 SECRET = "cli-callback-secret"
 
 
 @pytest.fixture(scope="module")
 def modbot():
-    # ``bot.cli.main`` the module (``bot.cli`` re-exports a function of the same name).
-    main = importlib.import_module("bot.cli.main")
+    # ``modbot.cli.main`` the module (``modbot.cli`` re-exports a function of the same name).
+    main = importlib.import_module("modbot.cli.main")
     if not any(group.name == "http-api" for group in main.app.registered_groups):
         main._register_optional_commands()
     return main.app

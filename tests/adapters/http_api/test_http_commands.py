@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from adapters.http_api.responses import ReplyOut
-from bot.domain import CaseStatus
-from bot.domain.commands import Reply
+from modbot_adapters.http_api.responses import ReplyOut
+from modbot.domain import CaseStatus
+from modbot.domain.commands import Reply
 from tests.adapters.http_api.harness import CHEAT, MOD_ROLE, SERVER, Api, Receiver, ref
 
 REPLY_KEYS = {f.name for f in dataclasses.fields(Reply)}

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.http_api.clients import ClientStore
-from bot.domain import Decision, MessageStatus, Stage, Verdict
+from modbot_adapters.http_api.clients import ClientStore
+from modbot.domain import Decision, MessageStatus, Stage, Verdict
 from tests.adapters.http_api.harness import OTHER, SCAM, SERVER, Api, ref, start_api
 
 PUBLIC_KEYS = set(Verdict(Decision.ALLOW, Stage.KEYWORD, "v").to_public_dict())

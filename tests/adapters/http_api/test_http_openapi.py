@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
-from adapters.http_api.responses import CallbackPayload, ReplyOut, VerdictOut
-from adapters.http_api.sink import callback_payload
-from bot.domain import Action, ActionKind, Decision, Stage, Verdict
-from bot.domain.commands import Reply
+from modbot_adapters.http_api.responses import CallbackPayload, ReplyOut, VerdictOut
+from modbot_adapters.http_api.sink import callback_payload
+from modbot.domain import Action, ActionKind, Decision, Stage, Verdict
+from modbot.domain.commands import Reply
 from tests.adapters.http_api.harness import Api, ref
 
 PATHS = {
@@ -47,7 +47,7 @@ async def test_openapi_json_is_served_without_a_token_and_lists_every_path(api: 
 
 def test_the_document_is_valid_openapi_3_1():
     validator = pytest.importorskip("openapi_spec_validator")
-    from adapters.http_api.openapi import openapi_document
+    from modbot_adapters.http_api.openapi import openapi_document
 
     validator.validate(openapi_document())
 

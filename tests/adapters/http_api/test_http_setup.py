@@ -7,9 +7,9 @@ import socket
 
 import pytest
 
-import adapters.http_api as http_api
-from bot.app import build_services, create_adapters
-from bot.ports import ActionSink
+import modbot_adapters.http_api as http_api
+from modbot.app import build_services, create_adapters
+from modbot.ports import ActionSink
 from tests.adapters.http_api.harness import api_settings
 from tests.conftest import make_settings
 

@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
-from adapters.http_api.sink import CallbackRoutes, CallbackSink
-from bot.config import HttpApiSettings
-from bot.domain import Action, ActionKind, Case, Decision, MessageEvent, Stage, Verdict
+from modbot_adapters.http_api.sink import CallbackRoutes, CallbackSink
+from modbot.config import HttpApiSettings
+from modbot.domain import Action, ActionKind, Case, Decision, MessageEvent, Stage, Verdict
 from tests.adapters.http_api.harness import CALLBACK_SECRET, SERVER, Receiver, ref
 
 

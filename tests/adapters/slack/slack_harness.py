@@ -1,4 +1,4 @@
-"""Test harness: the real core (``bot.app.build_services``) on a SQLite file, the real bolt app on its
+"""Test harness: the real core (``modbot.app.build_services``) on a SQLite file, the real bolt app on its
 ``Core`` facade, the loopback Slack, signed payloads.
 
 Payloads have the shapes Slack sends (Events API envelopes, slash-command forms, block_actions);
@@ -22,11 +22,11 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 
-from adapters.slack_app import SlackAdapter, create
-from bot.app import Services, build_services
-from bot.domain import ServerRef
-from bot.domain.settings import ServerSettings
-from bot.config import SlackSettings
+from modbot_adapters.slack_app import SlackAdapter, create
+from modbot.app import Services, build_services
+from modbot.domain import ServerRef
+from modbot.domain.settings import ServerSettings
+from modbot.config import SlackSettings
 from tests.conftest import make_settings
 from tests.support.scripted import ScriptedReasoner
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from adapters.slack_app import SlackActionSink
-from adapters.slack_app.clients import ClientFactory
-from adapters.slack_app.installation import StaticTokens
-from bot.domain import Action, ActionKind, ActionTaken, Case, Decision, MessageEvent, Stage, Verdict
-from bot.domain.settings import ServerSettings
+from modbot_adapters.slack_app import SlackActionSink
+from modbot_adapters.slack_app.clients import ClientFactory
+from modbot_adapters.slack_app.installation import StaticTokens
+from modbot.domain import Action, ActionKind, ActionTaken, Case, Decision, MessageEvent, Stage, Verdict
+from modbot.domain.settings import ServerSettings
 from tests.adapters.slack.slack_harness import (
     BOT_TOKEN,
     GENERAL,

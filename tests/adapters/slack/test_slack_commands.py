@@ -6,7 +6,7 @@ import json
 import time
 from urllib.parse import urlencode
 
-from bot.domain import CaseStatus
+from modbot.domain import CaseStatus
 from tests.adapters.slack.slack_harness import (
     ADMIN,
     GROUP_MOD,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from adapters.slack_app import (
+from modbot_adapters.slack_app import (
     action_id,
     case_blocks,
     mentions_to_ids,
@@ -13,10 +13,10 @@ from adapters.slack_app import (
     reply_message,
     slack_to_plain,
 )
-from adapters.slack_app.commands import command_text
-from adapters.slack_app.recent import RecentMessages
-from bot.domain.commands import Reply
-from bot.domain import ActionKind, ActionTaken, Case, CaseStatus, Decision, MessageEvent, ServerRef, Stage, Verdict
+from modbot_adapters.slack_app.commands import command_text
+from modbot_adapters.slack_app.recent import RecentMessages
+from modbot.domain.commands import Reply
+from modbot.domain import ActionKind, ActionTaken, Case, CaseStatus, Decision, MessageEvent, ServerRef, Stage, Verdict
 
 MESSAGE = {
     "type": "message",

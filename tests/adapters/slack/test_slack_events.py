@@ -7,8 +7,8 @@ import logging
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from adapters.slack_app import NO_ADMIN_TOKEN
-from bot.domain import ActionKind
+from modbot_adapters.slack_app import NO_ADMIN_TOKEN
+from modbot.domain import ActionKind
 from tests.adapters.slack.slack_harness import (
     ADMIN_TOKEN,
     BOT_TOKEN,
@@ -75,7 +75,7 @@ async def test_act_now_violation_is_deleted_with_the_admin_user_token_and_the_ca
 async def test_without_an_admin_token_it_flags_and_notifies_once(tmp_path, caplog):
     h = await start_harness(tmp_path, admin_token=None)
     try:
-        with caplog.at_level(logging.WARNING, logger="adapters.slack_app.adapter"):
+        with caplog.at_level(logging.WARNING, logger="modbot_adapters.slack_app.adapter"):
             h.adapter._log_start()
         assert "CANNOT be deleted" in caplog.text
 
@@ -186,3 +186,20 @@ async def test_an_unreadable_exempt_group_costs_one_api_call_not_one_per_message
     await harness.message("hello again")
     assert [c.args["usergroup"] for c in harness.mock.called("usergroups.users.list")] == ["S0DELETED"]
     assert harness.adapter.counters.submitted == 2
+
+
+
+async def test_bolt_leaves_the_core_loggers_levels_alone(harness):
+    # Bolt copies the root logger's level, per request, onto a logger named after the app; an app named
+    # "modbot" froze every modbot.* logger at that level, so the core's INFO lines (retries, ...) vanished.
+    core_logger = logging.getLogger("modbot")
+    assert core_logger.level == logging.NOTSET
+    root = logging.getLogger()
+    saved = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        response = await harness.send_event(message_payload("hello there", ts=next_ts()), event_id="Ev0LOGGERS")
+    finally:
+        root.setLevel(saved)
+    assert response.status == 200
+    assert core_logger.level == logging.NOTSET

@@ -14,10 +14,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from slack_sdk.oauth.installation_store.models.installation import Installation
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from adapters.slack_app import BOT_SCOPES, USER_SCOPES, missing_settings, oauth_stores
-from bot.app import build_services
-from bot.domain import ServerRef
-from bot.store.database import upgrade
+from modbot_adapters.slack_app import BOT_SCOPES, USER_SCOPES, missing_settings, oauth_stores
+from modbot.app import build_services
+from modbot.domain import ServerRef
+from modbot.store.database import upgrade
 from tests.adapters.slack.slack_harness import GENERAL, MOD_CHANNEL, message_payload, start_harness
 from tests.conftest import make_settings
 

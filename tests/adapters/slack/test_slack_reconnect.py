@@ -18,10 +18,10 @@ import aiohttp
 import discord
 import pytest
 
-from adapters.discord_bot import DiscordAdapter
-from adapters.slack_app import create
-from bot.config import DiscordSettings
-from bot.runtime import CONNECTED, RECONNECTING, STOPPED, Backoff, PlatformSupervisor
+from modbot_adapters.discord_bot import DiscordAdapter
+from modbot_adapters.slack_app import create
+from modbot.config import DiscordSettings
+from modbot.runtime import CONNECTED, RECONNECTING, STOPPED, Backoff, PlatformSupervisor
 from tests.adapters.slack.slack_harness import event_envelope, message_payload, signed_headers, start_harness
 from tests.test_secrets import assert_no_piece_of
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain import CaseStatus
-from bot.domain.settings import ServerSettings
+from modbot.domain import CaseStatus
+from modbot.domain.settings import ServerSettings
 from tests.adapters.slack.slack_harness import (
     ADMIN,
     ADMIN_TOKEN,

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import yaml
 
-import adapters.slack_app as slack_app
-from adapters.slack_app import BOT_SCOPES, USER_SCOPES, missing_settings
-from bot.app import ADAPTER_MODULES
-from bot.config import AppSettings, SlackSettings
+import modbot_adapters.slack_app as slack_app
+from modbot_adapters.slack_app import BOT_SCOPES, USER_SCOPES, missing_settings
+from modbot.app import ADAPTER_MODULES
+from modbot.config import AppSettings, SlackSettings
 
 MANIFEST = Path(__file__).resolve().parents[3] / "slack" / "manifest.yml"
 
@@ -47,6 +47,6 @@ def test_missing_settings_name_the_variables():
 
 
 def test_the_module_is_a_registered_adapter_with_the_contract():
-    assert "adapters.slack_app" in ADAPTER_MODULES
+    assert "modbot_adapters.slack_app" in ADAPTER_MODULES
     assert callable(slack_app.create) and callable(slack_app.missing_settings)
     assert slack_app.SlackAdapter.platform == "slack"

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from bot.stages.prefilter import MicroBatcher
+from modbot.stages.prefilter import MicroBatcher
 
 
 class Recorder:

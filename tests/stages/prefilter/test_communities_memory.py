@@ -16,18 +16,18 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from bot.stages.prefilter.model_files import load_model
-from bot.cli.prefilter import register
-from bot.domain import Decision, MessageEvent, ServerRef
-from bot.moderation.judge import Judge, Routing
-from bot.stages.keywords import KeywordMatcher
-from bot.stages.normalize import normalize
-from bot.domain.policy import parse_policy
-from bot.stages.prefilter import load_prefilter
-from bot.training.data import read_rows
-from bot.stages.prefilter.parts import NeighbourMemory
-from bot.training.train import TrainConfig, train_prefilter
-from bot.domain.settings import ServerOverrides, ServerSettings
+from modbot.stages.prefilter.model_files import load_model
+from modbot.cli.prefilter import register
+from modbot.domain import Decision, MessageEvent, ServerRef
+from modbot.moderation.judge import Judge, Routing
+from modbot.stages.keywords import KeywordMatcher
+from modbot.stages.normalize import normalize
+from modbot.domain.policy import parse_policy
+from modbot.stages.prefilter import load_prefilter
+from modbot.training.data import read_rows
+from modbot.stages.prefilter.parts import NeighbourMemory
+from modbot.training.train import TrainConfig, train_prefilter
+from modbot.domain.settings import ServerOverrides, ServerSettings
 
 from tests.support.prefilter_data import synthetic_rows, write_jsonl
 
@@ -110,7 +110,7 @@ async def test_an_unknown_community_scores_with_the_shared_model_and_says_so_onc
     try:
         folded = normalize("ez mid").folded
         shared = (await pf.score_text(folded)).score
-        with caplog.at_level(logging.WARNING, logger="bot.stages.prefilter.scorer"):
+        with caplog.at_level(logging.WARNING, logger="modbot.stages.prefilter.scorer"):
             first = (await pf.score_text(folded, community="chess")).score
             second = (await pf.score_text(folded, community="chess")).score
         assert first == second == shared
@@ -176,7 +176,7 @@ def test_neighbour_memory_rates():
 
 
 def test_inconsistent_format_2_folders_are_refused(tmp_path: Path, community_model: Path):
-    from bot.stages.prefilter.model import ModelError
+    from modbot.stages.prefilter.model import ModelError
 
     broken = tmp_path / "broken"
     broken.mkdir()

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.stages.prefilter import (
+from modbot.stages.prefilter import (
     EmbedderConfig,
     EmbeddingModelError,
     OnnxEmbedder,
     default_model_path,
     default_tokenizer_path,
 )
-from bot.stages.prefilter.embedder import EMBEDDING_DIM, FEATURE_DIM
+from modbot.stages.prefilter.embedder import EMBEDDING_DIM, FEATURE_DIM
 
 
 def test_packaged_files_exist():
@@ -87,7 +87,7 @@ def test_pull_offline_gives_a_clear_error(tmp_path: Path):
 
     import huggingface_hub.constants
 
-    from bot.stages.prefilter import pull_embedding_model
+    from modbot.stages.prefilter import pull_embedding_model
 
     try:
         with pytest.MonkeyPatch.context() as patch:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bot.app import build_prefilter, build_services
-from bot.domain import ReviewOutcome, ServerRef, Stage
-from bot.domain.commands import Invoker, Review
-from bot.domain.records import LabelledText
+from modbot.app import build_prefilter, build_services
+from modbot.domain import ReviewOutcome, ServerRef, Stage
+from modbot.domain.commands import Invoker, Review
+from modbot.domain.records import LabelledText
 from tests.conftest import event, make_settings
 from tests.support.scripted import ScriptedReasoner, by_keyword
 
@@ -46,7 +46,7 @@ async def test_a_configured_embedding_folder_is_used_and_checked(tmp_path):
 
     import pytest
 
-    from bot.stages.prefilter import default_model_path, default_tokenizer_path
+    from modbot.stages.prefilter import default_model_path, default_tokenizer_path
 
     folder = tmp_path / "minilm"
     folder.mkdir()

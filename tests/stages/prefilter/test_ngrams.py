@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from bot.stages.prefilter.ngrams import NgramFeaturizer, NgramSpec, _terms
+from modbot.stages.prefilter.ngrams import NgramFeaturizer, NgramSpec, _terms
 
 TEXTS = ["gg wp noob team", "you are trash!!! :)", "ааа сука блин", "push mid lane\nnow", "gg", "noob noob noob"]
 

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.stages.prefilter.model_files import load_model
-from bot.domain import MessageEvent, ServerRef
-from bot.domain.records import LabelledText
-from bot.stages.normalize import normalize
-from bot.domain.policy import parse_policy
-from bot.ports import Prefilter, PrefilterScore
-from bot.stages.prefilter import EmbeddingPrefilter, load_prefilter
-from bot.stages.prefilter.scorer import BatchingConfig, default_model_dir
+from modbot.stages.prefilter.model_files import load_model
+from modbot.domain import MessageEvent, ServerRef
+from modbot.domain.records import LabelledText
+from modbot.stages.normalize import normalize
+from modbot.domain.policy import parse_policy
+from modbot.ports import Prefilter, PrefilterScore
+from modbot.stages.prefilter import EmbeddingPrefilter, load_prefilter
+from modbot.stages.prefilter.scorer import BatchingConfig, default_model_dir
 
 POLICY_WITH_EXAMPLES = """+++
 id = "ex"
@@ -206,7 +206,7 @@ async def test_default_model_scores_the_obvious():
 
 def test_lexical_similarity_to_examples_without_the_embedding(trained_dir: Path):
     """The n-gram similarity alone (what a skipped message gets) finds an example's copy and spares others."""
-    from bot.stages.prefilter.examples import ExampleSet
+    from modbot.stages.prefilter.examples import ExampleSet
 
     featurizer = load_model(trained_dir).featurizer
     examples = ExampleSet(featurizer)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.stages.prefilter import Thresholds, ThresholdsError, calibrate
+from modbot.stages.prefilter import Thresholds, ThresholdsError, calibrate
 
 
 def _data(seed: int = 0, n: int = 2000):

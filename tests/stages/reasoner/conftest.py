@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain.policy import Policy, parse_policy
-from bot.stages.reasoner import HarmonyCodec, ReasonerSettings
+from modbot.domain.policy import Policy, parse_policy
+from modbot.stages.reasoner import HarmonyCodec, ReasonerSettings
 from tests.conftest import TEST_POLICY
 from tests.stages.reasoner.policies import GAMING_POLICY, SHORT_POLICY
 from tests.stages.reasoner.loopback import LoopbackServer

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain import Attachment, ContextMessage
-from bot.domain.policy import Policy, parse_policy
-from bot.stages.reasoner import HarmonyCodec, PromptBuilder, ensure_tiktoken_cache
-from bot.stages.reasoner.harmony import (
+from modbot.domain import Attachment, ContextMessage
+from modbot.domain.policy import Policy, parse_policy
+from modbot.stages.reasoner import HarmonyCodec, PromptBuilder, ensure_tiktoken_cache
+from modbot.stages.reasoner.harmony import (
     ASSISTANT_START,
     FIRST_SPECIAL_TOKEN,
     O200K_SHA256,

@@ -11,9 +11,9 @@ import pytest
 import stamina.instrumentation
 from stamina.instrumentation import RetryDetails
 
-from bot.domain.policy import Policy
-from bot.ports import JudgeRequest, Reasoner, ReasonerUnavailable
-from bot.stages.reasoner import (
+from modbot.domain.policy import Policy
+from modbot.ports import JudgeRequest, Reasoner, ReasonerUnavailable
+from modbot.stages.reasoner import (
     HarmonyCodec,
     HarmonyReasoner,
     HttpTransport,
@@ -21,8 +21,8 @@ from bot.stages.reasoner import (
     ReasonerSettings,
     build_reasoner,
 )
-from bot.stages.reasoner.harmony import FIRST_SPECIAL_TOKEN
-from bot.stages.reasoner.testing import scripted_completion_tokens
+from modbot.stages.reasoner.harmony import FIRST_SPECIAL_TOKEN
+from modbot.stages.reasoner.testing import scripted_completion_tokens
 from tests.conftest import event
 from tests.stages.reasoner.loopback import LoopbackServer
 from tests.stages.reasoner.test_harmony import INJECTION
@@ -140,7 +140,7 @@ async def test_a_server_down_after_its_retries_fails_fast_for_a_while(
     server: LoopbackServer, codec: HarmonyCodec, policy: Policy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Workers must not each wait out the retries of a dead server while keyword verdicts queue up."""
-    import bot.stages.reasoner.http as http_module
+    import modbot.stages.reasoner.http as http_module
 
     server.control("/_test/faults", {"responses": [{"status": 502}] * 3})
     reasoner = http_reasoner(http_settings(server, retries=2), codec)
@@ -241,7 +241,7 @@ def test_retry_after_forms() -> None:
     from email.utils import format_datetime
     from datetime import datetime, timedelta, timezone
 
-    from bot.stages.reasoner.http import _retry_after
+    from modbot.stages.reasoner.http import _retry_after
 
     assert _retry_after("3") == 3.0 and _retry_after(None) is None and _retry_after("soon") is None
     in_ten = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=10), usegmt=True)

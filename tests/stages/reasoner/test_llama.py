@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bot.domain import ContextMessage
-from bot.domain.policy import Policy
-from bot.ports import JudgeRequest, Reasoner, ReasonerUnavailable
-from bot.stages.reasoner import (
+from modbot.domain import ContextMessage
+from modbot.domain.policy import Policy
+from modbot.ports import JudgeRequest, Reasoner, ReasonerUnavailable
+from modbot.stages.reasoner import (
     HarmonyCodec,
     HarmonyReasoner,
     LlamaTransport,
@@ -22,8 +22,8 @@ from bot.stages.reasoner import (
     ReasonerSettings,
     build_reasoner,
 )
-from bot.stages.reasoner.llama import OutputScript
-from bot.stages.reasoner.testing import ForcedOutput, by_message_text, scripted_answer
+from modbot.stages.reasoner.llama import OutputScript
+from modbot.stages.reasoner.testing import ForcedOutput, by_message_text, scripted_answer
 from tests.conftest import event
 from tests.stages.reasoner.test_harmony import INJECTION
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.domain import TokenCounts
-from bot.domain.policy import Policy
-from bot.stages.reasoner import AnswerError, HarmonyCodec, judgement_from_completion, parse_answer
-from bot.stages.reasoner.harmony import ParsedCompletion
+from modbot.domain import TokenCounts
+from modbot.domain.policy import Policy
+from modbot.stages.reasoner import AnswerError, HarmonyCodec, judgement_from_completion, parse_answer
+from modbot.stages.reasoner.harmony import ParsedCompletion
 
 
 @pytest.mark.parametrize(

@@ -13,10 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.app import build_services
-from bot.domain import ActionKind, Decision, ServerRef, Stage
-from bot.stages.reasoner import HarmonyCodec, HarmonyReasoner, LlamaTransport, ReasonerSettings
-from bot.stages.reasoner.testing import by_message_text, scripted_answer
+from modbot.app import build_services
+from modbot.domain import ActionKind, Decision, ServerRef, Stage
+from modbot.stages.reasoner import HarmonyCodec, HarmonyReasoner, LlamaTransport, ReasonerSettings
+from modbot.stages.reasoner.testing import by_message_text, scripted_answer
 from tests.conftest import event, make_settings
 from tests.support.recording_sink import RecordingSink
 
