@@ -52,8 +52,8 @@ class LabelReasoner:
         if self.rng.random() < self.error:
             unsafe = not unsafe
         if unsafe:
-            return Judgement(violation=True, rule_ids=("HA1",), confidence=0.9, rationale="label", model="label", tokens=TokenCounts(1, 1, 1))
-        return Judgement(violation=False, confidence=0.9, rationale="label", model="label", tokens=TokenCounts(1, 1, 1))
+            return Judgement(violation=True, rule_ids=("HA1",), confidence=1 - self.error, rationale="label", model="label", tokens=TokenCounts(1, 1, 1))
+        return Judgement(violation=False, confidence=1 - self.error, rationale="label", model="label", tokens=TokenCounts(1, 1, 1))
 
     async def aclose(self) -> None:
         pass

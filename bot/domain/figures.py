@@ -1,17 +1,32 @@
 """Live figures of a server: its backlog, its audits, and the prefilter's recall estimated from them.
 
-The estimate is pure arithmetic on counts the store returns (``RecallCounts``):
+The estimate is arithmetic on counts the store returns (``RecallCounts``):
 
 * ``allowed`` (A): messages the prefilter allowed (its own allow verdicts, audits not counted);
 * ``caught`` (C): messages a fast stage or the reasoner judged a violation, minus the ones whose case a
-  moderator overturned, plus error escalations a moderator upheld;
-* ``audits``: audited allowed messages and how many were violations (a review of an audit's case decides).
+  moderator overturned, plus error escalations a moderator upheld and escalated messages a moderator
+  reported after the reasoner let them through; ``escalated`` counts the escalated
+  messages the reasoner judged, which of them a moderator decided, and how often the reasoner's answers
+  on the rest are wrong (``ReasonerTally``): the part of C that rests on those answers;
+* ``audits``: audited allowed messages and how many were violations (a review of an audit's case, or a
+  report of the message, decides), with the same error rates (``AuditTally``).
 
 The audited share that were violations (m) estimates the miss rate of the prefilter's allows, so the
-prefilter missed about m·A violations and its recall is C / (C + m·A). The interval is a Wilson score
-interval on m (95 %), carried through that formula (recall falls as m rises); A and C are counts, taken
-as known. Audits sampled at different shares are weighted by 1 / share (a ratio estimate), the interval
-then uses Kish's effective sample size.
+prefilter missed about m·A violations and its recall is C / (C + m·A). With a reasoner that is always
+right, the interval is a Wilson score interval on m (95 %), carried through that formula (recall falls
+as m rises); C and A are counts, taken as known. Audits sampled at different shares are weighted by
+1 / share (a ratio estimate), the interval then uses Kish's effective sample size.
+
+A reasoner that errs bends both: its wrong "violation" answers on fine audited messages count as misses,
+and its answers on escalated messages are C. Each answer's error rate is eps = 1 − its confidence
+(within [0, 0.4]); a review or a report is certain. Then m is the maximum-likelihood rate of
+``modbot.domain.noisy_rate`` (about (k − eps·n) / (1 − 2·eps) of n audits, k said violation), and so is the
+true share of violations among the escalated messages the reasoner judged (C's part that rests on it).
+Each has a score interval (the Wilson interval's generalisation, equal to it when eps is 0). When both
+are uncertain each interval is at 97.5 %, so that, the two being independent samples, both hold with
+probability 0.975² > 0.95; the recall's bounds are then taken at the interval's corners (recall rises
+with the caught count and falls with m), which holds whenever both intervals do. With eps 0 everywhere
+the figures are the uncorrected ones. Not covered: a confidence that is not the answer's error rate.
 """
 
 from __future__ import annotations
@@ -19,10 +34,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from modbot.domain.noisy_rate import Evidence, RateEstimate, estimate_rate
+
 __all__ = [
     "AuditFigures",
     "AuditTally",
     "Backlog",
+    "ReasonerTally",
     "RecallCounts",
     "RecallEstimate",
     "estimate_recall",
@@ -31,6 +49,8 @@ __all__ = [
 
 #: 95 % two-sided.
 Z_95 = 1.959964
+#: 97.5 % two-sided: two independent intervals at this level both hold with probability > 0.95.
+Z_975 = 2.241403
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +88,53 @@ class AuditFigures:
 
 @dataclass(frozen=True, slots=True)
 class AuditTally:
-    """Audits sampled at one share: how many were done and how many found a violation."""
+    """Audits sampled at one share: how many were done and how many found a violation.
+
+    ``violations`` counts what decided each audit (a moderator where one did, else the reasoner's
+    answer); ``reviewed`` of them were decided by a moderator (a review or a report), ``reviewed_violations``
+    of those were violations; ``violation_eps`` and ``allow_eps`` are the mean error rates of the
+    reasoner's answers that decided the rest (0: taken as right).
+    """
 
     share: float
     audited: int
     violations: int
+    reviewed: int = 0
+    reviewed_violations: int = 0
+    violation_eps: float = 0.0
+    allow_eps: float = 0.0
+
+    def evidence(self) -> Evidence:
+        """The audits as a group sampled at weight 1 / share."""
+        return _evidence(1.0 / self.share, self.audited, self.violations, self.reviewed,
+                         self.reviewed_violations, self.violation_eps, self.allow_eps)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonerTally:
+    """The escalated messages the reasoner judged (not audits), counted as ``AuditTally`` counts audits.
+
+    ``violations`` of them are in ``RecallCounts.caught``; the rest of ``caught`` (fast stages, upheld
+    error escalations) is certain.
+    """
+
+    judged: int = 0
+    violations: int = 0
+    reviewed: int = 0
+    reviewed_violations: int = 0
+    violation_eps: float = 0.0
+    allow_eps: float = 0.0
+
+    def evidence(self) -> Evidence:
+        """The judged messages as one group."""
+        return _evidence(1.0, self.judged, self.violations, self.reviewed,
+                         self.reviewed_violations, self.violation_eps, self.allow_eps)  # fmt: skip
+
+
+def _evidence(weight: float, n: int, violations: int, reviewed: int, upheld: int, e1: float, e0: float) -> Evidence:
+    said_violation = max(violations - upheld, 0)
+    cleared = reviewed - upheld
+    return Evidence(weight, upheld, cleared, said_violation, max(n - reviewed - said_violation, 0), e1, e0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +144,7 @@ class RecallCounts:
     caught: int
     allowed: int
     audits: tuple[AuditTally, ...] = ()
+    escalated: ReasonerTally = ReasonerTally()
 
     @property
     def audited(self) -> int:
@@ -104,6 +167,9 @@ class RecallEstimate:
     low: float | None
     high: float | None
     method: str = "Wilson 95% interval on the audit violation rate, carried to C / (C + m·A)"
+    #: The violations among the messages the prefilter escalated, corrected for the reasoner's errors
+    #: (``counts.caught`` when its answers are taken as right).
+    caught_estimate: float | None = None
 
     @property
     def audits(self) -> int:
@@ -130,10 +196,16 @@ def wilson_interval(successes: float, trials: float, z: float = Z_95) -> tuple[f
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def _recall(caught: int, missed: float) -> float | None:
+def _recall(caught: float, missed: float) -> float | None:
     if caught + missed <= 0:
         return None
     return caught / (caught + missed)
+
+
+_CORRECTED = (
+    "maximum likelihood with the reasoner's error rates (1 - confidence) and reviews; score intervals "
+    "(97.5 % each when both are uncertain) carried to C / (C + m·A)"
+)
 
 
 def estimate_recall(counts: RecallCounts, scope: str = "") -> RecallEstimate:
@@ -141,6 +213,32 @@ def estimate_recall(counts: RecallCounts, scope: str = "") -> RecallEstimate:
     tallies = [t for t in counts.audits if t.audited > 0 and t.share > 0]
     if not tallies:
         return RecallEstimate(scope, counts, None, None, None, None)
+    audits = [t.evidence() for t in tallies]
+    judged = counts.escalated.evidence()
+    if not judged.noisy and not any(g.noisy for g in audits):
+        return _exact(counts, tallies, scope)
+    z = Z_975 if judged.noisy and any(g.noisy for g in audits) else Z_95
+    m = estimate_rate(audits, z)
+    assert m is not None  # tallies hold audits
+    certain = counts.caught - counts.escalated.violations
+    share = estimate_rate([judged], z) if judged.noisy else None
+    if share is None:  # the reasoner's answers on escalated messages are taken as right
+        said = counts.escalated.violations / max(counts.escalated.judged, 1)
+        share = RateEstimate(said, said, said)
+    caught = [certain + r * counts.escalated.judged for r in (share.rate, share.low, share.high)]
+    recall = _recall(caught[0], m.rate * counts.allowed)
+    if recall is None:
+        return RecallEstimate(scope, counts, m.rate, None, None, None, _CORRECTED, caught[0])
+    low = _recall(caught[1], m.high * counts.allowed)
+    high = _recall(caught[2], m.low * counts.allowed)
+    return RecallEstimate(
+        scope, counts, m.rate, recall, low if low is not None else 0.0, high if high is not None else 1.0,
+        _CORRECTED, caught[0],
+    )  # fmt: skip
+
+
+def _exact(counts: RecallCounts, tallies: list[AuditTally], scope: str) -> RecallEstimate:
+    """The estimate when every answer is taken as right (Wilson on Kish's effective size)."""
     weight = sum(t.audited / t.share for t in tallies)
     weight_sq = sum(t.audited / (t.share * t.share) for t in tallies)
     miss_rate = sum(t.violations / t.share for t in tallies) / weight
@@ -159,4 +257,5 @@ def estimate_recall(counts: RecallCounts, scope: str = "") -> RecallEstimate:
         recall,
         low if low is not None else 0.0,
         high if high is not None else 1.0,
+        caught_estimate=float(counts.caught),
     )

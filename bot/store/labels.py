@@ -1,5 +1,9 @@
 """Labels from the bot's own work, and the counts of the live recall estimate (``SqlVerdictLog``).
 
+The counts carry what the estimate needs to correct for the reasoner's errors: per message the
+answer that decided it and its confidence, unless a moderator decided it (a review, or for an audited
+message a report too).
+
 One label per message revision, strongest source first: a moderator's review of its case (uphold =
 unsafe, overturn = safe), else a moderator's report (unsafe), else its newest reasoner verdict (an
 audit's included). Reasoner answers that could not be parsed are no label.
@@ -11,11 +15,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modbot.domain import CaseStatus, Decision, ServerRef, Stage
-from modbot.domain.figures import AuditTally, RecallCounts
+from modbot.domain.figures import AuditTally, ReasonerTally, RecallCounts
+from modbot.domain.noisy_rate import error_rate
 from modbot.domain.records import Label, LabelSource
 from modbot.store._mapping import aware
 from modbot.store.messages import REMOVED_TEXTS
@@ -110,6 +115,38 @@ async def read_labels(
     return list(reversed(newest))
 
 
+class _Answers:
+    """Running counts of a ``ReasonerTally`` or an ``AuditTally``: decided messages and answers with eps."""
+
+    def __init__(self) -> None:
+        self.n = self.violations = self.reviewed = self.upheld = 0
+        self.eps = {True: 0.0, False: 0.0}
+        self.said = {True: 0, False: 0}
+
+    def add(self, decided: bool | None, violation: bool, confidence: float | None) -> None:
+        """One message: ``decided`` by a moderator (True: a violation), else the reasoner's answer."""
+        self.n += 1
+        if decided is not None:
+            self.reviewed += 1
+            self.upheld += int(decided)
+            self.violations += int(decided)
+            return
+        self.violations += int(violation)
+        self.said[violation] += 1
+        self.eps[violation] += error_rate(confidence)
+
+    def mean_eps(self, violation: bool) -> float:
+        return self.eps[violation] / self.said[violation] if self.said[violation] else 0.0
+
+    def audit(self, share: float) -> AuditTally:
+        return AuditTally(share, self.n, self.violations, self.reviewed, self.upheld,
+                          self.mean_eps(True), self.mean_eps(False))  # fmt: skip
+
+    def judged(self) -> ReasonerTally:
+        return ReasonerTally(self.n, self.violations, self.reviewed, self.upheld,
+                             self.mean_eps(True), self.mean_eps(False))  # fmt: skip
+
+
 async def read_recall_counts(session: AsyncSession, servers: Sequence[ServerRef], since: datetime) -> RecallCounts:
     if not servers:
         return RecallCounts(0, 0)
@@ -133,6 +170,7 @@ async def read_recall_counts(session: AsyncSession, servers: Sequence[ServerRef]
         ).all()
     )
     # Reviews decide: an overturned case was no violation, an upheld error escalation was one.
+    reviewed: dict[int, bool] = {}
     for row_id, status, audit, stage in await session.execute(
         select(CaseRow.message_row_id, CaseRow.status, VerdictRow.found_by_audit, VerdictRow.stage)
         .join(VerdictRow, VerdictRow.id == CaseRow.verdict_id)
@@ -140,24 +178,69 @@ async def read_recall_counts(session: AsyncSession, servers: Sequence[ServerRef]
     ):
         if audit or stage == Stage.REPORT.value:
             continue
-        if status == CaseStatus.OVERTURNED.value:
-            caught.discard(row_id)
-        else:
+        reviewed[row_id] = status == CaseStatus.UPHELD.value
+        if reviewed[row_id]:
             caught.add(row_id)
-    tallies: dict[float, list[int]] = {}
-    for share, decision, status in await session.execute(
-        select(VerdictRow.audit_share, VerdictRow.decision, CaseRow.status)
+        else:
+            caught.discard(row_id)
+    reported = await _reported(session, scope)
+    answers = await _answers(session, scope)
+    judged = _Answers()
+    for row_id, (violation, confidence) in answers.items():
+        decided = reviewed.get(row_id, True if row_id in reported else None)
+        judged.add(decided, violation, confidence)
+        if decided and row_id not in reviewed:
+            caught.add(row_id)  # reported after the reasoner let it through: the prefilter did send it on
+    return RecallCounts(
+        caught=len(caught), allowed=allowed, audits=await _audit_tallies(session, scope, reported),
+        escalated=judged.judged(),
+    )  # fmt: skip
+
+
+async def _reported(session: AsyncSession, scope: tuple[ColumnElement[bool], ...]) -> set[int]:
+    """Messages a moderator reported: violations, unless the report's own case was overturned."""
+    return set(
+        (
+            await session.scalars(
+                select(VerdictRow.message_row_id)
+                .outerjoin(CaseRow, CaseRow.verdict_id == VerdictRow.id)
+                .where(
+                    *scope, VerdictRow.stage == Stage.REPORT.value,
+                    or_(CaseRow.status.is_(None), CaseRow.status != CaseStatus.OVERTURNED.value),
+                )
+            )
+        ).all()
+    )  # fmt: skip
+
+
+async def _answers(session: AsyncSession, scope: tuple[ColumnElement[bool], ...]) -> dict[int, tuple[bool, float]]:
+    """The reasoner's answer on each escalated message it judged (not audits): violation?, confidence."""
+    answers: dict[int, tuple[bool, float]] = {}
+    for row_id, decision, confidence in await session.execute(
+        select(VerdictRow.message_row_id, VerdictRow.decision, VerdictRow.confidence).where(
+            *scope, *bot_verdicts(), VerdictRow.stage == Stage.REASONER.value, VerdictRow.error.is_(None)
+        )
+    ):
+        violation = decision != Decision.ALLOW.value
+        # One answer per message, as in ``caught``: a violating verdict of the message counts.
+        if row_id not in answers or (violation and not answers[row_id][0]):
+            answers[row_id] = (violation, confidence)
+    return answers
+
+
+async def _audit_tallies(
+    session: AsyncSession, scope: tuple[ColumnElement[bool], ...], reported: set[int]
+) -> tuple[AuditTally, ...]:
+    tallies: dict[float, _Answers] = {}
+    for share, decision, confidence, status, row_id in await session.execute(
+        select(
+            VerdictRow.audit_share, VerdictRow.decision, VerdictRow.confidence, CaseRow.status, VerdictRow.message_row_id
+        )
         .outerjoin(CaseRow, CaseRow.verdict_id == VerdictRow.id)
         .where(*scope, VerdictRow.found_by_audit.is_(True), VerdictRow.error.is_(None))
     ):
         if not share:
             continue
-        if status in _DECIDED:
-            violation = status == CaseStatus.UPHELD.value
-        else:
-            violation = decision != Decision.ALLOW.value
-        tally = tallies.setdefault(float(share), [0, 0])
-        tally[0] += 1
-        tally[1] += int(violation)
-    audits = tuple(AuditTally(share, n, k) for share, (n, k) in sorted(tallies.items()))
-    return RecallCounts(caught=len(caught), allowed=allowed, audits=audits)
+        decided = status == CaseStatus.UPHELD.value if status in _DECIDED else True if row_id in reported else None
+        tallies.setdefault(float(share), _Answers()).add(decided, decision != Decision.ALLOW.value, confidence)
+    return tuple(t.audit(share) for share, t in sorted(tallies.items()))

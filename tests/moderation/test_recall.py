@@ -1,19 +1,26 @@
 """The live recall estimate on a synthetic stream whose truth is known, through the real pipeline.
 
 1,000 messages, a fifth of them violations; the scripted prefilter sends most violations on to the
-(scripted, truthful) reasoner but allows one violation in ten, and allows most fine messages. The
-prefilter's true recall is then known exactly, and the estimate from the audits must bracket it.
+(scripted) reasoner but allows one violation in ten, and allows most fine messages. The prefilter's true
+recall is then known exactly, and the estimate from the audits must bracket it: with a truthful reasoner
+(confidence 1), and with one that is wrong on a tenth of the messages and says so (confidence 0.9).
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
+from dataclasses import replace
 from datetime import timedelta
+
+import pytest
 
 from modbot.domain import ServerRef, utcnow
 from tests.conftest import event
 from tests.moderation.audit_support import ScriptedPrefilter, audited_services
-from tests.support.scripted import ScriptedReasoner, by_keyword
+from modbot.domain.figures import AuditTally, RecallCounts, estimate_recall
+from modbot.ports import Judgement, JudgeRequest
+from tests.support.scripted import ScriptedReasoner, by_keyword, safe, violation
 
 G1 = ServerRef("test", "g1")
 G2 = ServerRef("test", "g2")
@@ -33,6 +40,19 @@ def _stream() -> list[tuple[ServerRef, str, bool, float]]:
     return rows
 
 
+def _reasoner(error: float) -> ScriptedReasoner:
+    """Judges "bad-thing" a violation, wrong on a share ``error`` of the messages (the same ones every
+    time: a draw seeded by the text), with confidence 1 − error."""
+
+    def script(request: JudgeRequest) -> Judgement:
+        unsafe = "bad-thing" in request.event.text
+        if random.Random(request.event.text).random() < error:
+            unsafe = not unsafe
+        return violation("CH1", confidence=1 - error) if unsafe else replace(safe(), confidence=1 - error)
+
+    return ScriptedReasoner(script)
+
+
 def _true_recall(rows, servers) -> float:
     violations = [r for r in rows if r[0] in servers and r[2]]
     return sum(1 for r in violations if r[3] >= 0.2) / len(violations)
@@ -41,7 +61,7 @@ def _true_recall(rows, servers) -> float:
 async def test_the_estimate_brackets_the_true_recall_for_servers_and_their_community(tmp_path) -> None:
     rows = _stream()
     scores = {text: score for _, text, _, score in rows}
-    reasoner = ScriptedReasoner(by_keyword({"bad-thing": "CH1"}))
+    reasoner = _reasoner(0.0)  # never wrong, and sure of it: the estimate is the uncorrected one
     services, _ = await audited_services(
         tmp_path, reasoner, prefilter=ScriptedPrefilter(scores.__getitem__), audit_share=0.3
     )
@@ -76,6 +96,42 @@ async def test_the_estimate_brackets_the_true_recall_for_servers_and_their_commu
     parts = [await services.figures.recall(s, since) for s in (G1, G2)]
     assert sum(p.counts.caught for p in parts) == 180 and sum(p.counts.allowed for p in parts) == 706
     assert sum(p.audits for p in parts) == whole.audits
+    await services.close()
+
+
+async def test_the_estimate_corrects_for_a_reasoner_that_errs(tmp_path) -> None:
+    rows = _stream()
+    scores = {text: score for _, text, _, score in rows}
+    services, _ = await audited_services(
+        tmp_path, _reasoner(0.1), prefilter=ScriptedPrefilter(scores.__getitem__), audit_share=0.3
+    )
+    for server in (G1, G2):
+        await services.server_settings.update(server, prefilter_community="league")
+    since = utcnow() - timedelta(minutes=1)
+    await services.start()
+    for start in range(0, len(rows), 100):
+        batch = rows[start : start + 100]
+        await asyncio.gather(
+            *(services.pipeline.submit(event(text, server=server, message_id=f"syn-{start + n}")) for n, (server, text, _, _) in enumerate(batch))
+        )
+    await services.pipeline.drain(120)
+    truth = _true_recall(rows, {G1, G2})
+    whole = await services.figures.recall(G1, since, community=True)
+    counts = whole.counts
+    assert counts.escalated.violation_eps == pytest.approx(0.1)  # 1 − the answers' confidence
+    assert counts.audits[0].allow_eps == pytest.approx(0.1)
+    # Taken as right, the reasoner's wrong "violation" answers on fine audited messages look like misses.
+    naive = estimate_recall(
+        RecallCounts(counts.caught, counts.allowed, tuple(AuditTally(t.share, t.audited, t.violations) for t in counts.audits))
+    )
+    print(f"truth {truth:.3f}, naive {naive.describe()}, corrected {whole.describe()}", end=" ")
+    assert naive.high < truth
+    assert whole.low <= truth <= whole.high, whole
+    assert abs(whole.recall - truth) < 0.06 < abs(naive.recall - truth)
+    for server in (G1, G2):
+        alone = await services.figures.recall(server, since)
+        print(alone.describe(), end=" ")
+        assert alone.low <= _true_recall(rows, {server}) <= alone.high, alone
     await services.close()
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
+import pytest
+
 from modbot.domain import Action, ActionKind, CaseStatus, Decision, MessageStatus, ReviewOutcome, Stage, utcnow
+from modbot.domain.figures import estimate_recall
 from modbot.domain.records import LabelSource, VerdictToSave
 from tests.store.factories import A, B, message, record, verdict
 
@@ -134,3 +138,43 @@ async def test_recall_counts_caught_allowed_and_audits(storage):
     assert await storage.verdicts.judged_count(A, since) == 9  # messages the bot judged (not the report)
     stats = await storage.verdicts.stats(A, since, 1)
     assert stats.escalated == 5  # the reasoner's own verdicts and the escalations; audits left out
+
+
+def _sure(decision, confidence, **fields):
+    return replace(verdict(decision, **fields), confidence=confidence)
+
+
+async def test_recall_counts_carry_the_reasoner_error_rates_and_what_moderators_decided(storage):
+    allow = verdict(Decision.ALLOW, stage=Stage.PREFILTER)
+    await _judge(storage, "caught, fairly sure", _sure(Decision.REMOVE, 0.8))
+    await _judge(storage, "caught, unsure", _sure(Decision.FLAG, 0.6))
+    await _judge(storage, "caught, below any use", _sure(Decision.REMOVE, 0.3))  # eps is at most 0.4
+    await _judge(storage, "let through", _sure(Decision.ALLOW, 0.7))
+    await _judge(storage, "let through, certain", _sure(Decision.ALLOW, 1.0))
+    _, _, let_through = await _judge(storage, "let through, reported", _sure(Decision.ALLOW, 0.7))
+    await storage.verdicts.save_report(let_through, _report(), shadow=False)  # escalated: the prefilter's catch
+    _, overturned, _ = await _judge(storage, "caught, overturned", _sure(Decision.REMOVE, 0.9), open_case=True)
+    await storage.cases.set_case_status(A, overturned, CaseStatus.OVERTURNED)
+    await _judge(storage, "keyword act", verdict(Decision.FLAG, stage=Stage.KEYWORD))  # certain: not a reasoner answer
+    await _judge(storage, "audited fine", allow, _sure(Decision.ALLOW, 0.9, found_by_audit=True), share=0.1)
+    await _judge(storage, "audit found", allow, _sure(Decision.REMOVE, 0.75, found_by_audit=True), share=0.1)
+    _, wrong, _ = await _judge(
+        storage, "audit overturned", allow, _sure(Decision.REMOVE, 0.9, found_by_audit=True), share=0.1, open_case=True
+    )
+    await storage.cases.set_case_status(A, wrong, CaseStatus.OVERTURNED)
+    _, _, missed = await _judge(storage, "audited fine, reported", allow, _sure(Decision.ALLOW, 0.9, found_by_audit=True), share=0.1)
+    await storage.verdicts.save_report(missed, _report(), shadow=False)  # a moderator says it was a violation
+
+    counts = await storage.verdicts.recall_counts([A], utcnow() - timedelta(minutes=1))
+    assert counts.caught == 5 and counts.allowed == 4
+    judged = counts.escalated
+    assert (judged.judged, judged.violations, judged.reviewed, judged.reviewed_violations) == (7, 4, 2, 1)
+    assert judged.violation_eps == pytest.approx((0.2 + 0.4 + 0.4) / 3)
+    assert judged.allow_eps == pytest.approx((0.3 + 0.0) / 2)
+    (audits,) = counts.audits
+    assert (audits.share, audits.audited, audits.violations, audits.reviewed, audits.reviewed_violations) == (0.1, 4, 2, 2, 1)
+    assert (audits.violation_eps, audits.allow_eps) == (pytest.approx(0.25), pytest.approx(0.1))
+    estimate = estimate_recall(counts)
+    # Two catches are certain (the keyword stage, the report); the reasoner's three are worth less than three.
+    assert 2.0 <= estimate.caught_estimate < counts.caught and "error rates" in estimate.method
+    assert estimate.low <= estimate.recall <= estimate.high
