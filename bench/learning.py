@@ -39,7 +39,10 @@ WINDOW = 1000
 
 
 class LabelReasoner:
-    """Answers from the row's label, wrong with probability ``error`` (a seeded draw per call)."""
+    """Answers from the row's label, wrong with probability ``error`` (a seeded draw per call).
+
+    Calibrated: every answer says ``confidence = 1 - error``, the rate at which it is right.
+    """
 
     model_name = "label-reasoner"
 

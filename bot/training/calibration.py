@@ -76,11 +76,15 @@ def calibrator(
             policy_version=policy.version if policy is not None else None,
             applies_to=LEARNED,
             weights=weights,
+            noise=noise,
         )
 
     # Audited labels weigh 1 / audit_share: recall and escalation are counted as in the traffic, not
     # in the biased sample the audits drew.
     weights = [r.weight for r in rows] if any(r.weight != 1.0 for r in rows) else None
+    # Reasoner labels are wrong now and then: recall is estimated for the true classes, else the
+    # threshold must also escalate the benign messages mislabelled unsafe (README, learning).
+    noise = [r.noise for r in rows] if any(r.noise > 0 for r in rows) else None
     return calibrate_on
 
 

@@ -1,7 +1,8 @@
 """Labelled message files (JSON lines) for training and evaluating the prefilter.
 
-One JSON object per line: ``{"text": str, "unsafe": 0|1, "category": str}``; ``id``, ``source`` and
-``conversation`` are optional and kept. This is the row format of the project's evaluation data.
+One JSON object per line: ``{"text": str, "unsafe": 0|1, "category": str}``; ``id``, ``source``,
+``conversation`` and ``noise`` (the probability that the row's label is flipped, below 0.5; default 0:
+a hand-checked label) are optional and kept. This is the row format of the project's evaluation data.
 Blank lines are skipped; anything else that is not a valid row stops the read with a
 :class:`DataError` naming the file and line.
 """
@@ -50,6 +51,9 @@ class LabelledRow:
     lang: str | None = None
     #: How many messages the row stands for (an audited label: 1 / audit_share); calibration weighs by it.
     weight: float = 1.0
+    #: The probability that ``unsafe`` is the flip of the truth, whichever the truth is (0: trusted).
+    #: Calibration corrects recall for it (:func:`modbot.stages.prefilter.thresholds.truth_weights`).
+    noise: float = 0.0
 
     @property
     def group_key(self) -> str:
@@ -81,6 +85,9 @@ def _parse_row(raw: str, path: str, number: int) -> LabelledRow:
     if not isinstance(category, str):
         raise DataError(f'"category" must be a string, got {type(category).__name__}', path=path, line=number)
     conversation = data.get("conversation")
+    noise = data.get("noise", 0.0)
+    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0.0 <= noise < 0.5:
+        raise DataError(f'"noise" must be a number in [0, 0.5), got {noise!r}', path=path, line=number)
     return LabelledRow(
         text=text.replace(_UTTERANCE_MARKER, "\n"),
         unsafe=bool(unsafe),
@@ -89,6 +96,7 @@ def _parse_row(raw: str, path: str, number: int) -> LabelledRow:
         id=str(data.get("id") if data.get("id") is not None else f"{Path(path).stem}:{number}"),
         conversation=None if conversation is None else str(conversation),
         lang=str(data["lang"]) if data.get("lang") else None,
+        noise=float(noise),
     )
 
 

@@ -19,18 +19,33 @@ from modbot.domain.policy import Policy
 from modbot.domain.records import Label, LabelSource
 from modbot.stages.normalize import normalize
 from modbot.stages.prefilter.scorer import EmbeddingPrefilter
+from modbot.stages.prefilter.thresholds import MAX_NOISE, truth_weights
 from modbot.training.config import TrainConfig
 from modbot.training.data import LabelledRow
 
-__all__ = ["Evaluation", "accept", "evaluate", "fast_config", "held_back", "rows_from_labels", "split_labels"]
+__all__ = [
+    "Evaluation", "accept", "evaluate", "fast_config", "held_back", "label_noise", "rows_from_labels", "split_labels",
+]  # fmt: skip
 
 #: Below this many audited labels the held-back slice is drawn from all labels (and says so).
 MIN_AUDITS_FOR_SLICE = 50
 EVAL_SHARE = 0.2
 
 
+def label_noise(label: Label) -> float:
+    """How likely ``label`` is the flip of the truth: a reasoner's (or an audit's) ``1 - confidence``.
+
+    Read as a flip rate that holds whatever the truth is (a calibrated reasoner's confidence),
+    clamped to [0, :data:`~modbot.stages.prefilter.thresholds.MAX_NOISE`]. A moderator's review or
+    report is the truth: 0.
+    """
+    if label.source not in (LabelSource.REASONER, LabelSource.AUDIT):
+        return 0.0
+    return min(MAX_NOISE, max(0.0, 1.0 - float(label.confidence)))
+
+
 def rows_from_labels(labels: Sequence[Label], community_of: Callable[[str], str]) -> list[LabelledRow]:
-    """Training rows: each label's server mapped to its community (``source``), its weight kept."""
+    """Training rows: each label's server mapped to its community (``source``), its weight and noise kept."""
     return [
         LabelledRow(
             text=label.text,
@@ -39,6 +54,7 @@ def rows_from_labels(labels: Sequence[Label], community_of: Callable[[str], str]
             source=community_of(label.server.key),
             id=f"{label.server.key}:{label.source.value}:{i}",
             weight=label.weight,
+            noise=label_noise(label),
         )
         for i, label in enumerate(labels)
     ]
@@ -86,7 +102,12 @@ def fast_config(rows: int, *, target_recall: float = 0.95) -> TrainConfig:
 
 @dataclass(frozen=True, slots=True)
 class Evaluation:
-    """A model on the held-back slice, at its own calibrated allow threshold (weighted by label weight)."""
+    """A model on the held-back slice, at its own calibrated allow threshold (weighted by label weight).
+
+    ``recall`` is corrected for the labels' noise (:func:`label_noise`): the estimated share of the
+    truly unsafe messages escalated; ``labelled_recall`` is the share of the labelled-unsafe ones (the
+    same when no label is noisy). The escalated share needs no labels.
+    """
 
     n: int
     unsafe: int
@@ -94,12 +115,14 @@ class Evaluation:
     escalated_share: float
     allow_below: float
     slice: str = "all"
+    labelled_recall: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
             "n": self.n,
             "unsafe": self.unsafe,
             "recall": self.recall,
+            "labelled_recall": self.labelled_recall,
             "escalated_share": round(self.escalated_share, 4),
             "allow_below": self.allow_below,
             "slice": self.slice,
@@ -130,15 +153,23 @@ async def evaluate(
         escalated[i] = detail.score >= thresholds.allow_below
         if not escalated[i] and floor is not None:
             escalated[i] = bool(await floor(folded))  # type: ignore[misc]
-    unsafe_w = float(w[y].sum())
     return Evaluation(
         n=len(labels),
         unsafe=int(y.sum()),
-        recall=float(w[y & escalated].sum() / unsafe_w) if unsafe_w else None,
+        recall=corrected_recall(escalated, y, w, [label_noise(label) for label in labels]),
         escalated_share=float(w[escalated].sum() / w.sum()) if len(w) else 0.0,
         allow_below=thresholds.allow_below,
         slice=slice_name,
+        labelled_recall=corrected_recall(escalated, y, w, None),
     )
+
+
+def corrected_recall(escalated: np.ndarray, y: np.ndarray, w: np.ndarray, noise: Sequence[float] | None) -> float | None:
+    """The weighted share of the truly unsafe messages escalated, estimated from noisy labels (None: none unsafe)."""
+    wz = w * truth_weights(y, noise)
+    if float(w[y].sum()) <= 0 or float(wz.sum()) <= 0:
+        return None
+    return min(1.0, max(0.0, float(wz[escalated].sum() / wz.sum())))
 
 
 def accept(candidate: Evaluation, current: Evaluation, target_recall: float) -> tuple[bool, str]:

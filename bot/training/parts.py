@@ -1,22 +1,22 @@
-"""Fitting the parts of a prefilter model: the n-gram model (with community corrections) and the embedding head."""
+"""Fitting the parts of a prefilter model: the n-gram model (with community corrections), the embedding head and the neighbour memory."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.sparse import csr_matrix, diags, hstack
 
-from modbot.stages.prefilter.parts import EmbeddingHead
+from modbot.stages.prefilter.parts import EmbeddingHead, NeighbourMemory
 from modbot.training.config import TrainConfig
 from modbot.training.data import LabelledRow
 
 if TYPE_CHECKING:  # scikit-learn is imported when a model is fitted
     from sklearn.linear_model import LogisticRegression
 
-__all__ = ["community_design", "community_groups", "fit_embedding_head", "fit_ngram"]
+__all__ = ["build_memory", "community_design", "community_groups", "fit_embedding_head", "fit_ngram", "memory_rates"]
 
 
 def fit_ngram(x: csr_matrix, y: np.ndarray, c: float) -> LogisticRegression:
@@ -111,3 +111,15 @@ def community_design(x: csr_matrix, groups: np.ndarray, n: int) -> csr_matrix:
     )
     blocks.append(onehot)
     return hstack(blocks, format="csr")
+
+
+def build_memory(folded: list[str], vectors: np.ndarray, y: np.ndarray, config: TrainConfig) -> NeighbourMemory:
+    """The neighbour memory of ``config`` over these rows."""
+    return NeighbourMemory.build(
+        folded, vectors, y, k=config.memory_k, sharpness=config.memory_sharpness, dims=config.memory_dims, seed=config.seed
+    )
+
+
+def memory_rates(config: TrainConfig) -> Callable[[list[str], np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+    """``rates(folded, vectors, y, queries)``: a memory built on the first three, asked about ``queries``."""
+    return lambda folded, vectors, y, queries: build_memory(folded, vectors, y, config).rates(queries)

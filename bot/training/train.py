@@ -10,7 +10,8 @@ the shipped model was trained in):
    logit, neighbour unsafe rate), so the blend and the thresholds are fitted on predictions for data
    each part did not see.
 3. :func:`_fit_blend` — the blend weights (a small logistic regression over the out-of-fold values).
-4. :func:`_fit_final_parts` — every part refitted on all rows.
+4. :func:`_fit_final_parts` — every part refitted on all rows (with noisy labels, steps 2-4 leave out
+   the rows whose label is more likely wrong: :mod:`modbot.training.noise`).
 5. :func:`_calibrate` — thresholds for the target recall from the out-of-fold scores (with the policy's
    keyword stage, when one is given), for servers with and without a community, and the skip bands
    (:func:`modbot.training.skips.choose_skips`).
@@ -48,7 +49,8 @@ from modbot.training.card import model_card, provenance
 from modbot.training.config import TrainConfig, TrainError, TrainReport
 from modbot.training.data import LabelledRow, row_languages
 from modbot.training.lodo import HeldOut, held_out_values
-from modbot.training.parts import community_design, community_groups, fit_embedding_head, fit_ngram
+from modbot.training.noise import rows_to_fit
+from modbot.training.parts import build_memory, community_design, community_groups, fit_embedding_head, fit_ngram, memory_rates
 from modbot.training.skips import choose_skips
 
 __all__ = ["Progress", "TrainConfig", "TrainError", "TrainReport", "train_prefilter"]
@@ -81,15 +83,18 @@ def train_prefilter(
         embedder = embedder or OnnxEmbedder()
     data = _featurize(rows, config, embedder if config.use_embeddings else None, say)
     step("features")
-    oof = _out_of_fold(data, y, config, say)
+    noise = np.fromiter((r.noise for r in rows), dtype=np.float64, count=len(rows))
+    fit = rows_to_fit(data.design, data.pooled, y, noise, config) if (noise > 0).any() else np.ones(len(y), bool)
+    step("noise")
+    oof = _out_of_fold(data, y, config, say, fit)
     step("out_of_fold")
     held = held_out_values(
         rows, y, design=data.design, ngrams=data.ngrams, pooled=data.pooled, folded=data.folded,
-        memory_rates=_memory_rates(config) if data.use_memory else None, config=config, say=say,
+        memory_rates=memory_rates(config) if data.use_memory else None, config=config, say=say,
     )  # fmt: skip
     step("lodo")
-    weights = _fit_blend(oof, y, data, held if config.blend_on == "lodo" else None)
-    parts = _fit_final_parts(data, y, config, say)
+    weights = _fit_blend(oof, y, data, held if config.blend_on == "lodo" else None, fit)
+    parts = _fit_final_parts(_subset(data, fit), y[fit], config, say)
     step("final_parts")
     hits = keyword_hits_of(rows, policy)
     calibration = _calibrate(weights, oof, y, data, calibrator(y, rows, config, policy, sources, hits), config)
@@ -205,22 +210,6 @@ def _featurize(
     )
 
 
-def _memory_rates(config: TrainConfig) -> Callable[[list[str], np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
-    return lambda folded, vectors, y, queries: _build_memory(folded, vectors, y, config).rates(queries)
-
-
-def _build_memory(folded: list[str], vectors: np.ndarray, y: np.ndarray, config: TrainConfig) -> NeighbourMemory:
-    return NeighbourMemory.build(
-        folded,
-        vectors,
-        y,
-        k=config.memory_k,
-        sharpness=config.memory_sharpness,
-        dims=config.memory_dims,
-        seed=config.seed,
-    )
-
-
 # -- 2. out-of-fold values -------------------------------------------------------------------------------------
 
 
@@ -235,7 +224,7 @@ class _OutOfFold:
     shared_ngram_logit: np.ndarray
 
 
-def _out_of_fold(data: _Features, y: np.ndarray, config: TrainConfig, say: Progress) -> _OutOfFold:
+def _out_of_fold(data: _Features, y: np.ndarray, config: TrainConfig, say: Progress, fit: np.ndarray) -> _OutOfFold:
     from sklearn.model_selection import StratifiedKFold
 
     n = len(y)
@@ -245,6 +234,7 @@ def _out_of_fold(data: _Features, y: np.ndarray, config: TrainConfig, say: Progr
     splitter = StratifiedKFold(n_splits=config.folds, shuffle=True, random_state=config.seed)
     for fold, (train_idx, test_idx) in enumerate(splitter.split(np.zeros(n), y)):
         say("folds", fold, config.folds)
+        train_idx = train_idx[fit[train_idx]]  # every row is scored; doubted labels are not learned
         fold_ngram = fit_ngram(data.design[train_idx], y[train_idx], config.ngram_c)
         ngram_logit[test_idx] = fold_ngram.decision_function(data.design[test_idx])
         if data.community_names:
@@ -255,7 +245,7 @@ def _out_of_fold(data: _Features, y: np.ndarray, config: TrainConfig, say: Progr
             head_logit[test_idx] = fold_head.logits(data.pooled[test_idx])
         if data.use_memory:
             assert vectors is not None
-            fold_memory = _build_memory([data.folded[i] for i in train_idx], vectors[train_idx], y[train_idx], config)
+            fold_memory = build_memory([data.folded[i] for i in train_idx], vectors[train_idx], y[train_idx], config)
             memory_rate[test_idx] = fold_memory.rates(vectors[test_idx])
     say("folds", config.folds, config.folds)
     return _OutOfFold(ngram_logit, head_logit, memory_rate, shared)
@@ -264,14 +254,14 @@ def _out_of_fold(data: _Features, y: np.ndarray, config: TrainConfig, say: Progr
 # -- 3. the blend ----------------------------------------------------------------------------------------------
 
 
-def _fit_blend(oof: _OutOfFold, y: np.ndarray, data: _Features, held: HeldOut | None) -> Blend:
+def _fit_blend(oof: _OutOfFold, y: np.ndarray, data: _Features, held: HeldOut | None, fit: np.ndarray) -> Blend:
     """Blend weights (no skip bands yet) fitted on out-of-fold values, or on ``held``-out sources' (each weighing the same)."""
     if data.pooled is None:
         return Blend(ngram_weight=1.0, embed_weight=0.0, bias=0.0, memory_weight=0.0)
     from sklearn.linear_model import LogisticRegression
 
     part = oof if held is None else held
-    m = np.ones(len(y), bool) if held is None else held.mask
+    m = fit if held is None else held.mask
     columns = [part.ngram_logit[m], part.head_logit[m]] + ([part.memory_rate[m]] if data.use_memory else [])
     w = None if held is None else macro_weights(y[m].astype(bool), held.source_index[m])
     fitted = LogisticRegression(C=10.0, max_iter=1000).fit(np.column_stack(columns), y[m], sample_weight=w)
@@ -295,6 +285,14 @@ class _FinalParts:
     memory: NeighbourMemory | None
 
 
+def _subset(data: _Features, keep: np.ndarray) -> _Features:
+    if keep.all():
+        return data
+    pooled = data.pooled[keep] if data.pooled is not None else None
+    folded = [t for t, k in zip(data.folded, keep) if k]
+    return replace(data, folded=folded, ngrams=data.ngrams[keep], design=data.design[keep], pooled=pooled, groups=data.groups[keep])
+
+
 def _fit_final_parts(data: _Features, y: np.ndarray, config: TrainConfig, say: Progress) -> _FinalParts:
     say("final model", 0, 1)
     ngram = fit_ngram(data.design, y, config.ngram_c)
@@ -302,7 +300,7 @@ def _fit_final_parts(data: _Features, y: np.ndarray, config: TrainConfig, say: P
     memory = None
     if data.use_memory:
         assert data.mean_vectors is not None
-        memory = _build_memory(data.folded, data.mean_vectors, y, config)
+        memory = build_memory(data.folded, data.mean_vectors, y, config)
     say("final model", 1, 1)
     return _FinalParts(ngram.coef_[0].astype(np.float32), float(ngram.intercept_[0]), head, memory)
 

@@ -91,7 +91,10 @@ async def test_the_learning_loop_switches_only_to_a_better_model_and_rolls_back(
         pipeline=PipelineSettings(queue_size=2000, workers=2, sweep_interval_s=0.05, audit_queue_size=1000),
         learning=LearningSettings(enabled=True, min_labels=20, min_new_labels=50, model_dir=tmp_path / "models"),
     )
-    reasoner = ScriptedReasoner(by_keyword({word: "CH1" for word in INSULTS}))
+    script = by_keyword({word: "CH1" for word in INSULTS})
+    # The scripted reasoner is never wrong, and says so: its labels carry no noise (a confidence below
+    # 1 would be read as a flip rate, and calibration would correct for flips that never happen).
+    reasoner = ScriptedReasoner(lambda request: replace(script(request), confidence=1.0))
     services = await build_services(settings, reasoner=reasoner, prefilter=default_prefilter)
     learner = services.learner
     assert learner is not None and isinstance(services.prefilter, CommunityPrefilter)

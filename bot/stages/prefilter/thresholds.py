@@ -9,6 +9,15 @@ are unsafe with at least ``act_precision`` (1.0 = never act on the score alone).
 Recall and escalation can be weighted per message (``weights``): leave-one-dataset-out calibration
 (:mod:`modbot.training.lodo`) weights every held-out source equally, so "recall 0.95" means the mean
 recall over the held-out sources, not the recall of the largest one.
+
+Labels can be noisy (``noise``: per message, the probability that its label is the flip of the
+truth, whichever the truth is; a reasoner's ``1 - confidence``). Recall and benign escalation are then
+estimated for the *true* classes: each message counts as truly unsafe by ``(label - noise) / (1 - 2
+noise)`` (:func:`truth_weights`, the unbiased class-conditional correction of Natarajan et al.,
+2013), whose expectation is its true class when flips do not depend on the score. Without it, the
+benign messages labelled unsafe by mistake (with 10% flips and 19% unsafe chat, 30% of the "unsafe"
+labels) must also be escalated to reach the target, and the threshold escalates most benign chat.
+With ``noise`` 0 the figures and thresholds are exactly the uncorrected ones.
 """
 
 from __future__ import annotations
@@ -21,7 +30,19 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SweepPoint", "Thresholds", "ThresholdsError", "calibrate", "sweep"]
+__all__ = ["SweepPoint", "Thresholds", "ThresholdsError", "calibrate", "sweep", "truth_weights"]
+
+#: Flip probabilities above this are read as this: the correction divides by ``1 - 2 noise``, and a
+#: smaller correction only escalates more (recall first).
+MAX_NOISE = 0.3
+#: Noisy labels: the allow threshold is set where the corrected recall, less this many standard
+#: errors of its estimate (the flips' sampling error), reaches the target. 0: the point estimate, as
+#: for clean labels; the learner's ``calibration_margin`` is the buffer. Where audits weigh 1 /
+#: audit_share the error is large (a flipped audit moves the estimate by 20 messages): on synthetic
+#: traffic (20,000 rows, 10% flips, the lowest-scored 40% represented by 5% audits, target 0.97) one
+#: standard error escalated 79% of the benign rows; the point estimate reached true recall 0.855-0.987
+#: (mean 0.94) over 12 draws.
+NOISE_Z = 0.0
 
 #: Fewer unsafe messages than this above a candidate act threshold is too little evidence to act on.
 MIN_ACT_SUPPORT = 20
@@ -131,11 +152,36 @@ def _as_weights(weights: Sequence[float] | None, n: int) -> np.ndarray:
     return w
 
 
-def _shares(escalated: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, float]:
-    """(weighted recall, weighted benign escalated share) of an escalation mask."""
-    pos, neg = float(w[y].sum()), float(w[~y].sum())
-    recall = float(w[escalated & y].sum() / pos) if pos > 0 else 0.0
-    benign = float(w[escalated & ~y].sum() / neg) if neg > 0 else 0.0
+def truth_weights(labels: Sequence[bool], noise: Sequence[float] | None) -> np.ndarray:
+    """Each message's expected share of being truly unsafe: ``(label - noise) / (1 - 2 noise)``.
+
+    ``noise`` is clamped to [0, :data:`MAX_NOISE`]; a flipped benign message labelled unsafe then
+    adds more than 1 and every message labelled safe takes a little away, so that sums over any set
+    of messages whose flips do not depend on the set (those scoring at least a threshold) estimate
+    its truly unsafe count. ``noise`` None or 0: the labels themselves (1.0 or 0.0).
+    """
+    y = np.asarray(labels, dtype=np.float64)
+    if noise is None:
+        return y
+    e = np.clip(np.asarray(noise, dtype=np.float64), 0.0, MAX_NOISE)
+    if len(e) != len(y):
+        raise ThresholdsError("noise must be one number per message")
+    return (y - e) / (1.0 - 2.0 * e)
+
+
+def _shares(
+    escalated: np.ndarray, y: np.ndarray, w: np.ndarray, z: np.ndarray | None = None
+) -> tuple[float, float]:
+    """(weighted recall, weighted benign escalated share) of an escalation mask; ``z``: :func:`truth_weights`."""
+    if z is None:
+        pos, neg = float(w[y].sum()), float(w[~y].sum())
+        recall = float(w[escalated & y].sum() / pos) if pos > 0 else 0.0
+        benign = float(w[escalated & ~y].sum() / neg) if neg > 0 else 0.0
+        return recall, benign
+    wz, wb = w * z, w * (1.0 - z)
+    pos, neg = float(wz.sum()), float(wb.sum())
+    recall = min(1.0, max(0.0, float(wz[escalated].sum() / pos))) if pos > 0 else 0.0
+    benign = min(1.0, max(0.0, float(wb[escalated].sum() / neg))) if neg > 0 else 0.0
     return recall, benign
 
 
@@ -147,16 +193,18 @@ def sweep(
     points: int = 201,
     extra: Sequence[float] = (),
     weights: Sequence[float] | None = None,
+    noise: Sequence[float] | None = None,
 ) -> tuple[SweepPoint, ...]:
     """Recall and escalation for ``allow_below`` on an even grid over [0, 1] (plus ``extra`` values)."""
     s, y, k = _as_arrays(scores, labels, keyword_hits)
     w = _as_weights(weights, len(s))
+    z = None if noise is None else truth_weights(y, noise)
     grid = np.unique(np.concatenate([np.linspace(0.0, 1.0, points), np.asarray(extra, dtype=np.float64)]))
     total = float(w.sum())
     out = []
     for t in grid:
         escalated = k | (s >= t)
-        recall, benign = _shares(escalated, y, w)
+        recall, benign = _shares(escalated, y, w, z)
         out.append(
             SweepPoint(
                 threshold=round(float(t), 6),
@@ -174,12 +222,16 @@ def allow_threshold_for_recall(
     keyword_hits: Sequence[bool] | None,
     target_recall: float,
     weights: Sequence[float] | None = None,
+    noise: Sequence[float] | None = None,
 ) -> float:
     """The highest ``allow_below`` that keeps ``target_recall`` of the unsafe messages from being allowed.
 
-    With ``weights``, recall is the weighted share of the unsafe messages kept.
+    With ``weights``, recall is the weighted share of the unsafe messages kept. With ``noise``, it is
+    the corrected estimate of the truly unsafe share kept (:func:`truth_weights`).
     """
     s, y, k = _as_arrays(scores, labels, keyword_hits)
+    if noise is not None and np.any(np.asarray(noise, dtype=np.float64) > 0):
+        return _noisy_allow_threshold(s, y, k, target_recall, _as_weights(weights, len(s)), np.asarray(noise, dtype=np.float64))
     n_pos = int(y.sum())
     if n_pos == 0:
         raise ThresholdsError("the calibration data has no unsafe messages")
@@ -200,6 +252,39 @@ def allow_threshold_for_recall(
     return float(s[mask][order][min(at, len(order) - 1)])
 
 
+def _noisy_allow_threshold(
+    s: np.ndarray, y: np.ndarray, k: np.ndarray, target_recall: float, w: np.ndarray, noise: np.ndarray
+) -> float:
+    """:func:`allow_threshold_for_recall` on corrected counts: the highest threshold whose estimate
+    (less :data:`NOISE_Z` standard errors of it) reaches the target.
+
+    The estimate is not monotone in the threshold (a row labelled safe takes a little away, an audit
+    ``1 / audit_share`` times as much), but its expectation is: below the first threshold that reaches
+    the target it only wanders, by chance, around values above it. (Requiring it never to fall short
+    again chases that random walk down to the lowest scores.)
+    """
+    e = np.clip(noise, 0.0, MAX_NOISE)
+    wz = w * truth_weights(y, e)
+    # Each label's flip is a Bernoulli draw: its truth weight varies by e (1 - e) / (1 - 2 e)^2.
+    var = w**2 * e * (1.0 - e) / (1.0 - 2.0 * e) ** 2
+    total = float(wz.sum())
+    if total <= 0:
+        raise ThresholdsError("the calibration data has no unsafe messages (after the noise correction)")
+    mask = ~k
+    order = np.argsort(-s[mask], kind="stable")
+    kept = float(wz[k].sum()) + np.cumsum(wz[mask][order])
+    kept_var = float(var[k].sum()) + np.cumsum(var[mask][order])
+    # Above 1 is no evidence of more than all (a small total, most of it cancelled out): capped, the
+    # bound then keeps the threshold low while the estimate is that uncertain.
+    recall = np.minimum(kept / total, 1.0)
+    spread = np.sqrt(np.maximum(0.0, (1.0 - recall) ** 2 * kept_var + recall**2 * (float(var.sum()) - kept_var))) / total
+    if float(wz[k].sum()) >= target_recall * total:
+        return 1.0
+    reached = np.nonzero(recall - NOISE_Z * spread >= target_recall * (1 - 1e-12))[0]
+    at = int(reached[0]) if len(reached) else len(order) - 1
+    return float(s[mask][order][at])
+
+
 def calibrate(
     scores: Sequence[float],
     labels: Sequence[bool],
@@ -213,12 +298,14 @@ def calibrate(
     weights: Sequence[float] | None = None,
     allow_below: float | None = None,
     applies_to: str = "",
+    noise: Sequence[float] | None = None,
 ) -> Thresholds:
     """Thresholds for ``target_recall`` (see the module documentation).
 
     ``weights`` weight each message's part in recall and escalation (the act threshold's precision
     is counted unweighted); ``allow_below`` fixes the allow threshold instead of searching for it
-    (the figures are then measured at it).
+    (the figures are then measured at it). ``noise``: each label's flip probability; recall and
+    benign escalation are then the corrected estimates for the true classes.
     """
     if not 0.0 < target_recall <= 1.0:
         raise ThresholdsError("the target recall must be in (0, 1]")
@@ -229,7 +316,7 @@ def calibrate(
         raise ThresholdsError("the calibration data has no safe messages")
     w = _as_weights(weights, len(s))
     if allow_below is None:
-        allow_below = allow_threshold_for_recall(s, y, k, target_recall, weights)
+        allow_below = allow_threshold_for_recall(s, y, k, target_recall, weights, noise)
     act_above = 1.0
     order = np.argsort(-s, kind="stable")
     hits = np.cumsum(y[order])
@@ -239,7 +326,7 @@ def calibrate(
         # The lowest score such that everything scored at least that high meets the precision.
         act_above = max(float(s[order[ok.max()]]), allow_below)
     escalated = k | (s >= allow_below)
-    recall, benign = _shares(escalated, y, w)
+    recall, benign = _shares(escalated, y, w, None if noise is None else truth_weights(y, noise))
     return Thresholds(
         # Rounded for the JSON file in the safe direction: never allow more, never act sooner.
         allow_below=math.floor(allow_below * 1e6) / 1e6,
@@ -253,6 +340,6 @@ def calibrate(
         calibrated_on=calibrated_on,
         policy_id=policy_id,
         policy_version=policy_version,
-        sweep=sweep(s, y, k, points=101, extra=(allow_below,), weights=weights),
+        sweep=sweep(s, y, k, points=101, extra=(allow_below,), weights=weights, noise=noise),
         applies_to=applies_to,
     )
