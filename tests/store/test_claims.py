@@ -61,14 +61,20 @@ async def test_concurrent_claimers_never_get_the_same_row(database_url):
     await recorder.messages.record_messages([message(f"burst {i}", server=(A, B)[i % 2]) for i in range(120)])
     await recorder.close()
 
+    # Both take a first batch before either goes on, so both really claim side by side (on a busy
+    # machine one could otherwise drain everything before the other's first query returned).
+    first_batches = asyncio.Barrier(2)
+
     async def drain(storage: Storage) -> list[int]:
         got: list[int] = []
         while batch := await storage.messages.claim_pending(7, exclude=frozenset(got)):
+            if not got:  # 120 rows: each first batch is full, whoever claims first
+                await first_batches.wait()
             got += [row_id for row_id, _ in batch]
             await asyncio.sleep(0)
         return got
 
-    a, b = await asyncio.gather(drain(left), drain(right))
+    a, b = await asyncio.wait_for(asyncio.gather(drain(left), drain(right)), 60)
     assert not set(a) & set(b)
     assert len(a) + len(b) == 120 and a and b
     await left.close()
