@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from modbot.domain.policy import Policy
+from modbot.domain.noisy_rate import error_rate
 from modbot.domain.records import Label, LabelSource
 from modbot.stages.normalize import normalize
 from modbot.stages.prefilter.scorer import EmbeddingPrefilter
@@ -35,13 +36,14 @@ EVAL_SHARE = 0.2
 def label_noise(label: Label) -> float:
     """How likely ``label`` is the flip of the truth: a reasoner's (or an audit's) ``1 - confidence``.
 
-    Read as a flip rate that holds whatever the truth is (a calibrated reasoner's confidence),
-    clamped to [0, :data:`~modbot.stages.prefilter.thresholds.MAX_NOISE`]. A moderator's review or
+    Read as a flip rate that holds whatever the truth is (a calibrated reasoner's confidence; the
+    mapping is the live estimate's, :func:`modbot.domain.noisy_rate.error_rate`), clamped to
+    [0, :data:`~modbot.stages.prefilter.thresholds.MAX_NOISE`]. A moderator's review or
     report is the truth: 0.
     """
     if label.source not in (LabelSource.REASONER, LabelSource.AUDIT):
         return 0.0
-    return min(MAX_NOISE, max(0.0, 1.0 - float(label.confidence)))
+    return min(MAX_NOISE, error_rate(label.confidence))
 
 
 def rows_from_labels(labels: Sequence[Label], community_of: Callable[[str], str]) -> list[LabelledRow]:

@@ -35,14 +35,6 @@ __all__ = ["SweepPoint", "Thresholds", "ThresholdsError", "calibrate", "sweep", 
 #: Flip probabilities above this are read as this: the correction divides by ``1 - 2 noise``, and a
 #: smaller correction only escalates more (recall first).
 MAX_NOISE = 0.3
-#: Noisy labels: the allow threshold is set where the corrected recall, less this many standard
-#: errors of its estimate (the flips' sampling error), reaches the target. 0: the point estimate, as
-#: for clean labels; the learner's ``calibration_margin`` is the buffer. Where audits weigh 1 /
-#: audit_share the error is large (a flipped audit moves the estimate by 20 messages): on synthetic
-#: traffic (20,000 rows, 10% flips, the lowest-scored 40% represented by 5% audits, target 0.97) one
-#: standard error escalated 79% of the benign rows; the point estimate reached true recall 0.855-0.987
-#: (mean 0.94) over 12 draws.
-NOISE_Z = 0.0
 
 #: Fewer unsafe messages than this above a candidate act threshold is too little evidence to act on.
 MIN_ACT_SUPPORT = 20
@@ -256,31 +248,27 @@ def _noisy_allow_threshold(
     s: np.ndarray, y: np.ndarray, k: np.ndarray, target_recall: float, w: np.ndarray, noise: np.ndarray
 ) -> float:
     """:func:`allow_threshold_for_recall` on corrected counts: the highest threshold whose estimate
-    (less :data:`NOISE_Z` standard errors of it) reaches the target.
+    reaches the target.
 
     The estimate is not monotone in the threshold (a row labelled safe takes a little away, an audit
     ``1 / audit_share`` times as much), but its expectation is: below the first threshold that reaches
     the target it only wanders, by chance, around values above it. (Requiring it never to fall short
-    again chases that random walk down to the lowest scores.)
+    again chases that random walk down to the lowest scores.) No standard-error bound is taken off the
+    estimate: on synthetic traffic (20,000 rows, 10% flips, the lowest-scored 40% represented by 5%
+    audits, target 0.97) one standard error escalated 79% of the benign rows, where the point estimate
+    reached true recall 0.855-0.987 (mean 0.94) over 12 draws; the learner's ``calibration_margin`` is
+    the buffer.
     """
-    e = np.clip(noise, 0.0, MAX_NOISE)
-    wz = w * truth_weights(y, e)
-    # Each label's flip is a Bernoulli draw: its truth weight varies by e (1 - e) / (1 - 2 e)^2.
-    var = w**2 * e * (1.0 - e) / (1.0 - 2.0 * e) ** 2
+    wz = w * truth_weights(y, noise)
     total = float(wz.sum())
     if total <= 0:
         raise ThresholdsError("the calibration data has no unsafe messages (after the noise correction)")
     mask = ~k
     order = np.argsort(-s[mask], kind="stable")
-    kept = float(wz[k].sum()) + np.cumsum(wz[mask][order])
-    kept_var = float(var[k].sum()) + np.cumsum(var[mask][order])
-    # Above 1 is no evidence of more than all (a small total, most of it cancelled out): capped, the
-    # bound then keeps the threshold low while the estimate is that uncertain.
-    recall = np.minimum(kept / total, 1.0)
-    spread = np.sqrt(np.maximum(0.0, (1.0 - recall) ** 2 * kept_var + recall**2 * (float(var.sum()) - kept_var))) / total
     if float(wz[k].sum()) >= target_recall * total:
         return 1.0
-    reached = np.nonzero(recall - NOISE_Z * spread >= target_recall * (1 - 1e-12))[0]
+    recall = (float(wz[k].sum()) + np.cumsum(wz[mask][order])) / total
+    reached = np.nonzero(recall >= target_recall * (1 - 1e-12))[0]
     at = int(reached[0]) if len(reached) else len(order) - 1
     return float(s[mask][order][at])
 
