@@ -5,13 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import discord
 import pytest
-import yarl
-from discord.gateway import DiscordWebSocket
 
-from tests.adapters.discord import payloads as p
-from tests.adapters.discord.fake_discord import FakeDiscord
+from tests.adapters.discord.fake_discord import FakeDiscord, aimed_fake
 from tests.console.fake_oauth import FakeOAuth
 from tests.console.harness import Console, DiscordConsole, start_discord_console, start_stack
 
@@ -37,14 +33,8 @@ async def console(tmp_path: Path, oauth: FakeOAuth) -> AsyncIterator[Console]:
 @pytest.fixture
 async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
     """The loopback Discord fake, with discord.py aimed at it (as in tests/adapters/discord)."""
-    server = await FakeDiscord().start()
-    monkeypatch.setattr(discord.http.Route, "BASE", server.api_base)
-    monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(server.gateway_url))
-    server.gateway.guilds = [p.guild_create()]
-    try:
+    async with aimed_fake(monkeypatch) as server:
         yield server
-    finally:
-        await server.close()
 
 
 @pytest.fixture

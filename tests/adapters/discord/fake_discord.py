@@ -13,10 +13,16 @@ import asyncio
 import itertools
 import json
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import discord
+import pytest
+import yarl
 from aiohttp import WSMsgType, web
+from discord.gateway import DiscordWebSocket
 
 from tests.adapters.discord import payloads as p
 
@@ -323,3 +329,18 @@ def _payload_json_of_multipart(raw: bytes) -> Any:
     """discord.py sends ``payload_json`` as one part of a multipart body when files are attached."""
     match = re.search(rb'name="payload_json"\r\n(?:[^\r\n]*\r\n)*\r\n(.*?)\r\n--', raw, re.S)
     return json.loads(match.group(1)) if match else raw.decode("utf-8", "replace")
+
+
+@asynccontextmanager
+async def aimed_fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
+    """A started fake with one guild, and discord.py aimed at it (the ``fake`` fixtures of the tests)."""
+    server = await FakeDiscord().start()
+    # discord.py builds every REST URL (bot and interaction webhooks alike) from Route.BASE, and the
+    # plain client opens the gateway at DEFAULT_GATEWAY; both are aimed at the loopback fake.
+    monkeypatch.setattr(discord.http.Route, "BASE", server.api_base)
+    monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(server.gateway_url))
+    server.gateway.guilds = [p.guild_create()]
+    try:
+        yield server
+    finally:
+        await server.close()
