@@ -15,6 +15,8 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from tests.support.loopback import LoopbackSite
+
 CLIENT_ID = "4242"
 CLIENT_SECRET = "console-test-secret"
 API = "/api/v10"
@@ -49,7 +51,7 @@ class FakeOAuth:
         self._codes: dict[str, OAuthUser] = {}
         self._tokens: dict[str, OAuthUser] = {}
         self._ids = itertools.count(1)
-        self._runner: web.AppRunner | None = None
+        self._site = LoopbackSite()
         self.port = 0
 
     def login_as(self, user: OAuthUser) -> None:
@@ -62,16 +64,11 @@ class FakeOAuth:
         app.router.add_post(API + "/oauth2/token", self._token)
         app.router.add_get(API + "/users/@me", self._me)
         app.router.add_get(API + "/users/@me/guilds", self._guilds)
-        self._runner = web.AppRunner(app, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = await self._site.serve(app)
         return self
 
     async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self._site.close()
 
     @property
     def url(self) -> str:

@@ -10,6 +10,8 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from tests.support.loopback import LoopbackSite
+
 SLACK_CLIENT_ID = "1111.2222"
 SLACK_CLIENT_SECRET = "slack-console-secret"
 BOT_TOKEN = "xoxb-console-test"
@@ -39,22 +41,17 @@ class FakeSlack:
         self._codes: dict[str, SlackUser] = {}
         self._tokens: dict[str, SlackUser] = {}
         self._ids = itertools.count(1)
-        self._runner: web.AppRunner | None = None
+        self._site = LoopbackSite()
 
     async def start(self) -> FakeSlack:
         app = web.Application()
         app.router.add_get("/openid/connect/authorize", self._authorize)
         app.router.add_post("/api/{method}", self._api)
-        self._runner = web.AppRunner(app, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = await self._site.serve(app)
         return self
 
     async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self._site.close()
 
     @property
     def url(self) -> str:

@@ -25,6 +25,7 @@ from aiohttp import WSMsgType, web
 from discord.gateway import DiscordWebSocket
 
 from tests.adapters.discord import payloads as p
+from tests.support.loopback import LoopbackSite
 
 API_PREFIX = "/api/v10"
 
@@ -86,7 +87,7 @@ class FakeDiscord:
         self._changed = asyncio.Condition()
         self._sockets: list[web.WebSocketResponse] = []
         self._seq = itertools.count(1)
-        self._runner: web.AppRunner | None = None
+        self._site = LoopbackSite()
         self.port = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -96,18 +97,13 @@ class FakeDiscord:
         app.router.add_get("/gateway", self._gateway)
         app.router.add_get("/cdn/{tail:.*}", self._cdn)
         app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._api)
-        self._runner = web.AppRunner(app, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = await self._site.serve(app)
         return self
 
     async def close(self) -> None:
         for ws in list(self._sockets):
             await ws.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self._site.close()
 
     @property
     def url(self) -> str:

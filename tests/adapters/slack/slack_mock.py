@@ -16,6 +16,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.support.loopback import LoopbackSite
+
 
 @dataclass
 class Call:
@@ -51,7 +53,7 @@ class MockSlack:
         self.socket_acks: list[dict[str, Any]] = []
         self._sockets: list[web.WebSocketResponse] = []
         self._ts = itertools.count(1)
-        self._runner: web.AppRunner | None = None
+        self._site = LoopbackSite()
         self.url = ""
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -62,19 +64,14 @@ class MockSlack:
         app.router.add_get("/api/{method}", self._api)  # slack-sdk reads some methods (users.info...) with GET
         app.router.add_post("/respond/{name}", self._respond)
         app.router.add_get("/socket", self._socket)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
+        await self._site.serve(app, access_log=None)
+        self.url = self._site.url
         return self
 
     async def stop(self) -> None:
         for ws in list(self._sockets):
             await ws.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self._site.close()
 
     @property
     def base_url(self) -> str:
