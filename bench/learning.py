@@ -10,7 +10,9 @@ the held-back evaluation, the switch only when better). The reasoner answers fro
 flipped with probability P. Per window of 1,000 messages it prints the escalated share, reasoner calls,
 the whole system's true recall (prefilter misses and reasoner misses both count), the prefilter's true
 recall beside the live estimate (``Core.recall_estimate``, cumulative), and benign escalation; and how
-long every retrain took. ``--out-model`` copies the final active model folder for ``modbot eval``.
+long every retrain took (a switch adds the refit on every label, ``[learning] refit_on_all``). The learner
+retrains every ``--retrain-every`` messages and once more after the last one. ``--out-model`` copies the
+final active model folder for ``modbot eval``.
 """
 
 from __future__ import annotations
@@ -108,13 +110,16 @@ async def run(args: argparse.Namespace) -> dict:
             f"{w['estimated_recall']}), benign escalated {w['benign_escalated']:.3f}, model {w['model']}"
         )
         done = start + len(chunk)
-        if learner is not None and done % args.retrain_every == 0 and done < len(rows):
+        # Every K messages, and once more at the end: the final model has learned from every label.
+        if learner is not None and (done % args.retrain_every == 0 or done == len(rows)):
             outcome = await learner.retrain(SERVER.key, [SERVER])
             timings = _timings(outcome.version.path) if outcome.version else {}
             retrains.append({"after": done, "seconds": round(outcome.seconds, 1), "accepted": outcome.accepted,
                              "reason": outcome.reason, "metrics": outcome.metrics, "timings": timings})  # fmt: skip
+            refit = outcome.metrics.get("refit")
+            refit_note = f"; refit on every label {refit.get('seconds', refit)} s" if isinstance(refit, dict) else ""
             say(f"  retrain after {done}: {outcome.seconds:.1f} s ({timings}) -> "
-                f"{'switched' if outcome.accepted else 'kept the current model'}: {outcome.reason}")  # fmt: skip
+                f"{'switched' if outcome.accepted else 'kept the current model'}: {outcome.reason}{refit_note}")  # fmt: skip
     unsafe = sum(1 for r in rows if r["unsafe"])
     caught = sum(w["caught"] for w in windows)
     estimate = await services.core.recall_estimate(SERVER, days=30)

@@ -18,6 +18,8 @@ import numpy as np
 from modbot.domain.policy import Policy
 from modbot.domain.noisy_rate import error_rate
 from modbot.domain.records import Label, LabelSource
+from modbot.stages.keywords import KeywordMatcher
+from modbot.stages.language import identify, needs_reasoner
 from modbot.stages.normalize import normalize
 from modbot.stages.prefilter.scorer import EmbeddingPrefilter
 from modbot.stages.prefilter.thresholds import MAX_NOISE, truth_weights
@@ -139,20 +141,30 @@ async def evaluate(
     policy: Policy | None = None,
     slice_name: str = "all",
     floor: Callable[[str], object] | None = None,
+    languages: frozenset[str] = frozenset(),
 ) -> Evaluation:
     """Score ``labels`` with ``prefilter`` and measure recall and escalation at its thresholds.
 
-    ``floor`` (async, folded text -> bool): the recall floor a learned model runs with; a message it
-    holds back counts as escalated.
+    A message counts as escalated when the Judge would not allow it: the score is at or above the
+    allow threshold, ``policy``'s keywords match it, or it is in a language outside ``languages``
+    (the ones the pipeline routes by; empty: none is routed), as ``unknown_language = "escalate"``
+    (the default) routes it. ``floor`` (async, folded text -> bool): the recall floor a learned model
+    runs with; a message it holds back counts as escalated too. Both models of a comparison are given
+    the same policy and languages, so what the other stages catch counts on both sides.
     """
     thresholds = prefilter.thresholds_for(community)
+    matcher = KeywordMatcher.build(policy) if policy is not None else None
     y = np.array([label.unsafe for label in labels], dtype=bool)
     w = np.array([label.weight for label in labels], dtype=float)
     escalated = np.zeros(len(labels), dtype=bool)
     for i, label in enumerate(labels):
-        folded = normalize(label.text).folded
+        scan = matcher.scan(label.text) if matcher is not None else None
+        normalized = scan.normalized if scan is not None else normalize(label.text)
+        folded = normalized.folded
         detail = await prefilter.score_text(folded, policy=policy, community=community)
-        escalated[i] = detail.score >= thresholds.allow_below
+        escalated[i] = detail.score >= thresholds.allow_below or (scan is not None and scan.matched)
+        if not escalated[i] and languages:
+            escalated[i] = needs_reasoner(identify(normalized.clean), languages)
         if not escalated[i] and floor is not None:
             escalated[i] = bool(await floor(folded))  # type: ignore[misc]
     return Evaluation(
@@ -174,10 +186,16 @@ def corrected_recall(escalated: np.ndarray, y: np.ndarray, w: np.ndarray, noise:
     return min(1.0, max(0.0, float(wz[escalated].sum() / wz.sum())))
 
 
-def accept(candidate: Evaluation, current: Evaluation, target_recall: float) -> tuple[bool, str]:
-    """Switch to the candidate only if it keeps the target recall and escalates less than the current model."""
+def accept(candidate: Evaluation, current: Evaluation, target_recall: float, *, min_unsafe: int = 0) -> tuple[bool, str]:
+    """Switch to the candidate only if it keeps the target recall and escalates less than the current model.
+
+    ``min_unsafe``: the held-back slice must hold at least this many messages labelled unsafe, or
+    its recall estimate is too loose to switch on (``[learning] min_slice_unsafe``).
+    """
     if candidate.recall is None:
         return False, "the held-back slice has no unsafe messages"
+    if candidate.unsafe < min_unsafe:
+        return False, f"the held-back slice has {candidate.unsafe} unsafe labels; at least {min_unsafe} are needed to judge recall"
     if candidate.recall < target_recall:
         return False, f"recall {candidate.recall:.3f} is below the target {target_recall:.2f}"
     if candidate.escalated_share >= current.escalated_share:

@@ -6,7 +6,8 @@ Training runs in another process (``modbot train-prefilter --from-db``, through
 ``asyncio.create_subprocess_exec``), so neither the event loop nor judging waits for it. The candidate
 is then scored on the held-back slice (:func:`modbot.training.learning.split_labels`: held-back labels of
 every kind, audits weighted 1 / audit_share) beside the model that scores the community now, and becomes active
-only if :func:`modbot.training.learning.accept` says so. Every candidate is stored as a version.
+only if :func:`modbot.training.learning.accept` says so; with ``refit_on_all`` (default) what becomes active
+is the same recipe trained again on every label (:meth:`Learner._refit`). Every candidate is stored as a version.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from modbot.domain.policy import Policy
 from modbot.ports.learning import LearningStatus, PrefilterVersion, PrefilterVersions
 from modbot.ports.storage import ServerConfig, VerdictLog
 from modbot.stages.prefilter.learned import CommunityPrefilter
-from modbot.stages.prefilter.scorer import load_prefilter
+from modbot.stages.prefilter.scorer import EmbeddingPrefilter, load_prefilter
 from modbot.training.learning import accept, evaluate, model_folder, split_labels
 
 __all__ = ["Learner", "RetrainOutcome", "subprocess_trainer"]
@@ -183,16 +184,27 @@ class Learner:
             candidate = load_prefilter(out)
             floor = (lambda text: self.prefilter.floor_hit(self.policy, text)) if self.policy is not None else None
             current = self.prefilter.learned.get(community)
-            cand_eval = await evaluate(candidate, slice_labels, policy=self.policy, slice_name=slice_name, floor=floor)
+            # A refit has learned the slice: it is compared through its checked candidate (the same
+            # recipe without the slice), or its in-sample figures would beat every later candidate.
+            checked = await self._checked_model(community) if current is not None else None
+            # The Judge routes unlearned languages by the default's languages, whichever model scores.
+            languages = self.prefilter.languages
+            cand_eval = await evaluate(
+                candidate, slice_labels, policy=self.policy, slice_name=slice_name, floor=floor, languages=languages
+            )
             cur_eval = await evaluate(
-                current or self.prefilter.default, slice_labels, policy=self.policy, slice_name=slice_name,
-                floor=floor if current is not None else None,
+                checked or current or self.prefilter.default, slice_labels, policy=self.policy, slice_name=slice_name,
+                floor=floor if current is not None else None, languages=languages,
             )  # fmt: skip
-            ok, reason = accept(cand_eval, cur_eval, self.settings.target_recall)
+            if checked is not None:
+                await checked.aclose()
+            ok, reason = accept(cand_eval, cur_eval, self.settings.target_recall, min_unsafe=self.settings.min_slice_unsafe)
             metrics: dict[str, object] = {
                 "candidate": cand_eval.as_dict(), "current": cur_eval.as_dict(), "labels": len(labels),
                 "train_seconds": round(seconds, 1), "decision": reason, "accepted": ok,
             }  # fmt: skip
+            if ok and self.settings.refit_on_all:
+                out, candidate = await self._refit(community, out, candidate, metrics)
             version = await self.versions.add_version(community, str(out), metrics, active=ok)
             if ok:
                 self.prefilter.use_model(community, out, model=candidate)
@@ -201,6 +213,42 @@ class Learner:
             log.info("prefilter retrain of %s: version %d %s (%s)", community, version.version,
                      "active" if ok else "kept aside", reason)  # fmt: skip
             return RetrainOutcome(community, version, ok, reason, seconds, metrics)
+
+    async def _refit(
+        self, community: str, out: Path, candidate: EmbeddingPrefilter, metrics: dict[str, object]
+    ) -> tuple[Path, EmbeddingPrefilter]:
+        """The accepted candidate's recipe trained again on every label, the held-back slice too.
+
+        The check judged the recipe on labels it had not learned; the refit learns from all of them
+        and is calibrated on its own out-of-fold scores, as the candidate was. It is what becomes
+        active (the checked candidate's folder stays beside it). Should the refit fail, the checked
+        candidate is used. ``metrics["refit"]`` records which.
+        """
+        refit_out = out.with_name(f"{out.name}-refit")
+        started = time.perf_counter()
+        try:
+            await self.train(community, refit_out, "none")
+            refit = load_prefilter(refit_out)
+        except Exception as exc:  # the checked candidate is still a good model
+            log.warning("prefilter refit of %s on every label failed: %s", community, exc)
+            metrics["refit"] = {"failed": str(exc)[-500:]}
+            return out, candidate
+        metrics["refit"] = {
+            "seconds": round(time.perf_counter() - started, 1),
+            "allow_below": refit.thresholds_for(None).allow_below,
+            "checked_candidate": str(out),
+        }
+        await candidate.aclose()
+        return refit_out, refit
+
+    async def _checked_model(self, community: str) -> EmbeddingPrefilter | None:
+        """The active version's checked candidate when the active model is its refit (None otherwise)."""
+        active = next((v for v in await self.versions.versions(community) if v.active), None)
+        refit = active.metrics.get("refit") if active is not None else None
+        folder = refit.get("checked_candidate") if isinstance(refit, dict) else None
+        if not isinstance(folder, str) or not Path(folder).is_dir() or Path(folder) == Path(active.path):
+            return None
+        return load_prefilter(Path(folder))
 
     async def rollback(self, community: str) -> PrefilterVersion | None:
         """Back to the version active before the current one (None: the shipped default)."""

@@ -6,6 +6,7 @@ when the candidate is better, a rollback; and the recall floor."""
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -72,7 +73,9 @@ def test_learned_scores_map_onto_the_default_scale_at_the_allow_threshold() -> N
 
 def _inprocess_trainer(services, *, flip: bool):
     async def train(community: str, out: Path, eval_on: str) -> None:
-        labels, _, _ = split_labels(await services.storage.verdicts.labels(None, limit=100_000), eval_on)
+        labels = await services.storage.verdicts.labels(None, limit=100_000)
+        if eval_on != "none":  # "none": the refit on every label
+            labels, _, _ = split_labels(labels, eval_on)
         rows = rows_from_labels(labels, lambda key: community)
         if flip:
             rows = [replace(r, unsafe=not r.unsafe) for r in rows]
@@ -89,7 +92,9 @@ async def test_the_learning_loop_switches_only_to_a_better_model_and_rolls_back(
         tmp_path,
         server_defaults=ServerSettings(policy_id="test-policy", audit_share=0.5, mode="shadow"),
         pipeline=PipelineSettings(queue_size=2000, workers=2, sweep_interval_s=0.05, audit_queue_size=1000),
-        learning=LearningSettings(enabled=True, min_labels=20, min_new_labels=50, model_dir=tmp_path / "models"),
+        learning=LearningSettings(
+            enabled=True, min_labels=20, min_new_labels=50, min_slice_unsafe=5, model_dir=tmp_path / "models"
+        ),
     )
     script = by_keyword({word: "CH1" for word in INSULTS})
     # The scripted reasoner is never wrong, and says so: its labels carry no noise (a confidence below
@@ -119,12 +124,20 @@ async def test_the_learning_loop_switches_only_to_a_better_model_and_rolls_back(
     assert first.accepted, first.reason
     assert first.metrics["candidate"]["escalated_share"] < first.metrics["current"]["escalated_share"]
     assert services.prefilter.learned[SERVER.key] is not None
-    assert Path(first.version.path, "thresholds.json").is_file()
+    # What became active is the refit on every label (the held-back slice too), the checked candidate beside it.
+    refit = first.metrics["refit"]
+    assert first.version.path.endswith("1-refit") and Path(first.version.path, "thresholds.json").is_file()
+    assert services.prefilter.folders[SERVER.key] == Path(first.version.path)
+    assert Path(refit["checked_candidate"], "thresholds.json").is_file() and refit["seconds"] > 0
+    rows_of = lambda folder: json.loads(Path(folder, "model.json").read_text())["info"]["rows"]  # noqa: E731
+    assert rows_of(first.version.path) > rows_of(refit["checked_candidate"])
 
     # 2. A candidate trained on flipped labels is stored but not switched to.
     learner.train = _inprocess_trainer(services, flip=True)
     worse = await learner.retrain(SERVER.key)
     assert not worse.accepted and "recall" in worse.reason
+    # The active refit learned the slice, so the comparison used its checked candidate: same slice, same figures.
+    assert worse.metrics["current"] == first.metrics["candidate"]
     versions = await services.storage.prefilter_versions.versions(SERVER.key)
     assert [(v.version, v.active) for v in versions] == [(1, True), (2, False)]
     assert services.prefilter.folders[SERVER.key] == Path(first.version.path)
@@ -181,3 +194,43 @@ def test_calibration_counts_audited_rows_by_their_weight() -> None:
     weighted_t = calibrator(y, weighted, TrainConfig(target_recall=0.9), None, (), None)(scores, "scores")
     # Unweighted, missing the audited row keeps recall 0.9; weighted, it would lose 20 of 29 messages.
     assert unweighted_t.allow_below > 0.05 >= weighted_t.allow_below - 1e-9
+
+
+async def test_the_held_back_check_counts_what_the_judge_would_escalate_anyway(trained_dir) -> None:
+    # The Judge escalates a keyword hit and a line in an unlearned language whatever the score says,
+    # so the check does too (for both models it compares), or it would read recall too low.
+    from datetime import UTC, datetime
+
+    from modbot.domain.records import Label
+    from modbot.training.learning import evaluate
+
+    policy = load_policy(ROOT / "policies" / "game-community.md")
+    model = load_prefilter(trained_dir)
+    allow_below = model.thresholds_for(None).allow_below
+    now = datetime.now(UTC)
+
+    def label(text: str) -> Label:
+        return Label(text, True, "cheats", LabelSource.REASONER, 1.0, now, SERVER)
+
+    lines = {"keyword": "anyone got a hwid spoofer", "russian": "продаю аккаунты недорого, пишите в личку"}
+    for text in lines.values():  # the learned model alone lets both through
+        assert (await model.score_text(normalize(text).folded)).score < allow_below, text
+    bare = await evaluate(model, [label(t) for t in lines.values()])
+    assert bare.recall == 0.0 and bare.escalated_share == 0.0
+    with_policy = await evaluate(model, [label(lines["keyword"])], policy=policy)
+    assert with_policy.recall == 1.0
+    routed = await evaluate(model, [label(lines["russian"])], languages=frozenset({"en"}))
+    assert routed.recall == 1.0
+    assert (await evaluate(model, [label("gg wp nice game")], languages=frozenset({"en"}))).escalated_share == 0.0
+    await model.aclose()
+
+
+def test_no_switch_on_a_slice_with_too_few_unsafe_labels() -> None:
+    from modbot.training.learning import Evaluation, accept
+
+    good = Evaluation(n=400, unsafe=90, recall=1.0, escalated_share=0.5, allow_below=0.1)
+    current = Evaluation(n=400, unsafe=90, recall=0.98, escalated_share=0.9, allow_below=0.2)
+    assert accept(good, current, 0.95)[0]
+    ok, reason = accept(good, current, 0.95, min_unsafe=200)
+    assert not ok and "90 unsafe labels" in reason
+    assert accept(replace(good, unsafe=200), current, 0.95, min_unsafe=200)[0]
