@@ -77,6 +77,9 @@ def base_env(home: Path) -> dict[str, str]:
         "MODBOT_CACHE_DIR": str(home / "cache"),
         "MODBOT_DATABASE_URL": DB_URL,
         "PYTHONPATH": str(REPO),
+        # Wide enough that no error line is wrapped: a wrapped line could split a leaked secret (or
+        # the expected words) and hide it from the checks.
+        "COLUMNS": "1000",
         **SECRETS,
     }
     if "TIKTOKEN_ENCODINGS_BASE" in os.environ:
