@@ -20,7 +20,7 @@ Measured for the shipped default (its ``DATA_CARD.md``): on game chat it never s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -46,11 +46,12 @@ LEARNED = "learned communities (the training data's own distribution)"
 Calibrator = Callable[[np.ndarray, str], Thresholds]
 
 
-def keyword_hits_of(rows: Sequence[LabelledRow], policy: Policy | None) -> list[bool] | None:
+def keyword_hits_of(texts: Iterable[str], policy: Policy | None) -> list[bool] | None:
+    """Whether ``policy``'s keyword stage matches each text (None without a policy)."""
     if policy is None:
         return None
     matcher = KeywordMatcher.build(policy)
-    return [matcher.scan(r.text).matched for r in rows]
+    return [matcher.scan(text).matched for text in texts]
 
 
 def calibrator(

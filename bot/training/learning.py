@@ -18,16 +18,17 @@ import numpy as np
 from modbot.domain.policy import Policy
 from modbot.domain.noisy_rate import error_rate
 from modbot.domain.records import Label, LabelSource
-from modbot.stages.keywords import KeywordMatcher
 from modbot.stages.language import identify, needs_reasoner
 from modbot.stages.normalize import normalize
 from modbot.stages.prefilter.scorer import EmbeddingPrefilter
 from modbot.stages.prefilter.thresholds import MAX_NOISE, truth_weights
+from modbot.training.calibration import keyword_hits_of
 from modbot.training.config import TrainConfig
 from modbot.training.data import LabelledRow
 
 __all__ = [
-    "Evaluation", "accept", "evaluate", "fast_config", "held_back", "label_noise", "rows_from_labels", "split_labels",
+    "Evaluation", "accept", "evaluate", "fast_config", "held_back", "label_noise", "routed_anyway", "rows_from_labels",
+    "split_labels",
 ]  # fmt: skip
 
 #: Below this many audited labels the held-back slice is drawn from all labels (and says so).
@@ -133,6 +134,18 @@ class Evaluation:
         }
 
 
+def routed_anyway(texts: Sequence[str], policy: Policy | None, languages: frozenset[str]) -> np.ndarray:
+    """Which messages the Judge sends on whatever the prefilter scores: a keyword hit of ``policy``, or
+    a language outside ``languages`` (the ones the pipeline routes by; empty: none is routed), as
+    ``unknown_language = "escalate"`` (the default) routes it. It does not depend on the model, so a
+    comparison computes it once for both sides."""
+    routed = np.array(keyword_hits_of(texts, policy) or [False] * len(texts), dtype=bool)
+    if languages:
+        for i, text in enumerate(texts):
+            routed[i] = routed[i] or needs_reasoner(identify(normalize(text).clean), languages)
+    return routed
+
+
 async def evaluate(
     prefilter: EmbeddingPrefilter,
     labels: Sequence[Label],
@@ -141,30 +154,23 @@ async def evaluate(
     policy: Policy | None = None,
     slice_name: str = "all",
     floor: Callable[[str], object] | None = None,
-    languages: frozenset[str] = frozenset(),
+    routed: np.ndarray | None = None,
 ) -> Evaluation:
     """Score ``labels`` with ``prefilter`` and measure recall and escalation at its thresholds.
 
     A message counts as escalated when the Judge would not allow it: the score is at or above the
-    allow threshold, ``policy``'s keywords match it, or it is in a language outside ``languages``
-    (the ones the pipeline routes by; empty: none is routed), as ``unknown_language = "escalate"``
-    (the default) routes it. ``floor`` (async, folded text -> bool): the recall floor a learned model
-    runs with; a message it holds back counts as escalated too. Both models of a comparison are given
-    the same policy and languages, so what the other stages catch counts on both sides.
+    allow threshold, or ``routed`` (:func:`routed_anyway`, one flag per label) says the other stages
+    send it on. ``floor`` (async, folded text -> bool): the recall floor a learned model runs with; a
+    message it holds back counts as escalated too.
     """
     thresholds = prefilter.thresholds_for(community)
-    matcher = KeywordMatcher.build(policy) if policy is not None else None
     y = np.array([label.unsafe for label in labels], dtype=bool)
     w = np.array([label.weight for label in labels], dtype=float)
-    escalated = np.zeros(len(labels), dtype=bool)
+    escalated = np.zeros(len(labels), dtype=bool) if routed is None else np.array(routed, dtype=bool)
     for i, label in enumerate(labels):
-        scan = matcher.scan(label.text) if matcher is not None else None
-        normalized = scan.normalized if scan is not None else normalize(label.text)
-        folded = normalized.folded
+        folded = normalize(label.text).folded
         detail = await prefilter.score_text(folded, policy=policy, community=community)
-        escalated[i] = detail.score >= thresholds.allow_below or (scan is not None and scan.matched)
-        if not escalated[i] and languages:
-            escalated[i] = needs_reasoner(identify(normalized.clean), languages)
+        escalated[i] = escalated[i] or detail.score >= thresholds.allow_below
         if not escalated[i] and floor is not None:
             escalated[i] = bool(await floor(folded))  # type: ignore[misc]
     return Evaluation(

@@ -28,7 +28,7 @@ from modbot.ports.learning import LearningStatus, PrefilterVersion, PrefilterVer
 from modbot.ports.storage import ServerConfig, VerdictLog
 from modbot.stages.prefilter.learned import CommunityPrefilter
 from modbot.stages.prefilter.scorer import EmbeddingPrefilter, load_prefilter
-from modbot.training.learning import accept, evaluate, model_folder, split_labels
+from modbot.training.learning import accept, evaluate, model_folder, routed_anyway, split_labels
 
 __all__ = ["Learner", "RetrainOutcome", "subprocess_trainer"]
 
@@ -172,7 +172,8 @@ class Learner:
             labels = await self.verdicts.labels(servers, limit=LABEL_LIMIT)
             _, slice_labels, slice_name = split_labels(labels)
             slice_labels = slice_labels[-EVAL_LIMIT:]  # the newest: evaluation runs beside judging
-            version_no = len(await self.versions.versions(community)) + 1
+            versions = await self.versions.versions(community)
+            version_no = len(versions) + 1
             out = model_folder(Path(self.settings.model_dir), community, version_no)
             started = time.perf_counter()
             try:
@@ -186,15 +187,16 @@ class Learner:
             current = self.prefilter.learned.get(community)
             # A refit has learned the slice: it is compared through its checked candidate (the same
             # recipe without the slice), or its in-sample figures would beat every later candidate.
-            checked = await self._checked_model(community) if current is not None else None
-            # The Judge routes unlearned languages by the default's languages, whichever model scores.
-            languages = self.prefilter.languages
+            checked = self._checked_model(versions) if current is not None else None
+            # What the keywords and the language routing send on counts for both models. The Judge
+            # routes unlearned languages by the default's languages, whichever model scores.
+            routed = routed_anyway([label.text for label in slice_labels], self.policy, self.prefilter.languages)
             cand_eval = await evaluate(
-                candidate, slice_labels, policy=self.policy, slice_name=slice_name, floor=floor, languages=languages
+                candidate, slice_labels, policy=self.policy, slice_name=slice_name, floor=floor, routed=routed
             )
             cur_eval = await evaluate(
                 checked or current or self.prefilter.default, slice_labels, policy=self.policy, slice_name=slice_name,
-                floor=floor if current is not None else None, languages=languages,
+                floor=floor if current is not None else None, routed=routed,
             )  # fmt: skip
             if checked is not None:
                 await checked.aclose()
@@ -241,14 +243,13 @@ class Learner:
         await candidate.aclose()
         return refit_out, refit
 
-    async def _checked_model(self, community: str) -> EmbeddingPrefilter | None:
+    @staticmethod
+    def _checked_model(versions: list[PrefilterVersion]) -> EmbeddingPrefilter | None:
         """The active version's checked candidate when the active model is its refit (None otherwise)."""
-        active = next((v for v in await self.versions.versions(community) if v.active), None)
+        active = next((v for v in versions if v.active), None)
         refit = active.metrics.get("refit") if active is not None else None
         folder = refit.get("checked_candidate") if isinstance(refit, dict) else None
-        if not isinstance(folder, str) or not Path(folder).is_dir() or Path(folder) == Path(active.path):
-            return None
-        return load_prefilter(Path(folder))
+        return load_prefilter(Path(folder)) if isinstance(folder, str) and Path(folder).is_dir() else None
 
     async def rollback(self, community: str) -> PrefilterVersion | None:
         """Back to the version active before the current one (None: the shipped default)."""

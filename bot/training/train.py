@@ -96,7 +96,7 @@ def train_prefilter(
     weights = _fit_blend(oof, y, data, held if config.blend_on == "lodo" else None, fit)
     parts = _fit_final_parts(_subset(data, fit), y[fit], config, say)
     step("final_parts")
-    hits = keyword_hits_of(rows, policy)
+    hits = keyword_hits_of((r.text for r in rows), policy)
     calibration = _calibrate(weights, oof, y, data, calibrator(y, rows, config, policy, sources, hits), config)
     unknown = None
     if held is not None:

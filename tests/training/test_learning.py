@@ -202,7 +202,7 @@ async def test_the_held_back_check_counts_what_the_judge_would_escalate_anyway(t
     from datetime import UTC, datetime
 
     from modbot.domain.records import Label
-    from modbot.training.learning import evaluate
+    from modbot.training.learning import evaluate, routed_anyway
 
     policy = load_policy(ROOT / "policies" / "game-community.md")
     model = load_prefilter(trained_dir)
@@ -217,11 +217,15 @@ async def test_the_held_back_check_counts_what_the_judge_would_escalate_anyway(t
         assert (await model.score_text(normalize(text).folded)).score < allow_below, text
     bare = await evaluate(model, [label(t) for t in lines.values()])
     assert bare.recall == 0.0 and bare.escalated_share == 0.0
-    with_policy = await evaluate(model, [label(lines["keyword"])], policy=policy)
+    english = frozenset({"en"})
+    keyword = [label(lines["keyword"])]
+    with_policy = await evaluate(model, keyword, policy=policy, routed=routed_anyway([lines["keyword"]], policy, frozenset()))
     assert with_policy.recall == 1.0
-    routed = await evaluate(model, [label(lines["russian"])], languages=frozenset({"en"}))
+    russian = [label(lines["russian"])]
+    routed = await evaluate(model, russian, routed=routed_anyway([lines["russian"]], None, english))
     assert routed.recall == 1.0
-    assert (await evaluate(model, [label("gg wp nice game")], languages=frozenset({"en"}))).escalated_share == 0.0
+    fine = "gg wp nice game"
+    assert (await evaluate(model, [label(fine)], routed=routed_anyway([fine], policy, english))).escalated_share == 0.0
     await model.aclose()
 
 
