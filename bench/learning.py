@@ -1,13 +1,17 @@
 """The prefilter's learning loop, simulated: labelled chat through the real pipeline, retraining as it goes.
 
 Run: ``.venv/bin/python bench/learning.py DATA.jsonl... [--messages N] [--reasoner-error P]
-[--audit-share S] [--retrain-every K] [--out-model DIR] [--json] [--seed S]``.
+[--audit-share S] [--retrain-every K] [--review-audits R] [--review-share Q] [--out-model DIR] [--json]
+[--seed S]``.
 
 Rows stream in file order (shuffled with ``--seed`` when they have no ``time``) through
 ``build_services`` on a temporary SQLite file with the shipped prefilter, the shipped game policy and
 the real learner (``modbot.training.scheduler``: ``modbot train-prefilter --from-db`` in a child process,
 the held-back evaluation, the switch only when better). The reasoner answers from the row's label,
-flipped with probability P. Per window of 1,000 messages it prints the escalated share, reasoner calls,
+flipped with probability P. Moderators work the open cases after each window through ``/mod`` review
+(the real command path): they decide a share R (default 1.0) of the cases an audit opened, the prefilter's
+misses the case post marks (about 2 or 3 per 1,000 messages), and a share Q (default 0.1) of the rest, each
+from the row's label; ``--review-audits 0 --review-share 0`` leaves every label to the reasoner. Per window of 1,000 messages it prints the escalated share, reasoner calls,
 the whole system's true recall (prefilter misses and reasoner misses both count), the prefilter's true
 recall beside the live estimate (``Core.recall_estimate``, cumulative), and benign escalation; and how
 long every retrain took (a switch adds the refit on every label, ``[learning] refit_on_all``). The learner
@@ -33,10 +37,13 @@ sys.path.insert(0, str(REPO))
 from modbot.app import build_services  # noqa: E402
 from modbot.config import AppSettings, LearningSettings, PipelineSettings  # noqa: E402
 from modbot.domain import Decision, MessageEvent, ServerRef, Stage, TokenCounts  # noqa: E402
+from modbot.domain.cases import CaseStatus, ReviewOutcome  # noqa: E402
+from modbot.domain.commands import Invoker, Review  # noqa: E402
 from modbot.domain.settings import ServerSettings  # noqa: E402
 from modbot.ports import Judgement, JudgeRequest  # noqa: E402
 
 SERVER = ServerRef("bench", "g1")
+MODERATOR = Invoker(SERVER, "mod-1", platform_moderator=True, display_name="bench moderator")
 WINDOW = 1000
 
 
@@ -64,6 +71,33 @@ class LabelReasoner:
         pass
 
 
+class Moderators:
+    """Decide a share of the open cases from the row's label, audit findings and the rest at their own shares."""
+
+    def __init__(self, labels: dict[str, bool], audit_share: float, other_share: float, seed: int):
+        self.labels, self.shares, self.rng = labels, (audit_share, other_share), random.Random(seed + 1)
+        self.seen: set[int] = set()
+        self.reviews = {"audit": 0, "other": 0}
+
+    async def work(self, core) -> None:
+        """Look at every case opened since the last call once; review it or leave it open."""
+        page, fresh = 1, []
+        while True:
+            found = await core.list_cases(SERVER, status=CaseStatus.OPEN, page=page, per_page=200)
+            fresh += [case for case in found.cases if case.id not in self.seen]
+            if len(found.cases) < 200 or all(case.id in self.seen for case in found.cases):
+                break
+            page += 1
+        for case in fresh:
+            self.seen.add(case.id)
+            kind = "audit" if case.verdict.found_by_audit else "other"
+            if self.rng.random() >= self.shares[kind == "other"]:
+                continue
+            outcome = ReviewOutcome.UPHOLD if self.labels.get(case.event.text, False) else ReviewOutcome.OVERTURN
+            reply = await core.execute(MODERATOR, Review(case.id, outcome))
+            self.reviews[kind] += bool(reply.ok)
+
+
 def read(files: list[str], n: int, seed: int) -> list[dict]:
     rows = [json.loads(line) for f in files for line in open(f, encoding="utf-8") if line.strip()]
     if not all("time" in r for r in rows):
@@ -88,6 +122,7 @@ async def run(args: argparse.Namespace) -> dict:
         learning=LearningSettings(enabled=True, min_labels=50, min_new_labels=10**9, model_dir=tmp / "models"),
     )
     reasoner = LabelReasoner(labels, args.reasoner_error, args.seed)
+    moderators = Moderators(labels, args.review_audits, args.review_share, args.seed)
     services = await build_services(settings, reasoner=reasoner)
     learner = services.learner
     await services.pipeline.start()
@@ -102,6 +137,7 @@ async def run(args: argparse.Namespace) -> dict:
             event = MessageEvent(server=SERVER, channel_id="c1", message_id=mid, author_id=f"u{(start + i) % 97}", text=r["text"])
             await services.pipeline.submit(event)
         await services.pipeline.drain(600)
+        await moderators.work(services.core)
         w = await window_figures(services, chunk, ids[start:], reasoner.calls - calls_before)
         windows.append(w)
         say(
@@ -134,6 +170,7 @@ async def run(args: argparse.Namespace) -> dict:
         "estimated_recall": estimate.recall,
         "estimate": estimate.describe(),
         "reasoner_calls": reasoner.calls,
+        "reviews": moderators.reviews,
         "retrains": retrains,
     }
 
@@ -180,6 +217,8 @@ def main() -> None:
     parser.add_argument("--reasoner-error", type=float, default=0.1)
     parser.add_argument("--audit-share", type=float, default=0.05)
     parser.add_argument("--retrain-every", type=int, default=2000)
+    parser.add_argument("--review-audits", type=float, default=1.0, help="share of audit-found cases moderators decide")
+    parser.add_argument("--review-share", type=float, default=0.1, help="share of the other cases moderators decide")
     parser.add_argument("--out-model", type=Path)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
@@ -191,7 +230,8 @@ def main() -> None:
         print(json.dumps(result))
     else:
         print(f"true recall {result['true_recall']:.3f}, prefilter recall {result['prefilter_recall']:.3f}, "
-              f"live estimate {result['estimate']}, reasoner calls {result['reasoner_calls']}, {result['seconds']} s")  # fmt: skip
+              f"live estimate {result['estimate']}, reasoner calls {result['reasoner_calls']}, "
+              f"moderator reviews {result['reviews']}, {result['seconds']} s")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -27,8 +27,8 @@ from modbot.training.config import TrainConfig
 from modbot.training.data import LabelledRow
 
 __all__ = [
-    "Evaluation", "accept", "evaluate", "fast_config", "held_back", "label_noise", "routed_anyway", "rows_from_labels",
-    "split_labels",
+    "Evaluation", "accept", "evaluate", "fast_config", "held_back", "label_noise", "label_noises", "review_shares",
+    "routed_anyway", "rows_from_labels", "split_labels",
 ]  # fmt: skip
 
 #: Below this many audited labels the held-back slice is drawn from all labels (and says so).
@@ -49,8 +49,59 @@ def label_noise(label: Label) -> float:
     return min(MAX_NOISE, error_rate(label.confidence))
 
 
+def review_shares(labels: Sequence[Label]) -> dict[float, tuple[float, float]]:
+    """Per sampling weight (escalated labels weigh 1, each audit share its own 1 / share): (r, e), the
+    share of the "violation" answers a moderator decided (reviewed cases, of all "violation" answers)
+    and the mean flip rate of the reasoner's answers there."""
+    reviewed: dict[float, int] = {}
+    said: dict[float, int] = {}
+    eps: dict[float, list[float]] = {}
+    for label in labels:
+        if label.source is LabelSource.REVIEW:
+            reviewed[label.weight] = reviewed.get(label.weight, 0) + 1
+        elif label.source in (LabelSource.REASONER, LabelSource.AUDIT):
+            said[label.weight] = said.get(label.weight, 0) + int(label.unsafe)
+            eps.setdefault(label.weight, []).append(label_noise(label))
+    return {
+        w: (n / (n + said.get(w, 0)), float(np.mean(eps[w])) if eps.get(w) else 0.0) for w, n in reviewed.items()
+    }
+
+
+def label_noises(labels: Sequence[Label]) -> list[float]:
+    """Each label's flip rate as the truth correction must read it, moderators' reviews accounted for.
+
+    The correction (:func:`~modbot.stages.prefilter.thresholds.truth_weights`) counts a label of flip
+    rate e as (label − e) / (1 − 2e) truly unsafe messages, unbiased over any set of messages the flips
+    do not choose. Reviews choose: moderators decide cases, which "violation" answers open, so a share
+    r of a group's "violation" answers become certain while every "allow" answer stays. Read with plain
+    e, the "allow" answers would still take e / (1 − 2e) each for false "violation" answers that are no
+    longer there: with every audit case reviewed, the violations among allowed messages come out below
+    zero and the threshold lets them through. What stays unbiased with reviews (r = 0: the plain
+    correction): an unreviewed "violation" answer counts (1 − e) / (1 − 2e), an "allow" answer
+    −e(1 − r) / (1 − 2e), an upheld case 1 / (1 − e) (it stands for the reasoner's misses of its kind
+    too), an overturned one 0. The flip rates returned are the ones under which truth_weights gives
+    those; r and e are per sampling weight (:func:`review_shares`). A report is certain (0).
+    """
+    shares = review_shares(labels)
+    noises = []
+    for label in labels:
+        r, e = shares.get(label.weight, (0.0, 0.0))
+        if label.source is LabelSource.REVIEW:
+            noises.append(e / (1.0 + e) if label.unsafe and r > 0 else 0.0)
+            continue
+        own = label_noise(label)
+        if own <= 0 or r <= 0 or label.unsafe:
+            noises.append(own)
+            continue
+        taken = own * (1.0 - r) / (1.0 - 2.0 * own)
+        noises.append(taken / (1.0 + 2.0 * taken))
+    return noises
+
+
 def rows_from_labels(labels: Sequence[Label], community_of: Callable[[str], str]) -> list[LabelledRow]:
-    """Training rows: each label's server mapped to its community (``source``), its weight and noise kept."""
+    """Training rows: each label's server mapped to its community (``source``), its weight kept and its
+    noise as the truth correction reads it (:func:`label_noises`)."""
+    noises = label_noises(labels)
     return [
         LabelledRow(
             text=label.text,
@@ -59,9 +110,9 @@ def rows_from_labels(labels: Sequence[Label], community_of: Callable[[str], str]
             source=community_of(label.server.key),
             id=f"{label.server.key}:{label.source.value}:{i}",
             weight=label.weight,
-            noise=label_noise(label),
+            noise=noise,
         )
-        for i, label in enumerate(labels)
+        for i, (label, noise) in enumerate(zip(labels, noises))
     ]
 
 
@@ -109,7 +160,7 @@ def fast_config(rows: int, *, target_recall: float = 0.95) -> TrainConfig:
 class Evaluation:
     """A model on the held-back slice, at its own calibrated allow threshold (weighted by label weight).
 
-    ``recall`` is corrected for the labels' noise (:func:`label_noise`): the estimated share of the
+    ``recall`` is corrected for the labels' noise (:func:`label_noises`): the estimated share of the
     truly unsafe messages escalated; ``labelled_recall`` is the share of the labelled-unsafe ones (the
     same when no label is noisy). The escalated share needs no labels.
     """
@@ -176,7 +227,7 @@ async def evaluate(
     return Evaluation(
         n=len(labels),
         unsafe=int(y.sum()),
-        recall=corrected_recall(escalated, y, w, [label_noise(label) for label in labels]),
+        recall=corrected_recall(escalated, y, w, label_noises(labels)),
         escalated_share=float(w[escalated].sum() / w.sum()) if len(w) else 0.0,
         allow_below=thresholds.allow_below,
         slice=slice_name,

@@ -18,7 +18,7 @@ from modbot.stages.prefilter.thresholds import MAX_NOISE, allow_threshold_for_re
 from modbot.training.calibration import calibrator
 from modbot.training.config import TrainConfig
 from modbot.training.data import DataError, LabelledRow, read_rows
-from modbot.training.learning import corrected_recall, label_noise, rows_from_labels
+from modbot.training.learning import corrected_recall, label_noise, label_noises, review_shares, rows_from_labels
 from modbot.training.noise import rows_to_fit
 from modbot.training.train import train_prefilter
 from tests.support.prefilter_data import synthetic_rows
@@ -111,8 +111,63 @@ def test_label_noise_comes_from_the_reasoners_confidence_and_reviews_are_the_tru
     assert label_noise(_label(LabelSource.REASONER, 1.0)) == 0.0
     assert label_noise(_label(LabelSource.REVIEW, 0.5)) == 0.0
     assert label_noise(_label(LabelSource.REPORT, 0.5)) == 0.0
-    rows = rows_from_labels([_label(LabelSource.REASONER, 0.9), _label(LabelSource.REVIEW, 1.0)], lambda key: key)
+    rows = rows_from_labels([_label(LabelSource.REASONER, 0.9), _label(LabelSource.REPORT, 1.0)], lambda key: key)
     assert [r.noise for r in rows] == [pytest.approx(0.1), 0.0]
+
+
+def _reviewed_group(rng: np.random.Generator, n: int, unsafe_share: float, review_share: float, weight: float):
+    """(true unsafe count, labels): answers flipped at 10%; moderators decide a share of the cases
+    ("violation" answers) and nothing else, as they do."""
+    truth = rng.random(n) < unsafe_share
+    said = truth ^ (rng.random(n) < 0.1)
+    reviewed = said & (rng.random(n) < review_share)
+    source = LabelSource.AUDIT if weight != 1.0 else LabelSource.REASONER
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    labels = [
+        Label("text", bool(t), None, LabelSource.REVIEW, weight, at, ServerRef("t", "g"), 1.0)
+        if r
+        else Label("text", bool(s), None, source, weight, at, ServerRef("t", "g"), 0.9)
+        for t, s, r in zip(truth, said, reviewed)
+    ]
+    return int(truth.sum()), labels
+
+
+@pytest.mark.parametrize(
+    ("unsafe_share", "review_share", "weight"),
+    [(0.03, 1.0, 20.0), (0.03, 0.5, 20.0), (0.25, 0.1, 1.0), (0.25, 0.9, 1.0), (0.25, 0.0, 1.0)],
+)
+def test_reviews_of_cases_keep_the_truth_correction_unbiased(unsafe_share: float, review_share: float, weight: float) -> None:
+    # Audits of allowed messages (few violations) with every audit case reviewed is what made the plain
+    # correction count the allowed violations below zero, and the thresholds let them through.
+    true_unsafe, labels = _reviewed_group(np.random.default_rng(11), 40_000, unsafe_share, review_share, weight)
+    y = np.array([label.unsafe for label in labels])
+    corrected = float(truth_weights(y, label_noises(labels)).sum())
+    plain = float(truth_weights(y, [label_noise(label) for label in labels]).sum())
+    # The flips' sampling error: a few percent of the unsafe count at most on 40,000 labels.
+    assert abs(corrected - true_unsafe) < 0.05 * true_unsafe + 60
+    if review_share > 0:
+        assert abs(plain - true_unsafe) > max(2 * abs(corrected - true_unsafe), 0.03 * true_unsafe)
+        assert review_shares(labels)[weight][0] == pytest.approx(review_share, abs=0.03)
+    else:
+        assert corrected == pytest.approx(plain)
+
+
+def test_reviews_keep_the_held_back_recall_honest() -> None:
+    # Escalated labels (many violations) and audits (few, every case reviewed): the recall of "escalate
+    # every escalated message, allow every audited one" must come out near the truth.
+    rng = np.random.default_rng(5)
+    caught, escalated_labels = _reviewed_group(rng, 8_000, 0.4, 0.1, 1.0)
+    missed, audit_labels = _reviewed_group(rng, 400, 0.05, 1.0, 20.0)
+    labels = escalated_labels + audit_labels
+    escalated = np.array([label.weight == 1.0 for label in labels])
+    y = np.array([label.unsafe for label in labels])
+    w = np.array([label.weight for label in labels])
+    truth = caught / (caught + 20.0 * missed)
+    estimated = corrected_recall(escalated, y, w, label_noises(labels))
+    plain = corrected_recall(escalated, y, w, [label_noise(label) for label in labels])
+    assert estimated is not None and plain is not None
+    assert abs(estimated - truth) < 0.04
+    assert plain > truth + 0.04  # the allowed violations counted below zero: recall looks better than it is
 
 
 def test_the_held_back_recall_is_corrected_for_noise() -> None:
