@@ -11,7 +11,8 @@ the held-back evaluation, the switch only when better). The reasoner answers fro
 flipped with probability P. Moderators work the open cases after each window through ``/mod`` review
 (the real command path): they decide a share R (default 1.0) of the cases an audit opened, the prefilter's
 misses the case post marks (about 2 or 3 per 1,000 messages), and a share Q (default 0.1) of the rest, each
-from the row's label; ``--review-audits 0 --review-share 0`` leaves every label to the reasoner. Per window of 1,000 messages it prints the escalated share, reasoner calls,
+from the row's label; ``--review-audits 0 --review-share 0`` leaves every label to the reasoner. Per
+window of 1,000 messages it prints the escalated share, reasoner calls,
 the whole system's true recall (prefilter misses and reasoner misses both count), the prefilter's true
 recall beside the live estimate (``Core.recall_estimate``, cumulative), and benign escalation; and how
 long every retrain took (a switch adds the refit on every label, ``[learning] refit_on_all``). The learner
@@ -75,7 +76,8 @@ class Moderators:
     """Decide a share of the open cases from the row's label, audit findings and the rest at their own shares."""
 
     def __init__(self, labels: dict[str, bool], audit_share: float, other_share: float, seed: int):
-        self.labels, self.shares, self.rng = labels, (audit_share, other_share), random.Random(seed + 1)
+        self.labels, self.rng = labels, random.Random(seed + 1)
+        self.shares = {"audit": audit_share, "other": other_share}
         self.seen: set[int] = set()
         self.reviews = {"audit": 0, "other": 0}
 
@@ -91,7 +93,7 @@ class Moderators:
         for case in fresh:
             self.seen.add(case.id)
             kind = "audit" if case.verdict.found_by_audit else "other"
-            if self.rng.random() >= self.shares[kind == "other"]:
+            if self.rng.random() >= self.shares[kind]:
                 continue
             outcome = ReviewOutcome.UPHOLD if self.labels.get(case.event.text, False) else ReviewOutcome.OVERTURN
             reply = await core.execute(MODERATOR, Review(case.id, outcome))
