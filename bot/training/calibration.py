@@ -27,6 +27,8 @@ import numpy as np
 
 from modbot.domain.policy import Policy
 from modbot.stages.keywords import KeywordMatcher
+from modbot.stages.language import identify, needs_reasoner
+from modbot.stages.normalize import normalize
 from modbot.stages.prefilter.model import Blend, sigmoid
 from modbot.stages.prefilter.thresholds import Thresholds, allow_threshold_for_recall, calibrate
 from modbot.training.config import TrainConfig
@@ -34,7 +36,10 @@ from modbot.training.data import LabelledRow
 from modbot.training.lodo import HeldOut
 from modbot.training.skips import replay_logits
 
-__all__ = ["COMBINES", "Calibrator", "auc", "calibrator", "keyword_hits_of", "lodo_thresholds", "macro_weights"]
+__all__ = [
+    "COMBINES", "Calibrator", "auc", "calibrator", "keyword_hits_of", "lodo_thresholds", "macro_weights", "routed_anyway",
+    "routed_rows",
+]  # fmt: skip
 
 COMBINES = ("macro", "pooled", "worst")
 #: ``worst`` ignores the threshold of a held-out source with fewer unsafe rows than this.
@@ -52,6 +57,32 @@ def keyword_hits_of(texts: Iterable[str], policy: Policy | None) -> list[bool] |
         return None
     matcher = KeywordMatcher.build(policy)
     return [matcher.scan(text).matched for text in texts]
+
+
+def routed_anyway(texts: Sequence[str], policy: Policy | None, languages: frozenset[str]) -> np.ndarray:
+    """Which messages the Judge sends on whatever the prefilter scores: a keyword hit of ``policy``, or
+    a language outside ``languages`` (the ones the pipeline routes by; empty: none is routed), as
+    ``unknown_language = "escalate"`` (the default) routes it. It does not depend on the model's scores,
+    so a comparison computes it once for both sides, and calibration counts these messages as escalated
+    whatever their score (as it counts keyword hits)."""
+    routed = np.array(keyword_hits_of(texts, policy) or [False] * len(texts), dtype=bool)
+    if languages:
+        for i, text in enumerate(texts):
+            routed[i] = routed[i] or needs_reasoner(identify(normalize(text).clean), languages)
+    return routed
+
+
+def routed_rows(
+    rows: Sequence[LabelledRow], policy: Policy | None, languages: Sequence[str], config: TrainConfig
+) -> list[bool] | None:
+    """Which rows the Judge sends on whatever their score (None: none): calibration counts them as
+    escalated. Without it the threshold would also have to catch, by score, the unsafe messages in
+    languages the model does not know, which the pipeline routes anyway (they score low: the model
+    never saw their words), and would escalate benign messages for nothing."""
+    if not config.count_language_routing:
+        return keyword_hits_of((r.text for r in rows), policy)
+    routed = routed_anyway([r.text for r in rows], policy, frozenset(languages))
+    return [bool(x) for x in routed] if routed.any() else (None if policy is None else [False] * len(rows))
 
 
 def calibrator(

@@ -69,6 +69,10 @@ class TrainConfig:
     blend_on: str = "oof"
     #: MLPs per out-of-fold head (None: ``embed_ensemble``); fewer make training faster.
     oof_ensemble: int | None = None
+    #: Calibration counts a message in a language outside the model's training languages as escalated
+    #: whatever its score, as the Judge routes it (``unknown_language = "escalate"``, the default), the
+    #: way it counts the policy's keyword hits; False: keyword hits only.
+    count_language_routing: bool = True
     name: str = ""
 
 

@@ -54,6 +54,15 @@ class LabelledRow:
     #: The probability that ``unsafe`` is the flip of the truth, whichever the truth is (0: trusted).
     #: Calibration corrects recall for it (:func:`modbot.stages.prefilter.thresholds.truth_weights`).
     noise: float = 0.0
+    #: The flip rate the fitting filter (:mod:`modbot.training.noise`) reads, where it differs from
+    #: ``noise``: a moderator's upheld review is the truth (0) although calibration counts it as a
+    #: noise-equivalent weight (:func:`modbot.training.learning.label_noises`). None: ``noise``.
+    fit_noise: float | None = None
+
+    @property
+    def fitting_noise(self) -> float:
+        """The flip rate fitting reads (``fit_noise``, else ``noise``)."""
+        return self.noise if self.fit_noise is None else self.fit_noise
 
     @property
     def group_key(self) -> str:

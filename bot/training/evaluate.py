@@ -194,10 +194,12 @@ def report_from_verdicts(
         c[2] += esc
         c[3] += row.unsafe and pred
         # For the sweep: a keyword act or an empty message has no score; count keyword hits as
-        # always escalated and scoreless non-hits as allowed.
+        # always escalated and scoreless non-hits as allowed. A message sent on with a score below
+        # the allow threshold was routed whatever its score (a language the model was not trained
+        # on, a message cut at intake): escalated at every threshold too, as in the pipeline.
         scores.append(verdict.score if verdict.score is not None else (1.0 if hit else 0.0))
         labels.append(row.unsafe)
-        hits.append(hit)
+        hits.append(hit or (esc and verdict.score is not None and verdict.score < routing.allow_below))
     threshold = benign_at = None
     if any(labels) and not all(labels):
         threshold = allow_threshold_for_recall(scores, labels, hits, target_recall)

@@ -18,11 +18,10 @@ import numpy as np
 from modbot.domain.policy import Policy
 from modbot.domain.noisy_rate import error_rate
 from modbot.domain.records import Label, LabelSource
-from modbot.stages.language import identify, needs_reasoner
 from modbot.stages.normalize import normalize
 from modbot.stages.prefilter.scorer import EmbeddingPrefilter
 from modbot.stages.prefilter.thresholds import MAX_NOISE, truth_weights
-from modbot.training.calibration import keyword_hits_of
+from modbot.training.calibration import routed_anyway
 from modbot.training.config import TrainConfig
 from modbot.training.data import LabelledRow
 
@@ -99,8 +98,9 @@ def label_noises(labels: Sequence[Label]) -> list[float]:
 
 
 def rows_from_labels(labels: Sequence[Label], community_of: Callable[[str], str]) -> list[LabelledRow]:
-    """Training rows: each label's server mapped to its community (``source``), its weight kept and its
-    noise as the truth correction reads it (:func:`label_noises`)."""
+    """Training rows: each label's server mapped to its community (``source``), its weight kept, its
+    noise as the truth correction reads it (:func:`label_noises`) and, for the fitting filter, its own
+    flip rate (:func:`label_noise`: a review is the truth and is never left out of fitting)."""
     noises = label_noises(labels)
     return [
         LabelledRow(
@@ -111,6 +111,7 @@ def rows_from_labels(labels: Sequence[Label], community_of: Callable[[str], str]
             id=f"{label.server.key}:{label.source.value}:{i}",
             weight=label.weight,
             noise=noise,
+            fit_noise=label_noise(label),
         )
         for i, (label, noise) in enumerate(zip(labels, noises))
     ]
@@ -183,18 +184,6 @@ class Evaluation:
             "allow_below": self.allow_below,
             "slice": self.slice,
         }
-
-
-def routed_anyway(texts: Sequence[str], policy: Policy | None, languages: frozenset[str]) -> np.ndarray:
-    """Which messages the Judge sends on whatever the prefilter scores: a keyword hit of ``policy``, or
-    a language outside ``languages`` (the ones the pipeline routes by; empty: none is routed), as
-    ``unknown_language = "escalate"`` (the default) routes it. It does not depend on the model, so a
-    comparison computes it once for both sides."""
-    routed = np.array(keyword_hits_of(texts, policy) or [False] * len(texts), dtype=bool)
-    if languages:
-        for i, text in enumerate(texts):
-            routed[i] = routed[i] or needs_reasoner(identify(normalize(text).clean), languages)
-    return routed
 
 
 async def evaluate(

@@ -12,9 +12,10 @@ the shipped model was trained in):
 3. :func:`_fit_blend` — the blend weights (a small logistic regression over the out-of-fold values).
 4. :func:`_fit_final_parts` — every part refitted on all rows (with noisy labels, steps 2-4 leave out
    the rows whose label is more likely wrong: :mod:`modbot.training.noise`).
-5. :func:`_calibrate` — thresholds for the target recall from the out-of-fold scores (with the policy's
-   keyword stage, when one is given), for servers with and without a community, and the skip bands
-   (:func:`modbot.training.skips.choose_skips`).
+5. :func:`_calibrate` — thresholds for the target recall from the out-of-fold scores (messages the Judge
+   sends on whatever their score count as escalated: the policy's keyword hits, when one is given, and
+   languages outside the model's, :func:`modbot.training.calibration.routed_rows`), for servers with
+   and without a community, and the skip bands (:func:`modbot.training.skips.choose_skips`).
 6. :func:`modbot.training.lodo.held_out_values` (run after step 2; ``blend_on="lodo"`` fits step 3 on
    them) and :func:`modbot.training.calibration.lodo_thresholds`: with two or more sources, the
    ``unknown`` thresholds, calibrated on sources the model did not see (leave-one-dataset-out).
@@ -44,7 +45,7 @@ from modbot.stages.prefilter.ngrams import NgramFeaturizer
 from modbot.stages.prefilter.parts import CommunityWeights, EmbeddingHead, NeighbourMemory
 from modbot.stages.prefilter.scorer import SHARED_THRESHOLDS_FILE
 from modbot.stages.prefilter.thresholds import Thresholds
-from modbot.training.calibration import Calibrator, auc, calibrator, keyword_hits_of, lodo_thresholds, macro_weights
+from modbot.training.calibration import Calibrator, auc, calibrator, lodo_thresholds, macro_weights, routed_rows
 from modbot.training.card import model_card, provenance
 from modbot.training.config import TrainConfig, TrainError, TrainReport
 from modbot.training.data import LabelledRow, row_languages
@@ -83,7 +84,7 @@ def train_prefilter(
         embedder = embedder or OnnxEmbedder()
     data = _featurize(rows, config, embedder if config.use_embeddings else None, say)
     step("features")
-    noise = np.fromiter((r.noise for r in rows), dtype=np.float64, count=len(rows))
+    noise = np.fromiter((r.fitting_noise for r in rows), dtype=np.float64, count=len(rows))
     fit = rows_to_fit(data.design, data.pooled, y, noise, config) if (noise > 0).any() else np.ones(len(y), bool)
     step("noise")
     oof = _out_of_fold(data, y, config, say, fit)
@@ -96,7 +97,8 @@ def train_prefilter(
     weights = _fit_blend(oof, y, data, held if config.blend_on == "lodo" else None, fit)
     parts = _fit_final_parts(_subset(data, fit), y[fit], config, say)
     step("final_parts")
-    hits = keyword_hits_of((r.text for r in rows), policy)
+    languages = row_languages(rows)
+    hits = routed_rows(rows, policy, languages, config)
     calibration = _calibrate(weights, oof, y, data, calibrator(y, rows, config, policy, sources, hits), config)
     unknown = None
     if held is not None:
@@ -118,7 +120,7 @@ def train_prefilter(
         skip_replay=calibration.skip_report,
     )
     info["timings"] = {**timings, **{f"lodo_{k}": v for k, v in (held.seconds if held is not None else {}).items()}}
-    model = replace(_assemble_model(data, parts, calibration.blend, info), languages=row_languages(rows))
+    model = replace(_assemble_model(data, parts, calibration.blend, info), languages=languages)
     _write_model(out, model, replace(calibration, unknown=unknown), rows)
     return TrainReport(
         out,

@@ -125,6 +125,30 @@ def test_metrics_arithmetic():
     assert report.benign_escalated_at_target == 1.0
 
 
+def test_a_message_routed_whatever_its_score_is_escalated_at_every_threshold():
+    """A message the Judge sent on with a score below the allow threshold (its language is not the
+    model's) counts as escalated in the benign-at-target figure too, as in the pipeline."""
+    rows = [
+        LabelledRow("a", True, "x"),
+        LabelledRow("b", True, "x"),
+        LabelledRow("c", False, "y"),
+        LabelledRow("d", False, "y"),
+    ]
+    verdicts = [
+        Verdict(Decision.FLAG, Stage.PREFILTER, "v", score=0.9),
+        Verdict(Decision.FLAG, Stage.PREFILTER, "in a language the prefilter was not trained on", score=0.05),
+        Verdict(Decision.ALLOW, Stage.PREFILTER, "v", score=0.2),
+        Verdict(Decision.ALLOW, Stage.PREFILTER, "v", score=0.1),
+    ]
+    report = report_from_verdicts(
+        rows, verdicts, [False] * 4, stages="prefilter", routing=Routing(allow_below=0.5, act_above=0.98), target_recall=1.0
+    )
+    assert report.recall == 1.0 and report.benign_escalated_share == 0.0
+    # Scores alone would need the threshold at 0.05 for recall 1.0 and escalate both benign lines.
+    assert report.benign_escalated_at_target == 0.0
+    assert report.threshold_at_target == pytest.approx(0.9)
+
+
 @pytest.mark.data
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="shared evaluation data not present")
 def test_eval_on_shared_data_with_the_default_model(cli):

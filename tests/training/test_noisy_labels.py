@@ -223,3 +223,51 @@ def test_training_on_noisy_rows_calibrates_on_every_row_with_its_noise(tmp_path)
     # Uncorrected, the flipped benign rows labelled unsafe drag the threshold down to escalate them too.
     assert noisy.thresholds.allow_below > plain.thresholds.allow_below
     assert noisy.thresholds.benign_escalated_share < plain.thresholds.benign_escalated_share
+
+
+def _with_upheld_misses(n: int = 900) -> tuple[list[Label], list[str]]:
+    """Reasoner labels of synthetic chat (a "violation" answer now and then reviewed) and upheld reviews of
+    misses the rest of the data calls benign: the audit cases a moderator confirmed."""
+    rng = np.random.default_rng(2)
+    at, server = datetime(2026, 1, 1, tzinfo=UTC), ServerRef("t", "g")
+    labels = []
+    for r in synthetic_rows(n, seed=4):
+        reviewed = bool(r["unsafe"]) and rng.random() < 0.2
+        source, confidence = (LabelSource.REVIEW, 1.0) if reviewed else (LabelSource.REASONER, 0.9)
+        labels.append(Label(r["text"], bool(r["unsafe"]), None, source, 1.0, at, server, confidence))
+    # Worded like the benign chat around them: what the prefilter missed and the audits found.
+    misses = list(dict.fromkeys(r["text"] for r in synthetic_rows(200, seed=8) if not r["unsafe"]))[:12]
+    labels += [Label(text, True, None, LabelSource.REVIEW, 1.0, at, server, 1.0) for text in misses]
+    return labels, misses
+
+
+def test_upheld_reviews_are_never_left_out_of_fitting(tmp_path) -> None:
+    # Calibration counts an upheld case as 1 / (1 - e) violations, written as an equivalent flip rate;
+    # the fitting filter must not read that rate as doubt: a review is the truth, and the ones the model
+    # disagrees with (the misses moderators confirmed) are the labels it most needs.
+    labels, misses = _with_upheld_misses()
+    rows = rows_from_labels(labels, lambda key: key)
+    reviews = np.array([label.source is LabelSource.REVIEW for label in labels])
+    assert all(r.noise > 0 for r, rev in zip(rows, reviews) if rev and r.unsafe)
+    assert all(r.fitting_noise == 0.0 for r, rev in zip(rows, reviews) if rev)
+    assert all(r.fitting_noise == pytest.approx(0.1) for r, rev in zip(rows, reviews) if not rev)
+    folded = [normalize(r.text).folded for r in rows]
+    design = NgramFeaturizer.fit(folded).transform(folded)
+    y = np.array([r.unsafe for r in rows], dtype=np.int8)
+    config = TrainConfig(folds=3)
+    as_doubt = rows_to_fit(design, None, y, np.array([r.noise for r in rows]), config)
+    as_truth = rows_to_fit(design, None, y, np.array([r.fitting_noise for r in rows]), config)
+    assert (~as_doubt[reviews]).sum() >= 3  # read as noise, confirmed misses were dropped
+    assert as_truth[reviews].all()
+    # The trainer fits on them: the confirmed misses score higher than with the doubt read as noise.
+    config = TrainConfig(use_embeddings=False, folds=3, lodo=False, communities=False)
+    train_prefilter(rows, tmp_path / "kept", config=config)
+    train_prefilter([replace(r, fit_noise=None) for r in rows], tmp_path / "dropped", config=config)
+    from modbot.stages.prefilter.model_files import load_model
+
+    def scores(folder):
+        model = load_model(folder)
+        texts = [normalize(t).folded for t in misses]
+        return 1 / (1 + np.exp(-model.base_logits(model.ngram_logits(model.ngram_features(texts)))))
+
+    assert scores(tmp_path / "kept").mean() > 1.5 * scores(tmp_path / "dropped").mean()

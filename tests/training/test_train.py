@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -141,3 +142,32 @@ def test_the_mlp_head_averages_its_networks_as_one_hidden_layer():
     assert np.allclose(head.logits(features), expected, atol=1e-3)
     # Fewer rows than min_hidden_rows: logistic regression.
     assert fit_embedding_head(features[:50], y[:50], config).hidden_weight is None
+
+
+def test_calibration_counts_the_languages_the_judge_routes(tmp_path: Path):
+    """Unsafe lines in a language the model does not know score low, but the Judge sends them on
+    whatever their score: counted as escalated, the threshold need not sink below them to reach the
+    target, and the benign messages above it are spared."""
+    from modbot.stages.language import identify, needs_reasoner
+    from modbot.training.data import LabelledRow
+
+    russian = ["иди нахуй урод", "ты тупой дебил", "убей себя мусор", "закрой рот идиот"] * 2
+    rows = [LabelledRow(r["text"], bool(r["unsafe"]), r["category"], "synthetic", r["id"]) for r in synthetic_rows(1000)]
+    rows += [LabelledRow(text, True, "insults_flaming", "synthetic", f"ru-{i}") for i, text in enumerate(russian)]
+    config = TrainConfig(folds=3, target_recall=0.99, use_embeddings=False)
+    counted = train_prefilter(rows, tmp_path / "counted", config=config)
+    plain = train_prefilter(rows, tmp_path / "plain", config=replace(config, count_language_routing=False))
+    model = load_model(tmp_path / "counted")
+    assert model.languages == ("en",)  # 8 Russian lines of 1,008 are under the 1% a language needs
+    assert all(needs_reasoner(identify(normalize(text).clean), frozenset(model.languages)) for text in russian)
+    # Without counting them the threshold must catch the Russian lines by score: it goes lower, and
+    # every benign message scored between the two thresholds is escalated for nothing.
+    assert counted.thresholds.allow_below > plain.thresholds.allow_below
+    assert counted.thresholds.recall >= 0.99 and plain.thresholds.recall >= 0.99
+    folded = [normalize(r.text).folded for r in rows]
+    scores = 1 / (1 + np.exp(-model.base_logits(model.ngram_logits(model.ngram_features(folded)))))
+    y = np.array([r.unsafe for r in rows])
+    routed = np.array([needs_reasoner(identify(normalize(r.text).clean), frozenset(model.languages)) for r in rows])
+    by_score = scores >= counted.thresholds.allow_below
+    # The counted model reaches the target only with the routed lines, as the pipeline does.
+    assert by_score[y].mean() < 0.99 <= (by_score | routed)[y].mean() + 0.005
