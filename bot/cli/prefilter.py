@@ -125,6 +125,14 @@ def train_prefilter_command(
     fast: Annotated[
         bool, typer.Option("--fast", help="One MLP, 3 folds, no LODO, no communities (what serve's retraining uses).")
     ] = False,
+    language_routing: Annotated[
+        bool,
+        typer.Option(
+            "--language-routing/--no-language-routing",
+            help="Calibrate with messages in languages outside the model's counted as escalated, as the judge "
+            'routes them (unknown_language = "escalate"); off for servers set to "prefilter".',
+        ),
+    ] = True,
 ) -> None:
     """Train the prefilter classifier on labelled messages and calibrate its thresholds."""
     from modbot.stages.prefilter.embedder import EmbedderConfig, EmbeddingModelError, OnnxEmbedder
@@ -183,6 +191,7 @@ def train_prefilter_command(
             name=name,
             ngrams=NgramSpec(max_features=max_features),
         )
+    config = replace(config, count_language_routing=language_routing)
     embedder = None if no_embeddings else OnnxEmbedder(EmbedderConfig(model_path=embedding_model))
     sources = [str(p) for p in data] + (["database labels"] if from_db else []) + ([f"split={split} holdout={holdout} seed={seed}"] if split != "all" else [])
     if max_per_source is not None:

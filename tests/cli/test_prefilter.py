@@ -245,3 +245,16 @@ def test_lodo_thresholds_and_their_price_are_shown(cli, tmp_path: Path):
     tables = runner.invoke(cli, ["eval", str(data), "--prefilter", str(out)])
     assert tables.exit_code == 0, tables.output
     assert "their calibrated price" in tables.output and "held-out source" in tables.output
+
+
+def test_no_language_routing_calibrates_on_scores_and_keywords_alone(cli, tmp_path: Path):
+    russian = [{"id": f"ru-{i}", "text": t, "unsafe": 1, "category": "insults_flaming", "source": "synthetic"}
+               for i, t in enumerate(["иди нахуй урод", "ты тупой дебил", "убей себя мусор", "закрой рот идиот"] * 2)]  # fmt: skip
+    data = write_jsonl(tmp_path / "d.jsonl", synthetic_rows(1000) + russian)
+    runner = CliRunner()
+    base = ["train-prefilter", str(data), "--no-embeddings", "--folds", "3", "--target-recall", "0.99", "--out"]
+    for name, extra in (("counted", []), ("plain", ["--no-language-routing"])):
+        result = runner.invoke(cli, [*base, str(tmp_path / name), *extra])
+        assert result.exit_code == 0, result.output
+    counted, plain = (json.loads((tmp_path / n / "thresholds.json").read_text())["allow_below"] for n in ("counted", "plain"))
+    assert counted > plain  # the routed Russian lines need not be caught by score
