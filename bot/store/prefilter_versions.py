@@ -8,13 +8,15 @@ from sqlalchemy import func, select, update
 
 from modbot.ports.learning import PrefilterVersion
 from modbot.store._base import StoreAdapter
+from modbot.store._mapping import aware
 from modbot.store.schema import PrefilterVersionRow
 
 __all__ = ["SqlPrefilterVersions"]
 
 
 def _version(row: PrefilterVersionRow) -> PrefilterVersion:
-    return PrefilterVersion(row.community, row.version, row.path, row.created_at, row.active, dict(row.metrics or {}))
+    # Timezone-aware, as every other stored time (SQLite hands them back naive).
+    return PrefilterVersion(row.community, row.version, row.path, aware(row.created_at), row.active, dict(row.metrics or {}))
 
 
 class SqlPrefilterVersions(StoreAdapter):

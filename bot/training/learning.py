@@ -173,6 +173,8 @@ class Evaluation:
     allow_below: float
     slice: str = "all"
     labelled_recall: float | None = None
+    #: Audited labels among them (the evidence on what the model allowed).
+    audits: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -183,6 +185,7 @@ class Evaluation:
             "escalated_share": round(self.escalated_share, 4),
             "allow_below": self.allow_below,
             "slice": self.slice,
+            "audits": self.audits,
         }
 
 
@@ -221,6 +224,7 @@ async def evaluate(
         allow_below=thresholds.allow_below,
         slice=slice_name,
         labelled_recall=corrected_recall(escalated, y, w, None),
+        audits=sum(1 for label in labels if label.source is LabelSource.AUDIT),
     )
 
 
@@ -232,11 +236,24 @@ def corrected_recall(escalated: np.ndarray, y: np.ndarray, w: np.ndarray, noise:
     return min(1.0, max(0.0, float(wz[escalated].sum() / wz.sum())))
 
 
-def accept(candidate: Evaluation, current: Evaluation, target_recall: float, *, min_unsafe: int = 0) -> tuple[bool, str]:
-    """Switch to the candidate only if it keeps the target recall and escalates less than the current model.
+def accept(
+    candidate: Evaluation,
+    current: Evaluation,
+    target_recall: float,
+    *,
+    min_unsafe: int = 0,
+    live: Evaluation | None = None,
+) -> tuple[bool, str]:
+    """Switch to the candidate only if it keeps the target recall and escalates less than the current
+    model, or (recall first) keeps the target where the model in use has fallen below it.
 
     ``min_unsafe``: the held-back slice must hold at least this many messages labelled unsafe, or
-    its recall estimate is too loose to switch on (``[learning] min_slice_unsafe``).
+    its recall estimate is too loose to switch on (``[learning] min_slice_unsafe``). ``live``: the
+    model in use on every label since it became active (none of them trained it; the allowed
+    messages are seen through their audits, so at least :data:`MIN_AUDITS_FOR_SLICE` are needed):
+    the held-back slice holds only a fifth of those audits, and read the model in use at 0.98 where
+    its true recall was 0.92 (``bench/learning.py``). Below the target there, a candidate that keeps
+    it is switched to even if it escalates more.
     """
     if candidate.recall is None:
         return False, "the held-back slice has no unsafe messages"
@@ -245,6 +262,12 @@ def accept(candidate: Evaluation, current: Evaluation, target_recall: float, *, 
     if candidate.recall < target_recall:
         return False, f"recall {candidate.recall:.3f} is below the target {target_recall:.2f}"
     if candidate.escalated_share >= current.escalated_share:
+        if live is not None and live.recall is not None and live.recall < target_recall and live.audits >= MIN_AUDITS_FOR_SLICE:
+            return True, (
+                f"recall {candidate.recall:.3f} >= {target_recall:.2f} where the model in use has fallen to "
+                f"{live.recall:.3f} on the {live.n} labels since it became active ({live.audits} audits); "
+                f"escalates {candidate.escalated_share:.3f} against {current.escalated_share:.3f}"
+            )
         return False, (
             f"escalates {candidate.escalated_share:.3f}, not less than the current model's {current.escalated_share:.3f}"
         )

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,11 +24,12 @@ from pathlib import Path
 from modbot.config import LearningSettings
 from modbot.domain import ServerRef, utcnow
 from modbot.domain.policy import Policy
+from modbot.domain.records import Label
 from modbot.ports.learning import LearningStatus, PrefilterVersion, PrefilterVersions
 from modbot.ports.storage import ServerConfig, VerdictLog
 from modbot.stages.prefilter.learned import CommunityPrefilter
 from modbot.stages.prefilter.scorer import EmbeddingPrefilter, load_prefilter
-from modbot.training.learning import accept, evaluate, model_folder, routed_anyway, split_labels
+from modbot.training.learning import Evaluation, accept, evaluate, model_folder, routed_anyway, split_labels
 
 __all__ = ["Learner", "RetrainOutcome", "subprocess_trainer"]
 
@@ -200,11 +201,16 @@ class Learner:
             )  # fmt: skip
             if checked is not None:
                 await checked.aclose()
-            ok, reason = accept(cand_eval, cur_eval, self.settings.target_recall, min_unsafe=self.settings.min_slice_unsafe)
+            live = await self._live(current, versions, labels, floor) if current is not None else None
+            ok, reason = accept(
+                cand_eval, cur_eval, self.settings.target_recall, min_unsafe=self.settings.min_slice_unsafe, live=live
+            )
             metrics: dict[str, object] = {
                 "candidate": cand_eval.as_dict(), "current": cur_eval.as_dict(), "labels": len(labels),
                 "train_seconds": round(seconds, 1), "decision": reason, "accepted": ok,
             }  # fmt: skip
+            if live is not None:
+                metrics["current_live"] = live.as_dict()
             if ok and self.settings.refit_on_all:
                 out, candidate = await self._refit(community, out, candidate, metrics)
             version = await self.versions.add_version(community, str(out), metrics, active=ok)
@@ -242,6 +248,22 @@ class Learner:
         }
         await candidate.aclose()
         return refit_out, refit
+
+    async def _live(
+        self,
+        current: EmbeddingPrefilter,
+        versions: list[PrefilterVersion],
+        labels: Sequence[Label],
+        floor: Callable[[str], object] | None,
+    ) -> Evaluation | None:
+        """The model in use on the labels that came after it became active (the newest ``EVAL_LIMIT``)."""
+        active = next((v for v in versions if v.active), None)
+        since = [label for label in labels if active is not None and label.created_at > active.created_at]
+        if not since:
+            return None
+        since = since[-EVAL_LIMIT:]
+        routed = routed_anyway([label.text for label in since], self.policy, self.prefilter.languages)
+        return await evaluate(current, since, policy=self.policy, slice_name="since active", floor=floor, routed=routed)
 
     @staticmethod
     def _checked_model(versions: list[PrefilterVersion]) -> EmbeddingPrefilter | None:

@@ -178,3 +178,15 @@ async def test_recall_counts_carry_the_reasoner_error_rates_and_what_moderators_
     # Two catches are certain (the keyword stage, the report); the reasoner's three are worth less than three.
     assert 2.0 <= estimate.caught_estimate < counts.caught and "error rates" in estimate.method
     assert estimate.low <= estimate.recall <= estimate.high
+
+
+async def test_prefilter_versions_keep_aware_times_comparable_with_labels(storage):
+    # The learner compares a version's time with labels' (the labels since it became active) and with
+    # now: every stored time comes back timezone-aware, SQLite's too.
+    await _judge(storage, "you absolute idiot", verdict(Decision.FLAG))
+    version = await storage.prefilter_versions.add_version("c", "/models/c/1", {}, active=True)
+    (stored,) = await storage.prefilter_versions.versions("c")
+    assert version.created_at.tzinfo is not None and stored.created_at.tzinfo is not None
+    assert utcnow() - stored.created_at >= timedelta(0)
+    (label,) = await storage.verdicts.labels([A])
+    assert abs(label.created_at - stored.created_at) < timedelta(minutes=5)

@@ -136,10 +136,19 @@ async def test_the_learning_loop_switches_only_to_a_better_model_and_rolls_back(
     learner.train = _inprocess_trainer(services, flip=True)
     worse = await learner.retrain(SERVER.key)
     assert not worse.accepted and "recall" in worse.reason
+    assert "current_live" not in worse.metrics  # no label has come since the switch
     # The active refit learned the slice, so the comparison used its checked candidate: same slice, same figures.
     assert worse.metrics["current"] == first.metrics["candidate"]
+    # Messages after the switch: the model in use is also measured on the labels that came since it
+    # became active (recall first: see accept); the flipped candidate is still kept aside.
+    for row in synthetic_rows(80, seed=5):
+        await services.pipeline.submit(event(row["text"], server=SERVER))
+    await services.pipeline.drain(60)
+    again = await learner.retrain(SERVER.key)
+    live = again.metrics["current_live"]
+    assert not again.accepted and live["slice"] == "since active" and 0 < live["n"] <= 80 and live["audits"] > 0
     versions = await services.storage.prefilter_versions.versions(SERVER.key)
-    assert [(v.version, v.active) for v in versions] == [(1, True), (2, False)]
+    assert [(v.version, v.active) for v in versions] == [(1, True), (2, False), (3, False)]
     assert services.prefilter.folders[SERVER.key] == Path(first.version.path)
 
     # 3. /mod prefilter status shows the versions, the active one and its metrics (moderators only, audited).
@@ -238,3 +247,21 @@ def test_no_switch_on_a_slice_with_too_few_unsafe_labels() -> None:
     ok, reason = accept(good, current, 0.95, min_unsafe=200)
     assert not ok and "90 unsafe labels" in reason
     assert accept(replace(good, unsafe=200), current, 0.95, min_unsafe=200)[0]
+
+
+def test_recall_first_a_candidate_that_keeps_the_target_replaces_a_model_that_fell_below_it() -> None:
+    from modbot.training.learning import MIN_AUDITS_FOR_SLICE, Evaluation, accept
+
+    candidate = Evaluation(n=2000, unsafe=600, recall=0.97, escalated_share=0.60, allow_below=0.02)
+    current = Evaluation(n=2000, unsafe=600, recall=0.98, escalated_share=0.50, allow_below=0.03)
+    fallen = Evaluation(n=4000, unsafe=900, recall=0.91, escalated_share=0.45, allow_below=0.03, audits=120)
+    # On the slice alone the model in use looks better: kept.
+    assert not accept(candidate, current, 0.95)[0]
+    # On every label since it became active it has fallen below the target: the candidate keeps it.
+    ok, reason = accept(candidate, current, 0.95, live=fallen)
+    assert ok and "fallen to 0.910" in reason and "120 audits" in reason
+    # Too few audits since the switch to say so; or it still holds the target; or the candidate does not.
+    assert not accept(candidate, current, 0.95, live=replace(fallen, audits=MIN_AUDITS_FOR_SLICE - 1))[0]
+    assert not accept(candidate, current, 0.95, live=replace(fallen, recall=0.96))[0]
+    assert not accept(replace(candidate, recall=0.94), current, 0.95, live=fallen)[0]
+    assert not accept(candidate, current, 0.95, live=replace(fallen, recall=None))[0]
