@@ -248,12 +248,11 @@ def accept(
     model, or (recall first) keeps the target where the model in use has fallen below it.
 
     ``min_unsafe``: the held-back slice must hold at least this many messages labelled unsafe, or
-    its recall estimate is too loose to switch on (``[learning] min_slice_unsafe``). ``live``: the
-    model in use on every label since it became active (none of them trained it; the allowed
-    messages are seen through their audits, so at least :data:`MIN_AUDITS_FOR_SLICE` are needed):
-    the held-back slice holds only a fifth of those audits, and read the model in use at 0.98 where
-    its true recall was 0.92 (``bench/learning.py``). Below the target there, a candidate that keeps
-    it is switched to even if it escalates more.
+    its recall estimate is too loose to switch on (``[learning] min_slice_unsafe``). The model in use
+    has fallen below the target when its recall on the slice is, or on ``live``: every label since
+    it became active (none of them trained it; the allowed messages are seen through their audits, so
+    at least :data:`MIN_AUDITS_FOR_SLICE` are needed; the slice holds a fifth of them). A candidate
+    that keeps the target then replaces it even if it escalates more.
     """
     if candidate.recall is None:
         return False, "the held-back slice has no unsafe messages"
@@ -262,6 +261,11 @@ def accept(
     if candidate.recall < target_recall:
         return False, f"recall {candidate.recall:.3f} is below the target {target_recall:.2f}"
     if candidate.escalated_share >= current.escalated_share:
+        if current.recall is not None and current.recall < target_recall:
+            return True, (
+                f"recall {candidate.recall:.3f} >= {target_recall:.2f} where the model in use has {current.recall:.3f} "
+                f"on the slice; escalates {candidate.escalated_share:.3f} against {current.escalated_share:.3f}"
+            )
         if live is not None and live.recall is not None and live.recall < target_recall and live.audits >= MIN_AUDITS_FOR_SLICE:
             return True, (
                 f"recall {candidate.recall:.3f} >= {target_recall:.2f} where the model in use has fallen to "

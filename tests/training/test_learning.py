@@ -255,8 +255,10 @@ def test_recall_first_a_candidate_that_keeps_the_target_replaces_a_model_that_fe
     candidate = Evaluation(n=2000, unsafe=600, recall=0.97, escalated_share=0.60, allow_below=0.02)
     current = Evaluation(n=2000, unsafe=600, recall=0.98, escalated_share=0.50, allow_below=0.03)
     fallen = Evaluation(n=4000, unsafe=900, recall=0.91, escalated_share=0.45, allow_below=0.03, audits=120)
-    # On the slice alone the model in use looks better: kept.
+    # On the slice alone the model in use looks better: kept. Below the target on the slice: replaced.
     assert not accept(candidate, current, 0.95)[0]
+    ok, reason = accept(candidate, replace(current, recall=0.94), 0.95)
+    assert ok and "0.940 on the slice" in reason
     # On every label since it became active it has fallen below the target: the candidate keeps it.
     ok, reason = accept(candidate, current, 0.95, live=fallen)
     assert ok and "fallen to 0.910" in reason and "120 audits" in reason
