@@ -79,10 +79,10 @@ def routed_rows(
     escalated. Without it the threshold would also have to catch, by score, the unsafe messages in
     languages the model does not know, which the pipeline routes anyway (they score low: the model
     never saw their words), and would escalate benign messages for nothing."""
-    if not config.count_language_routing:
-        return keyword_hits_of((r.text for r in rows), policy)
-    routed = routed_anyway([r.text for r in rows], policy, frozenset(languages))
-    return [bool(x) for x in routed] if routed.any() else (None if policy is None else [False] * len(rows))
+    routed = routed_anyway(
+        [r.text for r in rows], policy, frozenset(languages) if config.count_language_routing else frozenset()
+    )
+    return routed.tolist() if policy is not None or routed.any() else None
 
 
 def calibrator(

@@ -258,7 +258,9 @@ class Learner:
     ) -> Evaluation | None:
         """The model in use on the labels that came after it became active (the newest ``EVAL_LIMIT``)."""
         active = next((v for v in versions if v.active), None)
-        since = [label for label in labels if active is not None and label.created_at > active.created_at]
+        if active is None:
+            return None
+        since = [label for label in labels if label.created_at > active.created_at]
         if not since:
             return None
         since = since[-EVAL_LIMIT:]
