@@ -125,6 +125,14 @@ def train_prefilter_command(
     fast: Annotated[
         bool, typer.Option("--fast", help="One MLP, 3 folds, no LODO, no communities (what serve's retraining uses).")
     ] = False,
+    final_fit: Annotated[
+        Optional[str],
+        typer.Option(
+            "--final-fit",
+            help="refit (every part fitted once more on all rows) or folds (the out-of-fold models averaged, the "
+            "models the thresholds were calibrated on). Default: folds with --fast, else refit.",
+        ),
+    ] = None,
     language_routing: Annotated[
         bool,
         typer.Option(
@@ -144,6 +152,8 @@ def train_prefilter_command(
         raise fail("--lodo-combine must be macro, pooled or worst")
     if blend_on not in ("oof", "lodo"):
         raise fail("--blend-on must be oof or lodo")
+    if final_fit not in (None, "refit", "folds"):
+        raise fail("--final-fit must be refit or folds")
     data = data or []
     if not data and not from_db:
         raise fail("give labelled files, --from-db, or both")
@@ -191,7 +201,7 @@ def train_prefilter_command(
             name=name,
             ngrams=NgramSpec(max_features=max_features),
         )
-    config = replace(config, count_language_routing=language_routing)
+    config = replace(config, count_language_routing=language_routing, final_fit=final_fit or config.final_fit)
     embedder = None if no_embeddings else OnnxEmbedder(EmbedderConfig(model_path=embedding_model))
     sources = [str(p) for p in data] + (["database labels"] if from_db else []) + ([f"split={split} holdout={holdout} seed={seed}"] if split != "all" else [])
     if max_per_source is not None:

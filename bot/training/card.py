@@ -66,6 +66,7 @@ def provenance(
             "blend_on": config.blend_on,
             "lodo_combine": config.lodo_combine,
             "lodo_ensemble": config.lodo_ensemble,
+            "final_fit": config.final_fit,
         },
         "communities": communities,
         "skip_share": blend.skip_share,

@@ -73,6 +73,10 @@ class TrainConfig:
     #: whatever its score, as the Judge routes it (``unknown_language = "escalate"``, the default), the
     #: way it counts the policy's keyword hits; False: keyword hits only.
     count_language_routing: bool = True
+    #: Where the served parts come from: "refit" (every part fitted once more on all rows) or "folds"
+    #: (the out-of-fold models averaged: the thresholds were calibrated on exactly their scores, so
+    #: they hold on new data as they held out of fold; a refit on more rows scores on its own scale).
+    final_fit: str = "refit"
     name: str = ""
 
 

@@ -16,7 +16,10 @@ from modbot.training.data import LabelledRow
 if TYPE_CHECKING:  # scikit-learn is imported when a model is fitted
     from sklearn.linear_model import LogisticRegression
 
-__all__ = ["build_memory", "community_design", "community_groups", "fit_embedding_head", "fit_ngram", "memory_rates"]
+__all__ = [
+    "average_heads", "build_memory", "community_design", "community_groups", "fit_embedding_head", "fit_ngram",
+    "memory_rates",
+]  # fmt: skip
 
 
 def fit_ngram(x: csr_matrix, y: np.ndarray, c: float) -> LogisticRegression:
@@ -63,6 +66,37 @@ def fit_embedding_head(features: np.ndarray, y: np.ndarray, config: TrainConfig)
     clf = LogisticRegression(C=config.embed_c, max_iter=2000).fit(z, y)
     return EmbeddingHead(
         mean.astype(np.float32), scale.astype(np.float32), clf.coef_[0].astype(np.float32), float(clf.intercept_[0])
+    )
+
+
+def average_heads(heads: Sequence[EmbeddingHead]) -> EmbeddingHead:
+    """One head whose logit is the mean of ``heads``' logits (heads fitted on different rows: the out-of-fold ones).
+
+    Each head's standardisation is folded into its first layer (``(x - m) / s @ W + b`` is
+    ``x @ (W / s) + (b - (m / s) @ W)``), so the heads share one input and sit side by side, as the
+    seeds of one head do (:func:`fit_embedding_head`).
+    """
+    if not heads:
+        raise ValueError("no heads to average")
+    n = len(heads)
+    dim = heads[0].mean.shape[0]
+    hidden = [h.hidden_weight is not None for h in heads]
+    if any(hidden) and not all(hidden):
+        raise ValueError("cannot average MLP heads with linear ones")
+    ones, zeros = np.ones(dim, np.float32), np.zeros(dim, np.float32)
+    if not all(hidden):
+        coef = np.mean([h.coef / h.scale for h in heads], axis=0)
+        intercept = float(np.mean([h.intercept - float((h.mean / h.scale) @ h.coef) for h in heads]))
+        return EmbeddingHead(zeros, ones, coef.astype(np.float32), intercept)
+    weights = [h.hidden_weight / h.scale[:, None] for h in heads]  # type: ignore[index]
+    biases = [h.hidden_bias - (h.mean / h.scale) @ h.hidden_weight for h in heads]  # type: ignore[operator]
+    return EmbeddingHead(
+        zeros,
+        ones,
+        np.concatenate([h.coef for h in heads]).astype(np.float32) / n,
+        float(np.mean([h.intercept for h in heads])),
+        np.concatenate(weights, axis=1).astype(np.float32),
+        np.concatenate(biases).astype(np.float32),
     )
 
 

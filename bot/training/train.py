@@ -10,8 +10,10 @@ the shipped model was trained in):
    logit, neighbour unsafe rate), so the blend and the thresholds are fitted on predictions for data
    each part did not see.
 3. :func:`_fit_blend` — the blend weights (a small logistic regression over the out-of-fold values).
-4. :func:`_fit_final_parts` — every part refitted on all rows (with noisy labels, steps 2-4 leave out
-   the rows whose label is more likely wrong: :mod:`modbot.training.noise`).
+4. :func:`_fit_final_parts` — every part refitted on all rows, or (``final_fit = "folds"``) the
+   out-of-fold models of step 2 averaged, so the served model is the one the thresholds were
+   calibrated on (with noisy labels, steps 2-4 leave out the rows whose label is more likely wrong:
+   :mod:`modbot.training.noise`).
 5. :func:`_calibrate` — thresholds for the target recall from the out-of-fold scores (messages the Judge
    sends on whatever their score count as escalated: the policy's keyword hits, when one is given, and
    languages outside the model's, :func:`modbot.training.calibration.routed_rows`), for servers with
@@ -19,11 +21,8 @@ the shipped model was trained in):
 6. :func:`modbot.training.lodo.held_out_values` (run after step 2; ``blend_on="lodo"`` fits step 3 on
    them) and :func:`modbot.training.calibration.lodo_thresholds`: with two or more sources, the
    ``unknown`` thresholds, calibrated on sources the model did not see (leave-one-dataset-out).
-7. :func:`_write_model` — the model folder: weights, thresholds and the model card. Format 2 (with
-   communities): ``thresholds.json`` for the learned communities, ``thresholds.shared.json`` for
-   every other server (the LODO thresholds when calibrated). Format 1: ``thresholds.json`` is what
-   every server gets, so it holds the LODO thresholds when they were calibrated (the in-distribution
-   ones are recorded inside, under ``in_distribution``).
+7. :func:`modbot.training.folder.write_model` — the model folder: weights, thresholds (which file
+   holds which: :mod:`modbot.training.folder`) and the model card.
 """
 
 from __future__ import annotations
@@ -39,19 +38,20 @@ from scipy.sparse import csr_matrix
 from modbot.domain.policy import Policy
 from modbot.stages.normalize import normalize
 from modbot.stages.prefilter.embedder import EMBEDDING_DIM, OnnxEmbedder
-from modbot.stages.prefilter.model import Blend, PrefilterModel, SimilarityParams, sigmoid
-from modbot.stages.prefilter.model_files import save_model
+from modbot.stages.prefilter.model import Blend, sigmoid
 from modbot.stages.prefilter.ngrams import NgramFeaturizer
-from modbot.stages.prefilter.parts import CommunityWeights, EmbeddingHead, NeighbourMemory
-from modbot.stages.prefilter.scorer import SHARED_THRESHOLDS_FILE
+from modbot.stages.prefilter.parts import EmbeddingHead
 from modbot.stages.prefilter.thresholds import Thresholds
 from modbot.training.calibration import Calibrator, auc, calibrator, lodo_thresholds, macro_weights, routed_rows
-from modbot.training.card import model_card, provenance
+from modbot.training.card import provenance
 from modbot.training.config import TrainConfig, TrainError, TrainReport
 from modbot.training.data import LabelledRow, row_languages
+from modbot.training.folder import FinalParts, assemble_model, write_model
 from modbot.training.lodo import HeldOut, held_out_values
 from modbot.training.noise import rows_to_fit
-from modbot.training.parts import build_memory, community_design, community_groups, fit_embedding_head, fit_ngram, memory_rates
+from modbot.training.parts import (
+    average_heads, build_memory, community_design, community_groups, fit_embedding_head, fit_ngram, memory_rates,
+)  # fmt: skip
 from modbot.training.skips import choose_skips
 
 __all__ = ["Progress", "TrainConfig", "TrainError", "TrainReport", "train_prefilter"]
@@ -95,7 +95,10 @@ def train_prefilter(
     )  # fmt: skip
     step("lodo")
     weights = _fit_blend(oof, y, data, held if config.blend_on == "lodo" else None, fit)
-    parts = _fit_final_parts(_subset(data, fit), y[fit], config, say)
+    if config.final_fit == "folds":
+        parts = _average_folds(oof, _subset(data, fit), y[fit], config)
+    else:
+        parts = _fit_final_parts(_subset(data, fit), y[fit], config, say)
     step("final_parts")
     languages = row_languages(rows)
     hits = routed_rows(rows, policy, languages, config)
@@ -120,8 +123,11 @@ def train_prefilter(
         skip_replay=calibration.skip_report,
     )
     info["timings"] = {**timings, **{f"lodo_{k}": v for k, v in (held.seconds if held is not None else {}).items()}}
-    model = replace(_assemble_model(data, parts, calibration.blend, info), languages=languages)
-    _write_model(out, model, replace(calibration, unknown=unknown), rows)
+    model = assemble_model(data.featurizer, data.community_names, parts, calibration.blend, info)
+    model = replace(model, languages=languages)
+    write_model(
+        out, model, rows, thresholds=calibration.thresholds, shared_thresholds=calibration.shared_thresholds, unknown=unknown
+    )
     return TrainReport(
         out,
         len(rows),
@@ -145,6 +151,8 @@ def _labels(rows: Sequence[LabelledRow], config: TrainConfig) -> np.ndarray:
     n_unsafe = int(y.sum())
     if len(rows) < 20:
         raise TrainError(f"too few rows to train on ({len(rows)}; at least 20)")
+    if config.final_fit not in ("refit", "folds"):
+        raise TrainError(f"final_fit must be refit or folds (got {config.final_fit!r})")
     if n_unsafe < config.folds or len(rows) - n_unsafe < config.folds:
         raise TrainError(
             f"need at least {config.folds} unsafe and {config.folds} safe rows (got {n_unsafe} unsafe, {len(rows) - n_unsafe} safe)"
@@ -224,6 +232,8 @@ class _OutOfFold:
     memory_rate: np.ndarray
     #: The shared n-gram part alone, as a server that names no community gets it (with communities only).
     shared_ngram_logit: np.ndarray
+    #: Each fold's n-gram weights, intercept and embedding head (what ``final_fit = "folds"`` averages).
+    fold_parts: tuple[tuple[np.ndarray, float, EmbeddingHead | None], ...] = ()
 
 
 def _out_of_fold(data: _Features, y: np.ndarray, config: TrainConfig, say: Progress, fit: np.ndarray) -> _OutOfFold:
@@ -234,23 +244,29 @@ def _out_of_fold(data: _Features, y: np.ndarray, config: TrainConfig, say: Progr
     vectors = data.mean_vectors
     head_config = replace(config, embed_ensemble=config.oof_ensemble) if config.oof_ensemble else config
     splitter = StratifiedKFold(n_splits=config.folds, shuffle=True, random_state=config.seed)
-    for fold, (train_idx, test_idx) in enumerate(splitter.split(np.zeros(n), y)):
+    # every row is scored; doubted labels are not learned
+    splits = [(train_idx[fit[train_idx]], test_idx) for train_idx, test_idx in splitter.split(np.zeros(n), y)]
+    if min(len(t) for t, _ in splits) < head_config.min_hidden_rows <= max(len(t) for t, _ in splits):
+        head_config = replace(head_config, embed_hidden=0)  # one kind of head in every fold (they may be averaged)
+    fold_parts = []
+    for fold, (train_idx, test_idx) in enumerate(splits):
         say("folds", fold, config.folds)
-        train_idx = train_idx[fit[train_idx]]  # every row is scored; doubted labels are not learned
         fold_ngram = fit_ngram(data.design[train_idx], y[train_idx], config.ngram_c)
         ngram_logit[test_idx] = fold_ngram.decision_function(data.design[test_idx])
         if data.community_names:
             shared_coef = fold_ngram.coef_[0][: data.featurizer.size]
             shared[test_idx] = data.ngrams[test_idx] @ shared_coef + fold_ngram.intercept_[0]
+        fold_head = None
         if data.pooled is not None:
             fold_head = fit_embedding_head(data.pooled[train_idx], y[train_idx], head_config)
             head_logit[test_idx] = fold_head.logits(data.pooled[test_idx])
+        fold_parts.append((fold_ngram.coef_[0].astype(np.float32), float(fold_ngram.intercept_[0]), fold_head))
         if data.use_memory:
             assert vectors is not None
             fold_memory = build_memory([data.folded[i] for i in train_idx], vectors[train_idx], y[train_idx], config)
             memory_rate[test_idx] = fold_memory.rates(vectors[test_idx])
     say("folds", config.folds, config.folds)
-    return _OutOfFold(ngram_logit, head_logit, memory_rate, shared)
+    return _OutOfFold(ngram_logit, head_logit, memory_rate, shared, tuple(fold_parts))
 
 
 # -- 3. the blend ----------------------------------------------------------------------------------------------
@@ -279,14 +295,6 @@ def _fit_blend(oof: _OutOfFold, y: np.ndarray, data: _Features, held: HeldOut | 
 # -- 4. the final parts ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _FinalParts:
-    ngram_coef: np.ndarray
-    ngram_intercept: float
-    head: EmbeddingHead | None
-    memory: NeighbourMemory | None
-
-
 def _subset(data: _Features, keep: np.ndarray) -> _Features:
     if keep.all():
         return data
@@ -295,7 +303,7 @@ def _subset(data: _Features, keep: np.ndarray) -> _Features:
     return replace(data, folded=folded, ngrams=data.ngrams[keep], design=data.design[keep], pooled=pooled, groups=data.groups[keep])
 
 
-def _fit_final_parts(data: _Features, y: np.ndarray, config: TrainConfig, say: Progress) -> _FinalParts:
+def _fit_final_parts(data: _Features, y: np.ndarray, config: TrainConfig, say: Progress) -> FinalParts:
     say("final model", 0, 1)
     ngram = fit_ngram(data.design, y, config.ngram_c)
     head = fit_embedding_head(data.pooled, y, config) if data.pooled is not None else None
@@ -304,7 +312,23 @@ def _fit_final_parts(data: _Features, y: np.ndarray, config: TrainConfig, say: P
         assert data.mean_vectors is not None
         memory = build_memory(data.folded, data.mean_vectors, y, config)
     say("final model", 1, 1)
-    return _FinalParts(ngram.coef_[0].astype(np.float32), float(ngram.intercept_[0]), head, memory)
+    return FinalParts(ngram.coef_[0].astype(np.float32), float(ngram.intercept_[0]), head, memory)
+
+
+def _average_folds(oof: _OutOfFold, data: _Features, y: np.ndarray, config: TrainConfig) -> FinalParts:
+    """The out-of-fold models averaged (a linear n-gram model averages exactly; the heads side by
+    side, :func:`~modbot.training.parts.average_heads`), and the memory over every row fitted on."""
+    coefs, intercepts, heads = zip(*oof.fold_parts)
+    memory = None
+    if data.use_memory:
+        assert data.mean_vectors is not None
+        memory = build_memory(data.folded, data.mean_vectors, y, config)
+    return FinalParts(
+        np.mean(coefs, axis=0).astype(np.float32),
+        float(np.mean(intercepts)),
+        average_heads(heads) if data.pooled is not None else None,  # type: ignore[arg-type]
+        memory,
+    )
 
 
 # -- 5. thresholds and skip bands ------------------------------------------------------------------------------
@@ -317,8 +341,6 @@ class _Calibration:
     shared_thresholds: Thresholds | None
     skip_report: dict[str, float] | None
     auc: float
-    #: Leave-one-dataset-out thresholds (for communities the model has not learned), when calibrated.
-    unknown: Thresholds | None = None
 
 
 def _calibrate(
@@ -350,51 +372,3 @@ def _calibrate(
         blend, thresholds, shared_thresholds = choice.blend, choice.thresholds, choice.shared_thresholds
         skip_report = choice.report
     return _Calibration(blend, thresholds, shared_thresholds, skip_report, auc(y, logits))
-
-
-# -- 6. the model folder ---------------------------------------------------------------------------------------
-
-
-def _assemble_model(data: _Features, parts: _FinalParts, blend: Blend, info: dict[str, object]) -> PrefilterModel:
-    # The n-gram model's coefficients are [shared | one block per community | one bias per community].
-    size = data.featurizer.size
-    coef = parts.ngram_coef
-    communities = None
-    if data.community_names:
-        n = len(data.community_names)
-        communities = CommunityWeights(
-            tuple(data.community_names),
-            coef[size : size * (n + 1)].reshape(n, size).copy(),
-            coef[size * (n + 1) :].copy(),
-        )
-    return PrefilterModel(
-        featurizer=data.featurizer,
-        ngram_coef=coef[:size].copy(),
-        ngram_intercept=parts.ngram_intercept,
-        head=parts.head,
-        blend=blend,
-        similarity=SimilarityParams(),
-        info=info,
-        communities=communities,
-        memory=parts.memory,
-    )
-
-
-def _write_model(out: Path, model: PrefilterModel, calibration: _Calibration, rows: Sequence[LabelledRow]) -> None:
-    """The folder; which thresholds go to which file: see the module documentation (step 7)."""
-    out.mkdir(parents=True, exist_ok=True)
-    save_model(model, out)
-    served, shared = calibration.thresholds, calibration.shared_thresholds
-    if calibration.unknown is not None:
-        if model.community_names:
-            shared = calibration.unknown
-        else:
-            served = calibration.unknown
-    served.save(out / "thresholds.json")
-    shared_path = out / SHARED_THRESHOLDS_FILE
-    if shared is not None:
-        shared.save(shared_path)
-    elif shared_path.exists():
-        shared_path.unlink()  # left by an earlier training into the same folder
-    card = model_card(model, calibration.thresholds, rows, calibration.shared_thresholds, calibration.unknown)
-    (out / "MODEL_CARD.md").write_text(card, encoding="utf-8")

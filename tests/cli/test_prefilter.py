@@ -258,3 +258,21 @@ def test_no_language_routing_calibrates_on_scores_and_keywords_alone(cli, tmp_pa
         assert result.exit_code == 0, result.output
     counted, plain = (json.loads((tmp_path / n / "thresholds.json").read_text())["allow_below"] for n in ("counted", "plain"))
     assert counted > plain  # the routed Russian lines need not be caught by score
+
+
+def test_final_fit_defaults_to_the_fold_models_with_fast_and_can_be_chosen(cli, tmp_path: Path):
+    data = write_jsonl(tmp_path / "d.jsonl", synthetic_rows(300))
+    runner = CliRunner()
+    base = ["train-prefilter", str(data), "--no-embeddings", "--out"]
+    for name, extra, expected in (
+        ("fast", ["--fast"], "folds"),
+        ("fast-refit", ["--fast", "--final-fit", "refit"], "refit"),
+        ("full", ["--folds", "3"], "refit"),
+        ("full-folds", ["--folds", "3", "--final-fit", "folds"], "folds"),
+    ):
+        result = runner.invoke(cli, [*base, str(tmp_path / name), *extra])
+        assert result.exit_code == 0, result.output
+        info = json.loads((tmp_path / name / "model.json").read_text(encoding="utf-8"))["info"]
+        assert info["config"]["final_fit"] == expected, name
+    bad = runner.invoke(cli, [*base, str(tmp_path / "bad"), "--final-fit", "bagged"])
+    assert bad.exit_code != 0 and "--final-fit must be refit or folds" in bad.output

@@ -171,3 +171,62 @@ def test_calibration_counts_the_languages_the_judge_routes(tmp_path: Path):
     by_score = scores >= counted.thresholds.allow_below
     # The counted model reaches the target only with the routed lines, as the pipeline does.
     assert by_score[y].mean() < 0.99 <= (by_score | routed)[y].mean() + 0.005
+
+
+def test_averaged_heads_give_the_mean_of_their_logits():
+    """Heads fitted on different rows (each with its own standardisation) averaged into one head:
+    its logit is the mean of theirs, for MLP heads and for linear ones."""
+    from modbot.training.parts import average_heads, fit_embedding_head
+
+    rng = np.random.default_rng(1)
+    features = (rng.normal(size=(600, 768)) * rng.uniform(0.5, 3.0, size=768) + rng.normal(size=768)).astype(np.float32)
+    y = (features[:, :5].sum(axis=1) + rng.normal(size=600) > features[:, :5].sum(axis=1).mean()).astype(int)
+    parts = np.array_split(rng.permutation(600), 3)
+    for config in (TrainConfig(embed_hidden=8, embed_ensemble=2, min_hidden_rows=100), TrainConfig(embed_hidden=0)):
+        heads = [fit_embedding_head(features[idx], y[idx], config) for idx in parts]
+        assert len({float(h.mean[0]) for h in heads}) == 3  # three standardisations folded into one input
+        averaged = average_heads(heads)
+        expected = np.mean([h.logits(features) for h in heads], axis=0)
+        assert np.allclose(averaged.logits(features), expected, atol=1e-3)
+        if config.embed_hidden:
+            assert averaged.hidden_weight is not None and averaged.hidden_weight.shape == (768, 3 * 2 * 8)
+    with pytest.raises(ValueError, match="no heads"):
+        average_heads([])
+
+
+def test_final_fit_folds_serves_the_out_of_fold_models_averaged(tmp_path: Path, synthetic_file: Path):
+    """``final_fit = "folds"``: the served n-gram weights are the mean of the k fold models' (the
+    models the thresholds were calibrated on), not a refit on every row; the refit differs."""
+    from sklearn.model_selection import StratifiedKFold
+
+    from modbot.stages.prefilter.ngrams import NgramFeaturizer
+    from modbot.training.parts import fit_ngram
+
+    rows = read_rows(synthetic_file)
+    config = TrainConfig(folds=3, use_embeddings=False, final_fit="folds")
+    averaged = train_prefilter(rows, tmp_path / "folds", config=config)
+    refit = train_prefilter(rows, tmp_path / "refit", config=replace(config, final_fit="refit"))
+    assert averaged.thresholds.allow_below == refit.thresholds.allow_below  # the same out-of-fold scores
+    folded = [normalize(r.text).folded for r in rows]
+    x = NgramFeaturizer.fit(folded, config.ngrams).transform(folded)
+    y = np.array([r.unsafe for r in rows], dtype=np.int8)
+    splitter = StratifiedKFold(n_splits=3, shuffle=True, random_state=config.seed)
+    coefs = [fit_ngram(x[train], y[train], config.ngram_c).coef_[0] for train, _ in splitter.split(np.zeros(len(y)), y)]
+    served, refitted = load_model(tmp_path / "folds"), load_model(tmp_path / "refit")
+    assert np.allclose(served.ngram_coef, np.mean(coefs, axis=0), atol=1e-5)
+    assert not np.allclose(refitted.ngram_coef, served.ngram_coef, atol=1e-3)
+    assert json.loads((tmp_path / "folds" / "model.json").read_text(encoding="utf-8"))["info"]["config"]["final_fit"] == "folds"
+    with pytest.raises(TrainError, match="final_fit"):
+        train_prefilter(rows, tmp_path / "bad", config=replace(config, final_fit="bagged"))
+
+
+def test_fold_models_of_one_kind_when_the_fold_sizes_straddle_min_hidden_rows(tmp_path: Path, embedder):
+    """Three folds of 250 rows learn from 166-167 rows each: with ``min_hidden_rows`` 167 one fold
+    would get a linear head and the others MLPs, which cannot be averaged; every fold gets the linear one."""
+    from modbot.training.data import LabelledRow
+
+    rows = [LabelledRow(r["text"], bool(r["unsafe"]), r["category"], "synthetic", r["id"]) for r in synthetic_rows(250)]
+    config = TrainConfig(folds=3, embed_hidden=8, min_hidden_rows=167, final_fit="folds", memory=False)
+    train_prefilter(rows, tmp_path / "m", config=config, embedder=embedder)
+    model = load_model(tmp_path / "m")
+    assert model.head is not None and model.head.hidden_weight is None
