@@ -1,9 +1,10 @@
 """The last steps of training: the served parts put together into a model, and the model folder written.
 
-Which thresholds go to which file: ``thresholds.json`` for the learned communities and
-``thresholds.shared.json`` for every other server (format 2, with communities; the leave-one-dataset-out
-thresholds there when calibrated), or ``thresholds.json`` for every server (format 1: the LODO thresholds
-when calibrated, the in-distribution ones recorded in the model card).
+Which thresholds go to which file. Format 2 (with communities): ``thresholds.json`` for the learned
+communities, ``thresholds.shared.json`` for every other server (the leave-one-dataset-out thresholds
+when calibrated). Format 1: ``thresholds.json`` is what every server gets, so it holds the LODO
+thresholds when they were calibrated (the in-distribution ones are recorded inside, under
+``in_distribution``).
 """
 
 from __future__ import annotations
