@@ -279,7 +279,7 @@ async def _serve(settings: AppSettings) -> None:
     from rich.markup import escape
 
     from modbot.app import build_services, create_adapters
-    from modbot.runtime import Backoff, PlatformSupervisor
+    from modbot.runtime import Backoff, PlatformSupervisor, cancel_and_wait
 
     services = await build_services(settings)
     adapters = create_adapters(services)
@@ -310,8 +310,7 @@ async def _serve(settings: AppSettings) -> None:
             raise typer.Exit(1)
     finally:
         for task in (supervising, stopper):
-            task.cancel()
-        await asyncio.gather(supervising, stopper, return_exceptions=True)
+            await cancel_and_wait(task)
         await services.close()
 
 

@@ -9,6 +9,7 @@ from modbot.runtime.supervisor import (
     Backoff,
     PlatformSupervisor,
     StoppedPlatform,
+    cancel_and_wait,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "Backoff",
     "PlatformSupervisor",
     "StoppedPlatform",
+    "cancel_and_wait",
 ]

@@ -40,6 +40,7 @@ __all__ = [
     "Backoff",
     "PlatformSupervisor",
     "StoppedPlatform",
+    "cancel_and_wait",
 ]
 
 log = logging.getLogger("modbot.platforms")
@@ -216,3 +217,19 @@ class PlatformSupervisor:
             going_on = f"; still serving {', '.join(others)}" if others else ""
             log.error("%s: stopped, not retried: %s%s", platform.name, reason, going_on)
         return StoppedPlatform(platform.name, reason, setting)
+
+
+async def cancel_and_wait(task: asyncio.Future[object], *, every_s: float = 0.2) -> None:
+    """Cancel ``task`` and wait until it has ended, cancelling it again while it runs on.
+
+    One cancellation can be lost: on Python 3.11 ``asyncio.wait_for`` swallows a cancellation that
+    arrives just as the call it waits on completes (CPython gh-86296), and discord.py's reconnect loop
+    wraps every gateway connection in one, so a single ``cancel()`` then leaves it reconnecting for
+    ever and whoever awaits the task (``modbot serve`` stopping) with it. The task's own result or
+    exception is not raised here.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=every_s)
+    if not task.cancelled():
+        task.exception()  # retrieved: a failure on the way out is not reported as "never retrieved"

@@ -239,3 +239,40 @@ async def test_an_sdk_reconnecting_by_itself_shows_as_reconnecting() -> None:
         assert state["discord"] == CONNECTED
     finally:
         await _stop(task)
+
+
+async def test_cancel_and_wait_ends_a_task_that_swallows_one_cancellation():
+    """A loop that loses a cancellation (as discord.py's reconnect loop can on Python 3.11) is cancelled
+    again until it ends; a single cancel() would leave it running."""
+    from modbot.runtime import cancel_and_wait
+
+    swallowed = 0
+
+    async def reconnecting_for_ever() -> None:
+        nonlocal swallowed
+        while True:
+            try:
+                await asyncio.sleep(0.01)
+            except asyncio.CancelledError:
+                if swallowed:
+                    raise
+                swallowed += 1  # the lost cancellation
+
+    once = asyncio.create_task(reconnecting_for_ever())
+    await asyncio.sleep(0.02)
+    once.cancel()
+    done, _ = await asyncio.wait({once}, timeout=0.3)
+    assert not done and swallowed == 1  # one cancel() was not enough
+    await asyncio.wait_for(cancel_and_wait(once, every_s=0.05), 5)
+    assert once.cancelled()
+
+    async def failing_on_the_way_out() -> None:
+        try:
+            await asyncio.sleep(10)
+        finally:
+            raise RuntimeError("cleanup failed")
+
+    failing = asyncio.create_task(failing_on_the_way_out())
+    await asyncio.sleep(0.01)
+    await asyncio.wait_for(cancel_and_wait(failing), 5)  # its exception is retrieved, not raised here
+    assert isinstance(failing.exception(), RuntimeError)

@@ -20,7 +20,7 @@ import pytest
 from modbot_adapters.discord_bot import DiscordAdapter
 from modbot.app import Services, build_services
 from modbot.config import DiscordSettings
-from modbot.runtime import CONNECTED, RECONNECTING, STOPPED, Backoff, PlatformSupervisor, StoppedPlatform
+from modbot.runtime import CONNECTED, RECONNECTING, STOPPED, Backoff, PlatformSupervisor, StoppedPlatform, cancel_and_wait
 from tests.adapters.discord.fake_discord import FakeDiscord
 from tests.adapters.discord.harness import cheat_reasoner, discord_settings
 from tests.test_secrets import assert_no_piece_of
@@ -91,8 +91,7 @@ async def test_an_unreachable_discord_is_retried_in_one_line_each_and_connects_o
         await _until(lambda: services.platform_state["discord"] == CONNECTED)
         assert fake.calls("GET", "/users/@me")
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await cancel_and_wait(task)
     retries = [line for line in _lines(caplog) if "retrying in" in line]
     assert retries[0].startswith(f"discord: cannot reach 127.0.0.1:{port} (connection refused); retrying in 0.0")
     assert any(line.startswith("discord: cannot reach discord.invalid (DNS lookup failed); retrying in ") for line in retries)
@@ -139,8 +138,7 @@ async def test_a_dropped_gateway_is_one_line_while_discord_py_reconnects(
         await _until(lambda: any("Attempting a reconnect" in r.getMessage() for r in caplog.records))
         await _until(lambda: services.platform_state["discord"] == RECONNECTING)
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await cancel_and_wait(task)
     (record,) = [r for r in caplog.records if "Attempting a reconnect" in r.getMessage()]
     assert record.exc_info is None and "\n" not in record.getMessage()
     assert record.getMessage().startswith("discord: connection lost (cannot reach 127.0.0.1:")

@@ -21,7 +21,7 @@ import pytest
 from modbot_adapters.discord_bot import DiscordAdapter
 from modbot_adapters.slack_app import create
 from modbot.config import DiscordSettings
-from modbot.runtime import CONNECTED, RECONNECTING, STOPPED, Backoff, PlatformSupervisor
+from modbot.runtime import CONNECTED, RECONNECTING, STOPPED, Backoff, PlatformSupervisor, cancel_and_wait
 from tests.adapters.slack.slack_harness import event_envelope, message_payload, signed_headers, start_harness
 from tests.test_secrets import assert_no_piece_of
 
@@ -88,8 +88,7 @@ async def test_an_unreachable_slack_is_retried_with_one_line_each(tmp_path, capl
         await _until(lambda: len(_lines(caplog)) >= 2)
         assert state["slack"] == RECONNECTING
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await cancel_and_wait(task)
         await adapter.close()
         await h.services.close()
         await h.mock.stop()
@@ -121,8 +120,7 @@ async def test_an_unreachable_discord_does_not_stop_a_healthy_slack(tmp_path, mo
         assert len(h.mock.called("chat.delete")) == 1
         assert not task.done() and state["discord"] != STOPPED
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await cancel_and_wait(task)
         await h.services.close()
         await h.mock.stop()
     assert "Traceback" not in caplog.text
