@@ -145,6 +145,7 @@ def train_prefilter_command(
     """Train the prefilter classifier on labelled messages and calibrate its thresholds."""
     from modbot.stages.prefilter.embedder import EmbedderConfig, EmbeddingModelError, OnnxEmbedder
     from modbot.training.train import TrainConfig, TrainError, train_prefilter
+    from modbot.training.config import FINAL_FITS
 
     if split not in ("all", "train", "test"):
         raise fail("--split must be all, train or test")
@@ -152,8 +153,8 @@ def train_prefilter_command(
         raise fail("--lodo-combine must be macro, pooled or worst")
     if blend_on not in ("oof", "lodo"):
         raise fail("--blend-on must be oof or lodo")
-    if final_fit not in (None, "refit", "folds"):
-        raise fail("--final-fit must be refit or folds")
+    if final_fit is not None and final_fit not in FINAL_FITS:
+        raise fail(f"--final-fit must be {' or '.join(FINAL_FITS)}")
     data = data or []
     if not data and not from_db:
         raise fail("give labelled files, --from-db, or both")

@@ -8,7 +8,10 @@ from pathlib import Path
 from modbot.stages.prefilter.ngrams import NgramSpec
 from modbot.stages.prefilter.thresholds import Thresholds
 
-__all__ = ["TrainConfig", "TrainError", "TrainReport"]
+__all__ = ["FINAL_FITS", "TrainConfig", "TrainError", "TrainReport"]
+
+#: The values of :attr:`TrainConfig.final_fit`.
+FINAL_FITS = ("refit", "folds")
 
 
 class TrainError(ValueError):

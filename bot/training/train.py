@@ -40,11 +40,11 @@ from modbot.stages.normalize import normalize
 from modbot.stages.prefilter.embedder import EMBEDDING_DIM, OnnxEmbedder
 from modbot.stages.prefilter.model import Blend, sigmoid
 from modbot.stages.prefilter.ngrams import NgramFeaturizer
-from modbot.stages.prefilter.parts import EmbeddingHead
+from modbot.stages.prefilter.parts import EmbeddingHead, NeighbourMemory
 from modbot.stages.prefilter.thresholds import Thresholds
 from modbot.training.calibration import Calibrator, auc, calibrator, lodo_thresholds, macro_weights, routed_rows
 from modbot.training.card import provenance
-from modbot.training.config import TrainConfig, TrainError, TrainReport
+from modbot.training.config import FINAL_FITS, TrainConfig, TrainError, TrainReport
 from modbot.training.data import LabelledRow, row_languages
 from modbot.training.folder import FinalParts, assemble_model, write_model
 from modbot.training.lodo import HeldOut, held_out_values
@@ -79,6 +79,8 @@ def train_prefilter(
         timings[name] = round(marks[-1] - marks[-2], 1)
 
     say = progress or (lambda stage, done, total: None)
+    if config.final_fit not in FINAL_FITS:
+        raise TrainError(f"final_fit must be {' or '.join(FINAL_FITS)} (got {config.final_fit!r})")
     y = _labels(rows, config)
     if config.use_embeddings:
         embedder = embedder or OnnxEmbedder()
@@ -151,8 +153,6 @@ def _labels(rows: Sequence[LabelledRow], config: TrainConfig) -> np.ndarray:
     n_unsafe = int(y.sum())
     if len(rows) < 20:
         raise TrainError(f"too few rows to train on ({len(rows)}; at least 20)")
-    if config.final_fit not in ("refit", "folds"):
-        raise TrainError(f"final_fit must be refit or folds (got {config.final_fit!r})")
     if n_unsafe < config.folds or len(rows) - n_unsafe < config.folds:
         raise TrainError(
             f"need at least {config.folds} unsafe and {config.folds} safe rows (got {n_unsafe} unsafe, {len(rows) - n_unsafe} safe)"
@@ -307,10 +307,7 @@ def _fit_final_parts(data: _Features, y: np.ndarray, config: TrainConfig, say: P
     say("final model", 0, 1)
     ngram = fit_ngram(data.design, y, config.ngram_c)
     head = fit_embedding_head(data.pooled, y, config) if data.pooled is not None else None
-    memory = None
-    if data.use_memory:
-        assert data.mean_vectors is not None
-        memory = build_memory(data.folded, data.mean_vectors, y, config)
+    memory = _final_memory(data, y, config)
     say("final model", 1, 1)
     return FinalParts(ngram.coef_[0].astype(np.float32), float(ngram.intercept_[0]), head, memory)
 
@@ -319,16 +316,20 @@ def _average_folds(oof: _OutOfFold, data: _Features, y: np.ndarray, config: Trai
     """The out-of-fold models averaged (a linear n-gram model averages exactly; the heads side by
     side, :func:`~modbot.training.parts.average_heads`), and the memory over every row fitted on."""
     coefs, intercepts, heads = zip(*oof.fold_parts)
-    memory = None
-    if data.use_memory:
-        assert data.mean_vectors is not None
-        memory = build_memory(data.folded, data.mean_vectors, y, config)
     return FinalParts(
         np.mean(coefs, axis=0).astype(np.float32),
         float(np.mean(intercepts)),
         average_heads(heads) if data.pooled is not None else None,  # type: ignore[arg-type]
-        memory,
+        _final_memory(data, y, config),
     )
+
+
+def _final_memory(data: _Features, y: np.ndarray, config: TrainConfig) -> NeighbourMemory | None:
+    """The served neighbour memory: every row fitted on (either way the final parts are made)."""
+    if not data.use_memory:
+        return None
+    assert data.mean_vectors is not None
+    return build_memory(data.folded, data.mean_vectors, y, config)
 
 
 # -- 5. thresholds and skip bands ------------------------------------------------------------------------------
